@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# Prepare a fresh Debian 12 machine (as root) for the toolkit and its tests:
+# Debian packages from scripts/debian-packages.txt, then a venv at .venv with the
+# project installed in it (editable, with the test extras).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+if [ "$(id -u)" != 0 ]; then
+  echo "scripts/setup.sh must run as root (it installs Debian packages and the tests start servers)." >&2
+  exit 2
+fi
+
+packages=$(grep -vE '^\s*(#|$)' scripts/debian-packages.txt | tr '\n' ' ')
+missing=$(dpkg-query -W -f='${Package} ${Status}\n' $packages 2>/dev/null | awk '$4 != "installed" {print $1}' || true)
+# dpkg-query prints nothing for packages it has never heard of: count those as missing too.
+for p in $packages; do dpkg-query -W "$p" >/dev/null 2>&1 || missing="$missing $p"; done
+if [ -n "$(echo $missing)" ]; then
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  # policy-rc.d keeps packaged daemons (postgresql, bind9, nginx...) from starting on
+  # this machine: the tests start their own throwaway instances.
+  printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d && chmod 755 /usr/sbin/policy-rc.d
+  trap 'rm -f /usr/sbin/policy-rc.d' EXIT
+  apt-get install -y -qq --no-install-recommends $packages >/dev/null
+fi
+
+PY=${PYTHON:-python3}
+if [ ! -x .venv/bin/python ]; then
+  "$PY" -m venv .venv
+fi
+.venv/bin/python -m pip install -q --upgrade pip >/dev/null
+.venv/bin/python -m pip install -q -e '.[test]'
