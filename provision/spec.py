@@ -1,0 +1,606 @@
+"""The Spec: the desired state of one request's application, loaded from YAML strictly.
+
+Two layers, both run on every load so that every problem is reported at once:
+1. pydantic models (`extra="forbid"`, strict types) check shape, types and single fields;
+2. `_rule_checks` checks what needs several fields or an exact list index: runtime
+   versions per kind, DNS record values per type, CNAME beside other data, duplicate
+   records and members, record names outside the application's names.
+Each failure becomes a `Problem(field, message, line)`; `load_spec` raises one
+`ValidationError` (exit 2) carrying all of them. docs/spec.md describes every field.
+
+`check_record_values` holds the checks that depend on configuration (zone, private
+addresses, allowed CNAME targets); the DNS provider calls it before planning.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from collections.abc import Iterable
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationInfo, field_validator
+from pydantic import ValidationError as PydanticValidationError
+from pydantic_core import PydanticCustomError
+
+from . import names
+from .errors import Problem, ValidationError
+from .yamlsrc import Path, format_path, line_for, load_yaml
+
+__all__ = [
+    "DEFAULT_RESERVED", "RECORD_TYPES", "RUNTIME_VERSIONS", "Spec", "check_record_values",
+    "load_spec", "spec_from_data",
+]  # fmt: skip
+
+DEFAULT_RESERVED = names.DEFAULT_RESERVED
+RECORD_TYPES = ("A", "AAAA", "CNAME", "TXT", "MX")
+#: Allowed versions per runtime kind; python accepts any 3.N with N >= 11.
+RUNTIME_VERSIONS: dict[str, tuple[str, ...]] = {
+    "static": (),
+    "php": ("7.4", "8.1", "8.2", "8.3"),
+    "python": ("3.11", "3.12", "3.13", "3.14"),
+    "node": ("18", "20", "22"),
+}
+_PYTHON_VERSION = re.compile(r"^3\.(1[1-9]|[2-9][0-9])$")
+_ENV_KEY = re.compile(r"^[A-Z_][A-Z0-9_]*$")
+_SECRETISH = re.compile(r"PASSWORD|PASSWD|SECRET|TOKEN|PRIVATE|(^|_)KEY$|CREDENTIAL|DSN$")
+_FORBIDDEN_ENV = {"PATH", "HOME", "USER", "SHELL", "IFS", "PYTHONPATH", "PYTHONHOME", "NODE_OPTIONS", "PHPRC"}
+_CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
+_MX_VALUE = re.compile(r"^(\d{1,5}) +(\S+)$")
+
+
+def _fail(msg: str) -> PydanticCustomError:
+    return PydanticCustomError("spec_rule", "{msg}", {"msg": msg})
+
+
+def _rel_path(value: str, *, directory_ok: bool = False) -> str:
+    if value in ("", ".") and directory_ok:
+        return "."
+    if not value or len(value) > 255:
+        raise _fail("must be a relative path of 1 to 255 characters")
+    if value.startswith(("/", "~")) or re.match(r"^[A-Za-z]:", value):
+        raise _fail(f"{value!r} must be relative to the repository, not absolute")
+    if "\\" in value or _CONTROL.search(value) or "\t" in value:
+        raise _fail(f"{value!r} has a backslash or control character")
+    parts = value.rstrip("/").split("/")
+    if ".." in parts:
+        raise _fail(f"{value!r} must not contain '..'")
+    if "" in parts:
+        raise _fail(f"{value!r} has an empty part ('//')")
+    if value.endswith("/") and not directory_ok:
+        raise _fail(f"{value!r} names a directory; a file is expected here")
+    return value
+
+
+def _one_line(value: str, what: str) -> str:
+    if _CONTROL.search(value) or "\x00" in value:
+        raise _fail(f"{what} must be one line without control characters")
+    return value
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+
+class Application(_Model):
+    slug: str
+    name: str = Field(min_length=1, max_length=200)
+    description: str | None = Field(default=None, max_length=2000)
+    subdomain: str | None = None  # default: the slug
+
+    @field_validator("slug")
+    @classmethod
+    def _slug(cls, v: str, info: ValidationInfo) -> str:
+        reserved = (info.context or {}).get("reserved", DEFAULT_RESERVED)
+        msg = names.check_slug(v, reserved=reserved)
+        if msg:
+            raise _fail(msg)
+        return v
+
+    @field_validator("subdomain")
+    @classmethod
+    def _subdomain(cls, v: str | None, info: ValidationInfo) -> str | None:
+        if v is None:
+            return v
+        reserved = (info.context or {}).get("reserved", DEFAULT_RESERVED)
+        msg = names.check_label(v) or names.check_reserved(names.to_ascii(v), reserved)
+        if msg:
+            raise _fail(msg)
+        return names.to_ascii(v)
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, v: str) -> str:
+        return _one_line(v, "the name")
+
+
+class Member(_Model):
+    username: str
+    role: str
+
+    @field_validator("username")
+    @classmethod
+    def _username(cls, v: str) -> str:
+        msg = names.check_gitlab_username(v)
+        if msg:
+            raise _fail(msg)
+        return v
+
+    @field_validator("role")
+    @classmethod
+    def _role(cls, v: str) -> str:
+        if v == "owner":
+            raise _fail("owner is never granted through a spec: use maintainer")
+        if v not in ("guest", "reporter", "developer", "maintainer"):
+            raise _fail(f"{v!r} is not a role: guest, reporter, developer or maintainer")
+        return v
+
+
+class Repository(_Model):
+    group: str | None = None  # under the configured root group; default: the OPD code
+    visibility: Literal["private", "internal", "public"] = "private"
+    default_branch: str = "main"
+    members: list[Member] = Field(default_factory=list)
+
+    @field_validator("group")
+    @classmethod
+    def _group(cls, v: str | None) -> str | None:
+        msg = names.check_gitlab_path(v) if v is not None else None
+        if msg:
+            raise _fail(msg)
+        return v
+
+    @field_validator("default_branch")
+    @classmethod
+    def _branch(cls, v: str) -> str:
+        msg = names.check_branch_name(v)
+        if msg:
+            raise _fail(msg)
+        return v
+
+
+class Runtime(_Model):
+    kind: Literal["static", "php", "python", "node"]
+    version: str | None = Field(default=None, validate_default=True)
+    document_root: str = "."
+    start_command: str | None = Field(default=None, validate_default=True)
+    env: dict[str, str] = Field(default_factory=dict)
+
+    @field_validator("version")
+    @classmethod
+    def _version(cls, v: str | None, info: ValidationInfo) -> str | None:
+        kind = info.data.get("kind")
+        if kind is None:
+            return v
+        if kind == "static":
+            if v is not None:
+                raise _fail("a static site has no runtime version: remove it")
+            return v
+        allowed = RUNTIME_VERSIONS[kind]
+        if v is None:
+            raise _fail(f"required for {kind}: one of {', '.join(allowed)}")
+        if v in allowed or (kind == "python" and _PYTHON_VERSION.match(v)):
+            return v
+        more = " (or a later 3.N)" if kind == "python" else ""
+        raise _fail(f"{kind} {v!r} is not supported: one of {', '.join(allowed)}{more}")
+
+    @field_validator("document_root")
+    @classmethod
+    def _docroot(cls, v: str) -> str:
+        return _rel_path(v, directory_ok=True)
+
+    @field_validator("start_command")
+    @classmethod
+    def _start(cls, v: str | None, info: ValidationInfo) -> str | None:
+        kind = info.data.get("kind")
+        if v is not None:
+            _one_line(v, "the start command")
+            if not v.strip():
+                raise _fail("must not be blank")
+        if kind in ("python", "node") and v is None:
+            raise _fail(f"required for {kind} (e.g. 'gunicorn app:app' or 'node server.js')")
+        if kind in ("static", "php") and v is not None:
+            raise _fail(f"a {kind} application has no start command: remove it")
+        return v
+
+    @field_validator("env")
+    @classmethod
+    def _env(cls, v: dict[str, str]) -> dict[str, str]:
+        for key, value in v.items():
+            if not _ENV_KEY.match(key):
+                raise _fail(f"variable name {key!r} must match [A-Z_][A-Z0-9_]*")
+            if key in _FORBIDDEN_ENV or key.startswith("LD_"):
+                raise _fail(f"{key} is set by the hosting server and cannot be overridden")
+            if _SECRETISH.search(key):
+                raise _fail(f"{key} looks like a secret; the spec is stored and logged, so secrets do not belong here")
+            if "\n" in value or "\r" in value or "\x00" in value:
+                raise _fail(f"the value of {key} must be one line without NUL")
+        return v
+
+
+class Hosting(_Model):
+    host: str
+    database: Literal["none", "mariadb", "postgresql"] = "none"
+    tls: bool = True
+    aliases: list[str] = Field(default_factory=list)
+
+    @field_validator("host")
+    @classmethod
+    def _host(cls, v: str) -> str:
+        if not re.match(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$", v):
+            raise _fail(f"{v!r} is not an inventory host name (letters, digits, '.', '_', '-')")
+        return v
+
+    @field_validator("aliases")
+    @classmethod
+    def _aliases(cls, v: list[str]) -> list[str]:
+        return [names.to_ascii(a) if names.check_hostname(a) is None else a for a in v]
+
+
+class Record(_Model):
+    name: str
+    type: Literal["A", "AAAA", "CNAME", "TXT", "MX"]
+    ttl: int = Field(default=3600, ge=60, le=86400)
+    values: list[str] = Field(min_length=1)
+
+    # Normalised forms (A-labels, canonical addresses) so that plans compare like with
+    # like; values that do not parse are left alone for `rule_checks` to report.
+    @field_validator("name")
+    @classmethod
+    def _name(cls, v: str) -> str:
+        return names.to_ascii(v) if names.check_hostname(v, allow_underscore=True) is None else v
+
+    @field_validator("values")
+    @classmethod
+    def _values(cls, v: list[str], info: ValidationInfo) -> list[str]:
+        if info.data.get("type") in ("A", "AAAA"):
+            out = []
+            for x in v:
+                try:
+                    out.append(str(ipaddress.ip_address(x)) if "%" not in x else x)
+                except ValueError:
+                    out.append(x)
+            return out
+        return v
+
+
+class Dns(_Model):
+    records: list[Record] = Field(default_factory=list)
+
+
+class SmokeTest(_Model):
+    path: str = "/"
+    status: int = Field(default=200, ge=100, le=599)
+    contains: str | None = None
+
+    @field_validator("path")
+    @classmethod
+    def _path(cls, v: str) -> str:
+        if not v.startswith("/") or v.startswith("//") or len(v) > 2048:
+            raise _fail(f"{v!r} must be a URL path starting with a single '/' (at most 2048 characters)")
+        if re.search(r"[\x00-\x20\x7f]", v):
+            raise _fail(f"{v!r} has spaces or control characters: percent-encode them")
+        return v
+
+
+class Tests(_Model):
+    smoke: list[SmokeTest] = Field(default_factory=lambda: [SmokeTest()])
+    command: str | None = None
+
+    @field_validator("command")
+    @classmethod
+    def _command(cls, v: str | None) -> str | None:
+        return _one_line(v, "the test command") if v is not None else v
+
+
+class Documents(_Model):
+    installation_guide: str = "docs/panduan-instalasi.md"
+    user_guide: str = "docs/panduan-pengguna.md"
+    test_documents: str = "docs/pengujian/"
+    system_requirements: str = "docs/kebutuhan-sistem.md"
+
+    @field_validator("installation_guide", "user_guide", "system_requirements")
+    @classmethod
+    def _file(cls, v: str) -> str:
+        return _rel_path(v)
+
+    @field_validator("test_documents")
+    @classmethod
+    def _dir(cls, v: str) -> str:
+        return _rel_path(v, directory_ok=True)
+
+
+class Spec(_Model):
+    """A validated spec. Build it with `load_spec` (keeps YAML line numbers)."""
+
+    version: Literal[1]
+    application: Application
+    repository: Repository = Field(default_factory=Repository)
+    runtime: Runtime
+    hosting: Hosting
+    dns: Dns = Field(default_factory=Dns)
+    tests: Tests = Field(default_factory=Tests)
+    documents: Documents = Field(default_factory=Documents)
+
+    _lines: dict[Path, int] = PrivateAttr(default_factory=dict)
+    _source: str = PrivateAttr(default="<spec>")
+
+    @property
+    def subdomain(self) -> str:
+        """The label under the zone: `application.subdomain`, else the slug."""
+        return self.application.subdomain or self.application.slug
+
+    def fqdn(self, zone: str) -> str:
+        """The application's main host name, e.g. 'sisekolah.batam.go.id' (no final dot)."""
+        return f"{self.subdomain}.{_zone(zone)}"
+
+    def hostnames(self, zone: str) -> list[str]:
+        """Main host name then the aliases, all absolute without the final dot."""
+        return [self.fqdn(zone)] + [record_fqdn(a, zone) for a in self.hosting.aliases]
+
+    def line_of(self, field: Path) -> int | None:
+        """The YAML line of a field path (or its nearest ancestor), if loaded from YAML."""
+        return line_for(self._lines, field)
+
+    def to_dict(self) -> dict[str, Any]:
+        return self.model_dump(mode="json")
+
+    def __eq__(self, other: object) -> bool:  # line numbers are not part of the spec
+        return isinstance(other, Spec) and self.to_dict() == other.to_dict()
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def to_yaml(self) -> str:
+        return yaml.safe_dump(self.to_dict(), sort_keys=False, allow_unicode=True, default_flow_style=False)
+
+
+def _zone(zone: str) -> str:
+    return zone.rstrip(".").lower()
+
+
+def record_fqdn(name: str, zone: str) -> str:
+    """A relative name ('www.sisekolah') or absolute one ('x.example.org.') made absolute
+    without the final dot."""
+    return name[:-1] if name.endswith(".") else f"{name}.{_zone(zone)}"
+
+
+# ---- rules that need several fields or an exact list index (run on the raw data) ----
+
+RuleProblem = tuple[Path, str]
+
+
+def _value_problem(rtype: str, value: str) -> str | None:
+    if rtype == "A":
+        try:
+            ipaddress.IPv4Address(value)
+        except ValueError:
+            return f"{value!r} is not an IPv4 address"
+    elif rtype == "AAAA":
+        try:
+            ipaddress.IPv6Address(value)
+        except ValueError:
+            return f"{value!r} is not an IPv6 address"
+        if "%" in value:
+            return f"{value!r} has a scope id, which DNS cannot hold"
+    elif rtype == "CNAME":
+        msg = names.check_hostname(value, allow_underscore=True)
+        return f"target {msg}" if msg else None
+    elif rtype == "MX":
+        m = _MX_VALUE.match(value)
+        if not m or int(m.group(1)) > 65535:
+            return f"{value!r} must be 'PRIORITY HOST' with PRIORITY 0-65535, e.g. '10 mail.example.org.'"
+        msg = names.check_hostname(m.group(2))
+        return f"mail host {msg}" if msg else None
+    elif rtype == "TXT" and _CONTROL.search(value):
+        return "TXT text must not contain control characters or newlines"
+    return None
+
+
+def rule_checks(data: dict[str, Any], reserved: Iterable[str]) -> list[RuleProblem]:
+    """Checks on the raw data that pydantic's per-field validators cannot place exactly.
+    Defensive: parts with the wrong shape are skipped (pydantic reports those)."""
+    out: list[RuleProblem] = []
+    app = data.get("application") if isinstance(data.get("application"), dict) else {}
+    own: list[str] = []
+    sub = app.get("subdomain") or app.get("slug")
+    if isinstance(sub, str) and sub.isascii():
+        own.append(sub)
+    hosting = data.get("hosting") if isinstance(data.get("hosting"), dict) else {}
+    aliases = hosting.get("aliases")
+    if isinstance(aliases, list):
+        seen_alias: dict[str, int] = {}
+        for i, alias in enumerate(aliases):
+            if not isinstance(alias, str):
+                continue
+            path: Path = ("hosting", "aliases", i)
+            msg = names.check_hostname(alias)
+            if msg:
+                out.append((path, msg))
+                continue
+            ascii_alias = names.to_ascii(alias)
+            if ascii_alias in seen_alias or ascii_alias == sub:
+                out.append((path, f"{alias!r} is given twice"))
+            seen_alias[ascii_alias] = i
+            if not alias.endswith("."):
+                msg = names.check_reserved(ascii_alias.rsplit(".", 1)[-1], reserved)
+                if msg:
+                    out.append((path, msg))
+                else:
+                    own.append(ascii_alias)
+    repo = data.get("repository") if isinstance(data.get("repository"), dict) else {}
+    members = repo.get("members")
+    if isinstance(members, list):
+        users: set[str] = set()
+        for i, m in enumerate(members):
+            u = m.get("username") if isinstance(m, dict) else None
+            if isinstance(u, str):
+                if u.lower() in users:
+                    out.append((("repository", "members", i, "username"), f"{u!r} is listed twice"))
+                users.add(u.lower())
+    dns = data.get("dns") if isinstance(data.get("dns"), dict) else {}
+    records = dns.get("records")
+    if isinstance(records, list):
+        out += _record_checks(records, own)
+    return out
+
+
+def _record_checks(records: list[Any], own: list[str]) -> list[RuleProblem]:
+    out: list[RuleProblem] = []
+    types_at: dict[str, list[tuple[int, str]]] = {}
+    for i, rec in enumerate(records):
+        if not isinstance(rec, dict):
+            continue
+        base: Path = ("dns", "records", i)
+        name, rtype, values = rec.get("name"), rec.get("type"), rec.get("values")
+        if isinstance(name, str):
+            msg = None
+            if name == "@" or name.endswith(".") or name == "":
+                msg = f"{name!r}: give a name relative to the zone (the zone apex and absolute names are refused)"
+            else:
+                msg = names.check_hostname(name, allow_underscore=rtype in ("TXT", "CNAME"))
+            if msg:
+                out.append((base + ("name",), msg))
+                name = None
+            else:
+                name = names.to_ascii(name)
+                if own and not any(name == o or name.endswith("." + o) for o in own):
+                    out.append((base + ("name",), f"{name!r} is outside this application's names ({', '.join(own)})"))
+        if rtype not in RECORD_TYPES or not isinstance(values, list):
+            continue
+        if rtype == "CNAME" and len(values) != 1:
+            out.append((base + ("values",), f"a CNAME has exactly one value, got {len(values)}"))
+        seen: set[str] = set()
+        for j, v in enumerate(values):
+            if not isinstance(v, str):
+                continue
+            msg = _value_problem(rtype, v)
+            if msg:
+                out.append((base + ("values", j), msg))
+            elif v in seen:
+                out.append((base + ("values", j), f"{v!r} is given twice"))
+            seen.add(v)
+        if isinstance(name, str):
+            types_at.setdefault(name, []).append((i, rtype))
+    for name, entries in types_at.items():
+        types = [t for _, t in entries]
+        for k, (i, t) in enumerate(entries):
+            if t in types[:k]:
+                out.append((("dns", "records", i, "type"), f"a second {t} record at {name!r}: put all values in one record"))
+            elif t == "CNAME" and len(entries) > 1:
+                others = ", ".join(sorted({x for x in types if x != "CNAME"} or {"CNAME"}))
+                out.append((("dns", "records", i, "type"), f"a CNAME at {name!r} cannot sit beside other data ({others})"))
+    return out
+
+
+def check_record_values(spec: Spec, allow_private: bool, allowed_cname_suffixes: list[str], zone: str) -> list[Problem]:
+    """Checks that depend on configuration, for the DNS provider to call before planning:
+    A/AAAA addresses that are private, loopback, link-local, multicast, reserved or
+    unspecified (unless `allow_private`); CNAME and MX targets given as absolute names
+    outside `zone` and `allowed_cname_suffixes`; CNAMEs pointing at themselves; names too
+    long once the zone is appended."""
+    z = _zone(zone)
+    suffixes = [z] + [s.rstrip(".").lower() for s in allowed_cname_suffixes]
+    problems: list[Problem] = []
+
+    def add(path: Path, msg: str) -> None:
+        problems.append(Problem(format_path(path), msg, spec.line_of(path)))
+
+    for i, rec in enumerate(spec.dns.records):
+        base: Path = ("dns", "records", i)
+        fq = record_fqdn(rec.name, z)
+        if len(fq) > names.MAX_NAME:
+            add(base + ("name",), f"{fq!r} is {len(fq)} characters long; a DNS name is at most {names.MAX_NAME}")
+        for j, v in enumerate(rec.values):
+            path = base + ("values", j)
+            if rec.type in ("A", "AAAA") and not allow_private:
+                ip = ipaddress.ip_address(v)
+                if not ip.is_global or ip.is_multicast:
+                    add(path, f"{v} is not a public address (private, loopback, link-local, documentation or reserved)")
+            elif rec.type in ("CNAME", "MX"):
+                target = v.split()[-1].lower()
+                if target.endswith("."):
+                    t = names.to_ascii(target[:-1])
+                    if not any(t == s or t.endswith("." + s) for s in suffixes):
+                        add(path, f"target {target!r} is outside {z} and the allowed CNAME suffixes")
+                elif rec.type == "CNAME" and record_fqdn(names.to_ascii(target), z) == fq:
+                    add(path, "a CNAME cannot point at itself")
+    return problems
+
+
+def _type_name(v: Any) -> str:
+    if isinstance(v, bool):
+        return f"a boolean ({str(v).lower()})"
+    if isinstance(v, (int, float)):
+        return f"a number ({v})"
+    if v is None:
+        return "null"
+    if isinstance(v, str):
+        return "a string"
+    if isinstance(v, list):
+        return "a list"
+    if isinstance(v, dict):
+        return "a mapping"
+    return f"a {type(v).__name__} ({v})"
+
+
+def _message(err: dict[str, Any]) -> str:
+    t, v = err["type"], err.get("input")
+    if t == "missing":
+        return "required field is missing"
+    if t == "extra_forbidden":
+        return "unknown field (check the spelling; docs/spec.md lists every field)"
+    if t == "string_type":
+        hint = f': quote it ("{v}")' if isinstance(v, (int, float, bool)) else ""
+        return f"expected a string, got {_type_name(v)}{hint}"
+    if t == "int_type":
+        return f"expected a whole number, got {_type_name(v)}"
+    if t == "bool_type":
+        return f"expected true or false, got {_type_name(v)}"
+    if t in ("list_type", "model_type", "dict_type", "model_attributes_type"):
+        want = "a list" if t == "list_type" else "a mapping"
+        return f"expected {want}, got {_type_name(v)}"
+    if t == "spec_rule":
+        return str(err["ctx"]["msg"])
+    msg = str(err["msg"])
+    return msg.replace("Input should be", "must be").replace("List should", "the list must")
+
+
+def spec_from_data(
+    data: Any, lines: dict[Path, int] | None = None, *, reserved: Iterable[str] = DEFAULT_RESERVED,
+    source: str = "<spec>",
+) -> Spec:
+    """Validate already-parsed data (e.g. from the state store). Raises ValidationError."""
+    lines = lines or {}
+    problems: list[Problem] = []
+    spec: Spec | None = None
+    if not isinstance(data, dict):
+        raise ValidationError([Problem(source, f"a spec is a mapping, got {_type_name(data)}", lines.get(()))], "spec")
+    reserved = frozenset(r.lower() for r in reserved)
+    try:
+        spec = Spec.model_validate(data, context={"reserved": reserved})
+    except PydanticValidationError as e:
+        for err in e.errors(include_url=False):
+            loc = tuple(err["loc"])
+            problems.append(Problem(format_path(loc) or source, _message(err), line_for(lines, loc)))
+    seen = {(p.field, p.message) for p in problems}
+    for path, msg in rule_checks(data, reserved):
+        if (format_path(path), msg) not in seen:
+            problems.append(Problem(format_path(path), msg, line_for(lines, path)))
+    if problems:
+        problems.sort(key=lambda p: (p.line or 0))
+        raise ValidationError(problems, "spec")
+    assert spec is not None
+    spec._lines = dict(lines)
+    spec._source = source
+    return spec
+
+
+def load_spec(text: str | bytes, source: str = "<spec>", *, reserved: Iterable[str] = DEFAULT_RESERVED) -> Spec:
+    """Parse and validate a spec. Raises ValidationError (what="spec" or "YAML") with
+    every problem found, each naming its field and YAML line."""
+    data, lines = load_yaml(text, source)
+    return spec_from_data(data, lines, reserved=reserved, source=source)
+
+
+__all__ += ["check_record_values", "record_fqdn"]
