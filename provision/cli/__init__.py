@@ -1,0 +1,81 @@
+"""The `provision` command line: thin Click commands over the core.
+
+Sub-command modules are imported only when used, so `provision --help` stays fast.
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import sys
+
+import click
+
+from provision import __version__
+
+# name -> (module, one-line help). A module that does not exist yet is left out.
+COMMANDS: dict[str, tuple[str, str]] = {
+    "request": ("provision.cli.request", "Request records for all SOP steps, with due dates."),
+    "spec": ("provision.cli.spec", "The desired state of a request's application."),
+    "repo": ("provision.cli.repo", "Step 11: the application's GitLab repository."),
+    "install": ("provision.cli.install", "Step 14: install the application on its server."),
+    "rollback": ("provision.cli.install", "Step 14: go back to an earlier release."),
+    "test": ("provision.cli.apptest", "Step 14: test the installed application."),
+    "exec": ("provision.cli.remote", "An audited command on the application's server."),
+    "dns": ("provision.cli.dns", "Step 15: the application's subdomain records."),
+    "hosting": ("provision.cli.hosting", "Step 15: the application's hosting."),
+    "check": ("provision.cli.check", "Scheduled checks over every hosted application."),
+    "report": ("provision.cli.report", "Official documents (Berita Acara, Surat Rekomendasi)."),
+    "apply": ("provision.cli.applyall", "Run every automated step of a request in SOP order."),
+    "audit": ("provision.cli.audit", "The audit trail: log, verify, export."),
+    "config": ("provision.cli.config", "The effective configuration: show, check."),
+    "db": ("provision.cli.db", "The state database: upgrade, status."),
+}
+
+
+def _available(name: str) -> bool:
+    return importlib.util.find_spec(COMMANDS[name][0]) is not None
+
+
+class LazyGroup(click.Group):
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return [n for n in COMMANDS if _available(n)]
+
+    def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
+        if name not in COMMANDS or not _available(name):
+            return None
+        module = importlib.import_module(COMMANDS[name][0])
+        return getattr(module, name.replace("-", "_") + "_cmd")
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        rows = [(n, COMMANDS[n][1]) for n in self.list_commands(ctx)]
+        with formatter.section("Commands"):
+            formatter.write_dl(rows)
+
+
+@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("--config", "config_path", metavar="FILE", envvar="PROVISION_CONFIG",
+              help="Configuration file (default: search order in docs/configuration.md).")
+@click.option("--debug", is_flag=True, help="Show the traceback of an error.")
+@click.version_option(__version__, prog_name="kominfo-provision")
+@click.pass_context
+def cli(ctx: click.Context, config_path: str | None, debug: bool) -> None:
+    """Run the technical steps of the SOP "Pengembangan Aplikasi oleh OPD".
+
+    Every action is logged against the request ID (nomor permohonan).
+
+    \b
+    Example:
+      provision request open --opd-code disdik --opd-name "Dinas Pendidikan" \\
+          --app "Sistem Informasi Sekolah" --letter-number 005/DISDIK/2026 \\
+          --letter-date 2026-11-02
+    """
+    from provision.cli.common import State
+
+    ctx.obj = State(config_path=config_path, debug=debug)
+
+
+def main(argv: list[str] | None = None) -> int:
+    from provision.cli.common import run_main
+
+    return run_main(cli, sys.argv[1:] if argv is None else argv)

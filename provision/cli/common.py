@@ -1,0 +1,204 @@
+"""What every command shares: the error boundary, runs and locks, output, confirmation.
+
+A command module defines `<name>_cmd` (a Click command or group). Each command that
+touches the state is wrapped by `@command(...)`, which records the run (including
+failed and dry-run ones), holds the request's lock for commands that change its
+resources, and maps outcomes to exit codes at one place.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import os
+import sys
+import traceback
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+import click
+
+from provision.errors import Aborted, ExitCode, ProvisionError, UsageError, ValidationError
+
+
+@dataclass
+class State:
+    config_path: str | None = None
+    debug: bool = False
+    app: Any = None
+    outcome: str = "ok"
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def get_app(self) -> Any:
+        if self.app is None:
+            from provision.context import App
+
+            self.app = App(config_path=self.config_path)
+        return self.app
+
+
+def err(message: str) -> None:
+    click.echo(message, err=True)
+
+
+def run_main(group: click.Group, argv: list[str]) -> int:
+    """Run the CLI; turn every outcome into an exit code. Never raises."""
+    debug = "--debug" in argv
+    try:
+        rv = group.main(args=argv, prog_name="provision", standalone_mode=False)
+        return int(rv) if isinstance(rv, int) else 0
+    except click.exceptions.Exit as e:
+        return e.exit_code
+    except click.exceptions.Abort:
+        err("Interrupted: nothing more was done (see `provision audit log` for what was).")
+        return int(ExitCode.ABORTED)
+    except click.ClickException as e:
+        e.show()
+        return int(ExitCode.USAGE)
+    except KeyboardInterrupt:
+        err("Interrupted: nothing more was done (see `provision audit log` for what was).")
+        return int(ExitCode.ABORTED)
+    except ProvisionError as e:
+        if debug:
+            traceback.print_exc()
+        _print_error(e)
+        return int(e.exit_code)
+    except BrokenPipeError:
+        return 0
+    except Exception:  # noqa: BLE001 - the one place unexpected errors are reported
+        if debug:
+            traceback.print_exc()
+        else:
+            err(f"Internal error: {sys.exc_info()[1]!r}. Run again with --debug for the "
+                "traceback, and report it with that output.")
+        return int(ExitCode.FAILURE)
+
+
+def _print_error(e: ProvisionError) -> None:
+    from provision.secrets import REDACTOR
+
+    if isinstance(e, ValidationError):
+        n = len(e.problems)
+        err(REDACTOR.text(f"Error: {e.message.split(':', 1)[0]}:"))
+        for p in e.problems:
+            err(REDACTOR.text(f"  - {p}"))
+        if e.hint:
+            err(e.hint)
+        _ = n
+        return
+    err(REDACTOR.text(f"Error: {e}"))
+
+
+def command(request_arg: str | None = None, locks: bool = False) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """Wrap a command body `f(app, **kwargs)` in a recorded run.
+
+    `request_arg` names the parameter holding the request ID (the run is logged
+    against it); `locks` holds that request's lock for the whole command.
+    """
+
+    def deco(f: Callable[..., Any]) -> Callable[..., Any]:
+        @functools.wraps(f)
+        @click.pass_obj
+        def wrapper(state: State, **kwargs: Any) -> int:
+            app = state.get_app()
+            rid = kwargs.get(request_arg) if request_arg else None
+            lock_timeout = kwargs.pop("lock_timeout", None)
+            audit = app.audit
+            audit.start_run(["provision", *sys.argv[1:]], rid, app.actor[1])
+            code, outcome = ExitCode.OK, "ok"
+            try:
+                if locks and rid:
+                    app.requests.get(rid)
+                    with app.lock(rid, lock_timeout):
+                        rv = f(app, **kwargs)
+                else:
+                    rv = f(app, **kwargs)
+                code = ExitCode(rv) if isinstance(rv, int) else ExitCode.OK
+                outcome = state.outcome if code == ExitCode.OK else "failed"
+            except ProvisionError as e:
+                code, outcome = e.exit_code, "failed"
+                raise
+            except (KeyboardInterrupt, click.exceptions.Abort):
+                code, outcome = ExitCode.ABORTED, "interrupted"
+                raise
+            except BaseException:
+                code, outcome = ExitCode.FAILURE, "failed"
+                raise
+            finally:
+                audit.end_run(outcome, int(code))
+            return int(code)
+
+        return wrapper
+
+    return deco
+
+
+def json_option(f: Callable[..., Any]) -> Callable[..., Any]:
+    return click.option("--json", "as_json", is_flag=True, help="Print JSON for machines.")(f)
+
+
+def change_options(f: Callable[..., Any]) -> Callable[..., Any]:
+    """--dry-run, --yes, --json and --lock-timeout for every command that changes something."""
+    f = click.option("--lock-timeout", type=click.FloatRange(0), default=None, metavar="SECONDS",
+                     help="Wait this long for another run on the same request (default: database.lock_timeout).")(f)
+    f = click.option("--yes", "-y", is_flag=True, help="Apply without asking.")(f)
+    f = click.option("--dry-run", is_flag=True, help="Show the plan and stop.")(f)
+    return json_option(f)
+
+
+def print_json(data: Any) -> None:
+    click.echo(json.dumps(data, indent=2, ensure_ascii=False, default=str))
+
+
+def is_terminal() -> bool:
+    return sys.stdin.isatty() and sys.stdout.isatty()
+
+
+def confirm_apply(what: str, yes: bool) -> None:
+    """Ask on a terminal unless --yes; refuse without --yes when there is no terminal."""
+    if yes:
+        return
+    if not is_terminal():
+        raise UsageError(f"not applying {what}: no terminal to ask on.",
+                         "Pass --yes to apply without asking (as CI jobs do).")
+    if not click.confirm(f"Apply {what}?", default=False):
+        raise Aborted(f"{what} not applied: declined at the prompt.")
+
+
+def table(rows: list[dict[str, Any]], columns: list[tuple[str, str]]) -> None:
+    """Rows as aligned columns (a rich table on a terminal)."""
+    if sys.stdout.isatty() and os.environ.get("TERM") != "dumb" and len(rows) < 2000:
+        from rich.console import Console
+        from rich.table import Table
+
+        t = Table(show_edge=False, header_style="bold")
+        for _, title in columns:
+            t.add_column(title)
+        for r in rows:
+            t.add_row(*("" if r.get(k) is None else str(r.get(k)) for k, _ in columns))
+        Console().print(t)
+        return
+    cells = [[title for _, title in columns]] + [
+        ["" if r.get(k) is None else str(r.get(k)) for k, _ in columns] for r in rows]
+    widths = [max(len(c[i]) for c in cells) for i in range(len(columns))]
+    out = sys.stdout
+    for c in cells:
+        out.write("  ".join(v.ljust(w) for v, w in zip(c, widths)).rstrip() + "\n")
+
+
+def render_plan(plan: Any) -> str:
+    """A Plan as text: one line per change, with before and after for updates."""
+    lines = [f"{plan.provider} plan for {plan.request_id}: {plan.summary()}"]
+    sign = {"create": "+", "update": "~", "delete": "-"}
+    for c in plan.changes:
+        lines.append(f"  {sign[c.action]} {c.kind} {c.target}")
+        if c.action == "update":
+            lines.append(f"      before: {json.dumps(c.before, ensure_ascii=False, default=str)}")
+            lines.append(f"      after:  {json.dumps(c.after, ensure_ascii=False, default=str)}")
+        elif c.action == "create" and c.after not in (None, {}, []):
+            lines.append(f"      {json.dumps(c.after, ensure_ascii=False, default=str)}")
+    for n in plan.notes:
+        lines.append(f"  note: {n}")
+    if not plan.empty:
+        lines.append(f"  checksum: {plan.checksum()}")
+    return "\n".join(lines)

@@ -1,0 +1,168 @@
+"""`provision request ...`: the records of a request through all SOP steps."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+from typing import Any
+
+import click
+
+from provision.cli.common import command, json_option, print_json, table
+from provision.errors import UsageError
+
+
+@click.group("request")
+def request_cmd() -> None:
+    """Request records (permohonan): open, list, show, step, close.
+
+    \b
+    Example:
+      provision request step REQ-2026-0001 1 --done --output-ref 005/DISDIK/2026 \\
+          --attach surat-permohonan.pdf
+    """
+
+
+@request_cmd.command("open")
+@click.option("--opd-code", required=True, help="Short code of the requesting agency (e.g. disdik).")
+@click.option("--opd-name", required=True, help="Full name of the agency (e.g. Dinas Pendidikan).")
+@click.option("--app", "app_name", required=True, help="Name of the application.")
+@click.option("--letter-number", required=True, help="Number of the request letter (Surat Permohonan).")
+@click.option("--letter-date", required=True, type=click.DateTime(["%Y-%m-%d"]), help="Date of the letter, YYYY-MM-DD.")
+@click.option("--id", "request_id", default=None, help="Explicit request ID (default: next REQ-YYYY-NNNN).")
+@json_option
+@command()
+def open_(app: Any, opd_code: str, opd_name: str, app_name: str, letter_number: str,
+          letter_date: dt.datetime, request_id: str | None, as_json: bool) -> int:
+    """Open a request (SOP step 1 is the letter that starts it).
+
+    \b
+    Example:
+      provision request open --opd-code disdik --opd-name "Dinas Pendidikan" \\
+          --app "Sistem Informasi Sekolah" --letter-number 005/DISDIK/2026 --letter-date 2026-11-02
+    """
+    req = app.requests.open(opd_code=opd_code, opd_name=opd_name, app_name=app_name,
+                            letter_number=letter_number, letter_date=letter_date.date(),
+                            request_id=request_id)
+    app.audit.request_id = req.id
+    if as_json:
+        print_json({"id": req.id, "status": req.status, "current_step": req.current_step,
+                    "due": req.current_due.isoformat() if req.current_due else None})
+    else:
+        due = f", step {req.current_step} due {req.current_due}" if req.current_due else ""
+        click.echo(f"Opened {req.id} for {opd_name} ({app_name}){due}.")
+    return 0
+
+
+@request_cmd.command("list")
+@click.option("--opd", default=None, help="Only this OPD code.")
+@click.option("--status", type=click.Choice(["open", "closed"]), default=None)
+@click.option("--overdue", is_flag=True, help="Only open requests whose current step is past due.")
+@json_option
+@command()
+def list_(app: Any, opd: str | None, status: str | None, overdue: bool, as_json: bool) -> int:
+    """List requests with their current step and its due date.
+
+    \b
+    Example:
+      provision request list --overdue
+    """
+    rows = app.requests.list(opd=opd, status=status, overdue=overdue)
+    if as_json:
+        print_json(rows)
+        return 0
+    for r in rows:
+        r["overdue"] = "OVERDUE" if r["overdue"] else ""
+    table(rows, [("id", "REQUEST"), ("opd", "OPD"), ("application", "APPLICATION"),
+                 ("status", "STATUS"), ("current_step", "STEP"), ("due", "DUE"),
+                 ("overdue", "")])
+    return 0
+
+
+@request_cmd.command("show")
+@click.argument("request_id", metavar="REQ")
+@json_option
+@command(request_arg="request_id")
+def show(app: Any, request_id: str, as_json: bool) -> int:
+    """Show a request and every SOP step: status, who, when, due, attachments.
+
+    \b
+    Example:
+      provision request show REQ-2026-0001
+    """
+    data = app.requests.show(request_id)
+    if as_json:
+        print_json(data)
+        return 0
+    click.echo(f"{data['id']}  {data['opd_name']} ({data['opd_code']})  {data['application']}")
+    click.echo(f"letter {data['letter_number']} of {data['letter_date']}; {data['status']}"
+               + (f" ({data['close_reason']})" if data["close_reason"] else ""))
+    rows = []
+    for s in data["steps"]:
+        who = s["done_by"] or s["started_by"] or ""
+        when = (s["done_at"] or s["started_at"] or "")[:16].replace("T", " ")
+        extra = "; ".join(x for x in (s["output_ref"] or "", s["note"] or "") if x)
+        for a in s["attachments"]:
+            extra += f"{'; ' if extra else ''}{a['name']} ({a['sha256'][:12]}{'' if a['intact'] else ' CHANGED ON DISK'})"
+        rows.append({"n": s["number"], "title": s["title"], "status": s["status"],
+                     "due": (s["due"] or "") + (" OVERDUE" if s["overdue"] else ""),
+                     "who": who, "when": when, "record": extra})
+    table(rows, [("n", "#"), ("title", "STEP"), ("status", "STATUS"), ("due", "DUE"),
+                 ("who", "BY"), ("when", "WHEN"), ("record", "RECORD")])
+    return 0
+
+
+@request_cmd.command("step")
+@click.argument("request_id", metavar="REQ")
+@click.argument("number", type=int)
+@click.option("--start", "action", flag_value="start", help="The step has started.")
+@click.option("--done", "action", flag_value="done", help="The step is done.")
+@click.option("--note", default=None, help="What happened (free text).")
+@click.option("--output-ref", default=None, help="Reference of the step's output (letter number, URL...).")
+@click.option("--attach", "attach", multiple=True, type=click.Path(path_type=Path, dir_okay=False),
+              help="A file to attach (repeatable); stored by its SHA-256.")
+@click.option("--out-of-order", is_flag=True, help="Record this step before earlier ones are done.")
+@click.option("--reason", default=None, help="Why (required with --out-of-order).")
+@json_option
+@command(request_arg="request_id")
+def step(app: Any, request_id: str, number: int, action: str | None, note: str | None,
+         output_ref: str | None, attach: tuple[Path, ...], out_of_order: bool,
+         reason: str | None, as_json: bool) -> int:
+    """Record that an SOP step started or is done.
+
+    \b
+    Example:
+      provision request step REQ-2026-0001 2 --done --output-ref 800/123/KOMINFO/2026
+    """
+    if action is None:
+        raise UsageError("say --start or --done.")
+    if out_of_order and not reason:
+        raise UsageError("--out-of-order needs --reason TEXT (it is logged).")
+    row = app.requests.step(request_id, number, action, note=note, output_ref=output_ref,
+                            attach=list(attach), out_of_order_reason=reason if out_of_order else None)
+    if as_json:
+        print_json({"request": request_id, "step": number, "status": row.status,
+                    "due": row.due_date.isoformat() if row.due_date else None})
+    else:
+        click.echo(f"{request_id} step {number}: {row.status}.")
+    return 0
+
+
+@request_cmd.command("close")
+@click.argument("request_id", metavar="REQ")
+@click.option("--reason", required=True, help="Why the request is closed (logged).")
+@json_option
+@command(request_arg="request_id")
+def close(app: Any, request_id: str, reason: str, as_json: bool) -> int:
+    """Close a request; a closed request refuses changes.
+
+    \b
+    Example:
+      provision request close REQ-2026-0001 --reason "Rekomendasi diterbitkan"
+    """
+    req = app.requests.close(request_id, reason)
+    if as_json:
+        print_json({"id": req.id, "status": req.status})
+    else:
+        click.echo(f"Closed {req.id}.")
+    return 0

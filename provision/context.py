@@ -1,0 +1,94 @@
+"""The App: everything a command needs, built lazily from the configuration.
+
+Like httpie's Environment, it is passed in, so the core never reaches for globals and
+tests can build one with their own configuration and clock.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+from functools import cached_property
+from pathlib import Path
+from typing import Any, Callable
+
+from provision.config import Config, load_config
+
+
+class App:
+    def __init__(self, config: Config | None = None, config_path: str | None = None,
+                 today: Callable[[], dt.date] | None = None) -> None:
+        self._config = config
+        self._config_path = config_path
+        self.today = today or _today_from_env
+
+    @cached_property
+    def config(self) -> Config:
+        return self._config or load_config(self._config_path)
+
+    @cached_property
+    def actor(self) -> tuple[str, str | None]:
+        from provision.audit import current_actor
+
+        return current_actor()
+
+    @cached_property
+    def store(self) -> Any:
+        from provision.store import Store
+
+        password = self.config.secret("database", "password")
+        return Store(self.config.database_url, password=password)
+
+    @cached_property
+    def audit(self) -> Any:
+        from provision.audit import AuditLog
+
+        return AuditLog(self.store, actor=self.actor[0])
+
+    @cached_property
+    def sop(self) -> Any:
+        from provision.sop import load_sop
+
+        return load_sop(self.config.sop.file or None)
+
+    @cached_property
+    def calendar(self) -> Any:
+        from provision.calendar import WorkingCalendar
+
+        return WorkingCalendar(dt.date.fromisoformat(d) for d in self.config.sop.holidays)
+
+    @cached_property
+    def attachments(self) -> Any:
+        from provision.attachments import AttachmentStore
+
+        return AttachmentStore(self.config.state_dir / "attachments")
+
+    @cached_property
+    def requests(self) -> Any:
+        from provision.requests import RequestService
+
+        return RequestService(self.store, self.audit, self.sop, self.calendar, self.attachments,
+                              prefix=self.config.general.request_id_prefix, today=self.today)
+
+    @cached_property
+    def specs(self) -> Any:
+        from provision.specstore import SpecStore
+
+        return SpecStore(self.store, self.audit, self.requests, self.config)
+
+    def lock(self, request_id: str, timeout: float | None = None) -> Any:
+        from provision.locks import RequestLock
+
+        t = self.config.database.lock_timeout if timeout is None else timeout
+        return RequestLock(self.store, request_id, self.audit.run_id or "-", self.actor[0], t)
+
+    @property
+    def reports_dir(self) -> Path:
+        d = self.config.reports.output_dir
+        return Path(d) if d else self.config.state_dir / "reports"
+
+
+def _today_from_env() -> dt.date:
+    # PROVISION_TODAY pins the calendar (tests, demos of overdue steps).
+    value = os.environ.get("PROVISION_TODAY")
+    return dt.date.fromisoformat(value) if value else dt.date.today()
