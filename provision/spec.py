@@ -572,6 +572,7 @@ def spec_from_data(
 ) -> Spec:
     """Validate already-parsed data (e.g. from the state store). Raises ValidationError."""
     lines = lines or {}
+    source = source if source.startswith("<") else f"<{source}>"
     problems: list[Problem] = []
     spec: Spec | None = None
     if not isinstance(data, dict):
