@@ -90,10 +90,8 @@ def _show(ch: str) -> str:
 def _script(ch: str) -> str:
     """A coarse script name from the character's Unicode name (the stdlib has no
     Script property): 'LATIN', 'CYRILLIC', 'GREEK', 'CJK', ... or 'COMMON'."""
-    if ch.isascii() and not ch.isalpha():
-        return "COMMON"
-    if ch.isdigit() or ch == "-":
-        return "COMMON"
+    if not unicodedata.category(ch).startswith("L"):
+        return "COMMON"  # digits, '-', combining marks, symbols (IDNA judges symbols)
     name = unicodedata.name(ch, "")
     return name.split(" ", 1)[0] if name else "UNKNOWN"
 
