@@ -114,6 +114,13 @@ class Application(_Model):
     def _name(cls, v: str) -> str:
         return _one_line(v, "the name")
 
+    @field_validator("description")
+    @classmethod
+    def _description(cls, v: str | None) -> str | None:
+        if v is not None and re.search(r"[\x00-\x08\x0b-\x1f\x7f]", v):
+            raise _fail("must not contain control characters (newlines are fine)")
+        return v
+
 
 class Member(_Model):
     username: str
@@ -274,6 +281,13 @@ class SmokeTest(_Model):
     status: int = Field(default=200, ge=100, le=599)
     contains: str | None = None
 
+    @field_validator("contains")
+    @classmethod
+    def _contains(cls, v: str | None) -> str | None:
+        if v is not None and (v == "" or "\x00" in v):
+            raise _fail("must be non-empty text without NUL (leave it out to check the status only)")
+        return v
+
     @field_validator("path")
     @classmethod
     def _path(cls, v: str) -> str:
@@ -404,7 +418,8 @@ def rule_checks(data: dict[str, Any], reserved: Iterable[str]) -> list[RuleProbl
     app = data.get("application") if isinstance(data.get("application"), dict) else {}
     own: list[str] = []
     sub = app.get("subdomain") or app.get("slug")
-    if isinstance(sub, str) and sub.isascii():
+    if isinstance(sub, str) and names.check_label(sub) is None:
+        sub = names.to_ascii(sub)
         own.append(sub)
     hosting = data.get("hosting") if isinstance(data.get("hosting"), dict) else {}
     aliases = hosting.get("aliases")
