@@ -1,0 +1,242 @@
+"""DnsProvider: a request's subdomain records in the government zone, by RFC 2136 + TSIG.
+
+    provider = DnsProvider.from_config(config)
+    plan = provider.plan(spec, "REQ-2026-0001", "Dinas Pendidikan")   # AXFR, diff, ownership
+    report = provider.apply(plan, recorder)                            # UPDATEs, read back, verify
+
+Contract: `plan` validates before any network I/O (ValidationError), reads the zone by a
+signed AXFR, and raises NotOwned (exit 4) rather than plan a change to a name this
+request does not own. `apply` is idempotent (an empty plan sends nothing), records every
+change with `recorder.attempt` before its UPDATE and `succeeded`/`failed` after the read
+back, and raises: ZoneChanged (exit 7) when the zone moved since the plan and nothing was
+applied; DnsPartialApply (exit 5, `.report`) when some parts were applied; the mapped
+transport error when the first part fails; VerificationFailed (exit 3, `.report`) when a
+server does not serve the result within dns.verify_timeout.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from typing import Any, Protocol
+
+import dns.exception
+import dns.rdata
+import dns.rdataclass
+import dns.rdatatype
+
+from provision.config import Dns as DnsSettings
+from provision.dns.errors import PrerequisiteFailed, ReadBackMismatch, ZoneChanged
+from provision.dns.records import key_text
+from provision.dns.planner import PROVIDER, make_delete_plan, make_plan, owners_table
+from provision.dns.transport import Transport, load_keyring, parse_server
+from provision.dns.update import build, groups_of, pack
+from provision.dns.validate import validate_spec, zone_name
+from provision.dns.verify import Progress, expected_of, mismatches, servers_from, verify_servers
+from provision.dns.zone import ZoneState
+from provision.errors import ChecksFailed, PartialApply, ProvisionError
+from provision.plan import ApplyReport, Change, Plan
+
+
+class Recorder(Protocol):
+    def attempt(self, provider: str, change: Change) -> int: ...
+    def succeeded(self, attempt_id: int, provider: str, change: Change, detail: Any = None) -> Any: ...
+    def failed(self, attempt_id: int, provider: str, change: Change, reason: str) -> Any: ...
+
+
+class DnsPartialApply(PartialApply):
+    """Some UPDATE parts were applied, a later one was not; `.report` says which."""
+
+    def __init__(self, message: str, report: ApplyReport, hint: str | None = None) -> None:
+        super().__init__(message, [c.target for c in report.applied],
+                         [c.target for c, _ in report.failed] + [c.target for c in report.not_attempted],
+                         hint)
+        self.report = report
+
+
+class VerificationFailed(ChecksFailed):
+    """Applied and read back from the primary, but some server does not serve it (yet)."""
+
+    def __init__(self, message: str, report: ApplyReport, hint: str | None = None) -> None:
+        super().__init__(message, hint)
+        self.report = report
+
+
+class DnsProvider:
+    """Plans and applies one request's records in one zone."""
+
+    def __init__(self, settings: DnsSettings, reserved: Iterable[str] | None = None,
+                 transport: Transport | None = None) -> None:
+        self.settings = settings
+        self.reserved = reserved
+        self.origin = zone_name(settings)
+        self.prefix = settings.ownership_prefix
+        self._transport = transport
+
+    @classmethod
+    def from_config(cls, config: Any) -> DnsProvider:
+        return cls(config.dns, reserved=config.names.reserved)
+
+    @property
+    def transport(self) -> Transport:
+        """Built on first use: the key file is read only when the network is needed."""
+        if self._transport is None:
+            self._transport = Transport(self.origin, parse_server(self.settings.primary),
+                                        load_keyring(self.settings.tsig_key_file), self.settings.timeout)
+        return self._transport
+
+    # -- reading ------------------------------------------------------------------------
+    def read_zone(self) -> ZoneState:
+        return ZoneState.from_zone(self.transport.axfr(), self.prefix)
+
+    def list_names(self) -> list[dict[str, object]]:
+        """Every name in the zone with its record types and owner (None: hand-made)."""
+        return owners_table(self.read_zone())
+
+    # -- planning -----------------------------------------------------------------------
+    def plan(self, spec: Any, request_id: str, opd: str, *, adopt: bool = False,
+             force: bool = False, reason: str | None = None) -> Plan:
+        """The changes that make the zone hold the spec's records for this request."""
+        wanted = validate_spec(spec, self.settings, self.reserved)  # before any network I/O
+        zone = self.read_zone()
+        plan = make_plan(zone, wanted, request_id, opd, self.transport.primary_text,
+                         adopt=adopt, force=force, reason=reason,
+                         owner_ttl=min(max(300, self.settings.ttl_min), self.settings.ttl_max))
+        plan.raise_if_unsafe(self.settings.max_update_share, self.settings.max_delete_share, force=force)
+        return plan
+
+    def plan_delete(self, request_id: str, *, force: bool = False) -> Plan:
+        """The changes that remove every record set of this request and its ownership records."""
+        plan = make_delete_plan(self.read_zone(), request_id, self.transport.primary_text)
+        plan.raise_if_unsafe(self.settings.max_update_share, self.settings.max_delete_share, force=force)
+        return plan
+
+    # -- applying -----------------------------------------------------------------------
+    def apply(self, plan: Plan, recorder: Recorder, *, verify: bool = True,
+              progress: Progress | None = None) -> ApplyReport:
+        report = ApplyReport(plan)
+        if plan.empty:
+            report.details["parts"] = []
+            return report
+        t = self.transport
+        soa = dns.rdata.from_text(dns.rdataclass.IN, dns.rdatatype.SOA, plan.meta["soa"],
+                                  origin=self.origin, relativize=False)
+        queue = pack(groups_of(plan, self.origin))
+        parts: list[dict[str, Any]] = []
+        pending: list[tuple[Change, int]] = []
+        index = 0
+        error: ProvisionError | None = None
+        while queue:
+            groups = queue.pop(0)
+            index += 1
+            total = index + len(queue)
+            what = f"update part {index} of {total}"
+            msg = build(t.new_update(), groups, soa, self.origin, self.prefix)
+            changes = [c for g in groups for c in g.changes]
+            try:
+                msg.to_wire()
+            except dns.exception.TooBig:
+                if len(groups) == 1:
+                    error = ProvisionError(f"the changes to {groups[0].base} do not fit in one "
+                                           "UPDATE message (65,535 bytes).", "Use fewer or shorter values.")
+                else:
+                    half = len(groups) // 2
+                    queue[:0] = [groups[:half], groups[half:]]
+                    index -= 1
+                    continue
+            ids = [recorder.attempt(PROVIDER, c) for c in changes]
+            if error is None:
+                try:
+                    t.send_update(msg, what)
+                    if progress:
+                        progress(f"{what}: {len(changes)} changes sent")
+                except ProvisionError as e:
+                    error = self._diagnose(e, soa, index, what)
+            if error is not None:
+                for c, i in zip(changes, ids):
+                    recorder.failed(i, PROVIDER, c, str(error))
+                    report.failed.append((c, str(error)))
+                parts.append({"part": index, "status": "failed", "error": str(error),
+                              "changes": [c.target for c in changes]})
+                for rest in queue:
+                    report.not_attempted += [c for g in rest for c in g.changes]
+                    parts.append({"part": len(parts) + 1, "status": "not attempted",
+                                  "changes": [c.target for g in rest for c in g.changes]})
+                break
+            pending += list(zip(changes, ids))
+            parts.append({"part": index, "status": "sent", "changes": [c.target for c in changes]})
+            if queue:  # pin the next part to the SOA our part produced, or stop
+                now = t.soa()
+                if int(now.serial) != (int(soa.serial) + 1) % 2**32:  # type: ignore[attr-defined]
+                    error = ZoneChanged(f"the zone changed during the apply (serial {now.serial} after "
+                                        f"part {index}, expected {(int(soa.serial) + 1) % 2**32}).",
+                                        "Run `provision dns plan` again.")
+                    for rest in queue:
+                        report.not_attempted += [c for g in rest for c in g.changes]
+                    break
+                soa = now
+        report.details["parts"] = parts
+        self._read_back(report, pending, recorder)
+        if error is not None and not report.applied:
+            raise error
+        if error is not None or report.failed:
+            first = error or ReadBackMismatch("the server answered NOERROR but the zone does not hold "
+                                              f"{len(report.failed)} of the changes.")
+            raise DnsPartialApply(f"DNS apply for {plan.request_id} was partial: {len(report.applied)} "
+                                  f"changes applied, {len(report.failed)} failed, "
+                                  f"{len(report.not_attempted)} not attempted ({first}).", report,
+                                  "The report lists each part; plan again to finish or undo.")
+        if verify:
+            self._verify(report, progress)
+        return report
+
+    def _diagnose(self, e: ProvisionError, soa: dns.rdata.Rdata, index: int, what: str) -> ProvisionError:
+        """A failed prerequisite on a part: was it the SOA pin (someone else wrote)?"""
+        if not isinstance(e, PrerequisiteFailed):
+            return e
+        try:
+            now = self.transport.soa()
+        except ProvisionError:
+            return e
+        if now != soa:
+            done = "nothing was applied" if index == 1 else f"parts 1 to {index - 1} were applied"
+            return ZoneChanged(f"the zone {self.origin} changed since the plan (serial {soa.serial}, "  # type: ignore[attr-defined]
+                               f"now {now.serial}): {what} was refused and {done}.",  # type: ignore[attr-defined]
+                               "Run `provision dns plan` again and review the new plan.")
+        return e
+
+    def _read_back(self, report: ApplyReport, pending: list[tuple[Change, int]], recorder: Recorder) -> None:
+        if not pending:
+            return
+        state = self.read_zone()
+        wrong = mismatches(state.rrsets, expected_of([c for c, _ in pending]))
+        for c, i in pending:
+            why = wrong.get(c.data.key)
+            if why is None:
+                recorder.succeeded(i, PROVIDER, c, {"serial": state.serial})
+                report.applied.append(c)
+            else:
+                reason = f"read back from the primary: {key_text(c.data.key)} {why}"
+                recorder.failed(i, PROVIDER, c, reason)
+                report.failed.append((c, reason))
+        report.details["serial"] = state.serial
+        report.details["read_back"] = {"serial": state.serial, "wrong": len(wrong)}
+        self._after = state
+
+    def _verify(self, report: ApplyReport, progress: Progress | None) -> None:
+        state = self._after
+        servers = servers_from(list(self.settings.verify_servers), state)
+        results = verify_servers(self.transport, servers, state.serial,
+                                 expected_of(report.applied), self.settings.verify_timeout,
+                                 self.prefix, progress)
+        report.details["verification"] = [r.as_dict() for r in results]
+        bad = [r for r in results if not r.ok]
+        if bad:
+            raise VerificationFailed(
+                f"applied, but {len(bad)} of {len(results)} authoritative servers do not serve serial "
+                f"{state.serial} with the new records: "
+                + "; ".join(f"{r.server}: {r.error}" for r in bad) + ".", report,
+                "Check the secondaries' transfers (allow-transfer, notify) and run `provision dns plan` "
+                "to confirm the primary.")
+
+
+__all__ = ["DnsProvider", "DnsPartialApply", "VerificationFailed", "Recorder"]

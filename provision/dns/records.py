@@ -1,0 +1,146 @@
+"""Record sets as the provider compares them, ownership records, and their text forms.
+
+An `RRset` here is (ttl, frozenset of dnspython Rdata): Rdata compare by their
+canonical wire form, so "the same values" means the same bytes the server holds.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import dns.exception
+import dns.name
+import dns.rdata
+import dns.rdataclass
+import dns.rdatatype
+from dns.rdtypes.ANY.TXT import TXT
+
+HERITAGE = b"kominfo-provision"
+TXT_CHUNK = 255
+#: BIND 9.18 (since the CVE-2024-1737 fix) refuses an RRset of more than 100 records
+#: (`max-records-per-type`): such an update gets SERVFAIL, whatever the message size.
+MAX_RECORDS_PER_RRSET = 100
+
+Key = tuple[dns.name.Name, int]  # (absolute owner name, rdtype)
+
+
+@dataclass(frozen=True)
+class RRset:
+    ttl: int
+    rdatas: frozenset[dns.rdata.Rdata]
+
+    def same_values(self, other: RRset | None) -> bool:
+        return other is not None and self.rdatas == other.rdatas
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, RRset) and self.ttl == other.ttl and self.rdatas == other.rdatas
+
+    def __hash__(self) -> int:
+        return hash((self.ttl, self.rdatas))
+
+    def as_json(self) -> dict[str, object]:
+        return {"ttl": self.ttl, "values": sorted(value_text(r) for r in self.rdatas)}
+
+
+def txt_from_text(value: str) -> TXT:
+    """A TXT record from the value's UTF-8 bytes in strings of at most 255 bytes.
+
+    Never parsed as zone-file text, which would drop everything after a ';'.
+    """
+    raw = value.encode("utf-8")
+    chunks = [raw[i:i + TXT_CHUNK] for i in range(0, len(raw), TXT_CHUNK)] or [b""]
+    return TXT(dns.rdataclass.IN, dns.rdatatype.TXT, chunks)
+
+
+def txt_value(rdata: dns.rdata.Rdata) -> str:
+    """The joined strings of a TXT record, decoded as UTF-8 (replacement for bad bytes)."""
+    return b"".join(rdata.strings).decode("utf-8", "replace")  # type: ignore[attr-defined]
+
+
+def value_text(rdata: dns.rdata.Rdata) -> str:
+    """A record's value as shown in plans and the audit log (TXT as its joined text)."""
+    if rdata.rdtype == dns.rdatatype.TXT:
+        strings = rdata.strings  # type: ignore[attr-defined]
+        if strings and strings[0] == HERITAGE:  # an ownership record: its fields apart
+            return " ".join(s.decode("utf-8", "replace") for s in strings)
+        return txt_value(rdata)
+    return rdata.to_text()
+
+
+def make_rdata(rtype: str, value: str, origin: dns.name.Name) -> dns.rdata.Rdata:
+    """Rdata for one spec value. Names without a final dot are relative to the zone.
+
+    Raises ValueError (with dnspython's reason) for a value that does not parse.
+    """
+    rdtype = dns.rdatatype.from_text(rtype)
+    if rdtype == dns.rdatatype.TXT:
+        return txt_from_text(value)
+    try:
+        return dns.rdata.from_text(dns.rdataclass.IN, rdtype, value, origin=origin,
+                                   relativize=False)
+    except dns.exception.DNSException as e:
+        raise ValueError(str(e) or type(e).__name__) from e
+
+
+# ---- ownership ------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Owner:
+    """Who owns a name: the request ID and the OPD, from the TXT at the prefixed name."""
+
+    request_id: str
+    opd: str
+    valid: bool = True  # False: a TXT is there but it is not ours to read
+    types: frozenset[int] | None = None  # record types this request made at the name
+
+    def describe(self) -> str:
+        if not self.valid:
+            return "an unreadable ownership record"
+        return f"request {self.request_id} ({self.opd})" if self.opd else f"request {self.request_id}"
+
+
+def owner_name(name: dns.name.Name, prefix: str) -> dns.name.Name:
+    """`_provision-owner.<name>`: a different name, so it never sits beside a CNAME."""
+    return dns.name.Name((prefix.encode("ascii"),) + name.labels)
+
+
+def is_owner_name(name: dns.name.Name, prefix: str) -> bool:
+    return bool(name.labels) and name.labels[0].lower() == prefix.encode("ascii").lower()
+
+
+def owner_rdata(request_id: str, opd: str, types: frozenset[int]) -> TXT:
+    tlist = ",".join(sorted(dns.rdatatype.to_text(t) for t in types))
+    strings = [HERITAGE, f"request={request_id}".encode(), f"opd={opd}".encode("utf-8"),
+               f"types={tlist}".encode()]
+    out = []
+    for s in strings:  # an OPD name longer than one string is cut, never split
+        out.append(s[:TXT_CHUNK])
+    return TXT(dns.rdataclass.IN, dns.rdatatype.TXT, out)
+
+
+def parse_owner(rdatas: frozenset[dns.rdata.Rdata]) -> Owner:
+    """The owner a TXT RRset names; `valid=False` when it is not exactly one of ours."""
+    if len(rdatas) != 1:
+        return Owner("?", "", valid=False)
+    (rd,) = tuple(rdatas)
+    strings = list(getattr(rd, "strings", ()))
+    if not strings or strings[0] != HERITAGE:
+        return Owner("?", "", valid=False)
+    fields: dict[str, str] = {}
+    for s in strings[1:]:
+        k, sep, v = s.decode("utf-8", "replace").partition("=")
+        if sep:
+            fields[k] = v
+    if not fields.get("request"):
+        return Owner("?", "", valid=False)
+    types = None
+    if "types" in fields:
+        try:
+            types = frozenset(dns.rdatatype.from_text(t) for t in fields["types"].split(",") if t)
+        except dns.exception.DNSException:
+            return Owner(fields["request"], fields.get("opd", ""), valid=False)
+    return Owner(fields["request"], fields.get("opd", ""), types=types)
+
+
+def key_text(key: Key) -> str:
+    return f"{key[0].to_text()} {dns.rdatatype.to_text(key[1])}"

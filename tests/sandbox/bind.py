@@ -1,0 +1,259 @@
+"""A throwaway BIND 9 primary and secondary for one dynamic zone, on 127.0.0.1 at free ports.
+
+    with BindPair(zone="batam.test.", records=["www 300 IN A 203.0.113.10"]) as bind:
+        bind.primary_addr      # "127.0.0.1:PORT": takes signed updates and transfers
+        bind.secondary_addr    # "127.0.0.1:PORT": transfers from the primary with the key
+        bind.client_key_file   # tsig-keygen output, mode 0600, for the toolkit and nsupdate
+
+Both `named` run in the foreground as `nobody` (never as root), with `controls { };`,
+`recursion no`, a TSIG key from `tsig-keygen`, the zone under `update-policy`, transfers
+allowed to the key only, and the primary notifying the secondary so it catches up in a
+fraction of a second. Each pair gets a fresh data directory (journals from a previous run
+would otherwise be replayed); `stop()` sends SIGTERM and removes it. A server that cannot
+start raises SandboxError with named's own log.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+from types import TracebackType
+
+import dns.message
+import dns.query
+import dns.rdatatype
+
+from tests.sandbox import SandboxError, as_user, chown_to, find_binary, free_port, run, tail
+
+KEY_NAME = "provision-key"
+_PREFIX = "kp-bind-"
+NAMED_USER = "nobody"
+
+DEFAULT_RECORDS = [
+    "@ 3600 IN NS ns1",
+    "@ 3600 IN NS ns2",
+    "ns1 3600 IN A 127.0.0.1",
+    "ns2 3600 IN A 127.0.0.1",
+]
+
+
+def _named_conf(data: Path, port: int, zone: str, zone_block: str) -> str:
+    return f"""
+include "{data}/named.key";
+options {{
+    directory "{data}";
+    pid-file "{data}/named.pid";
+    session-keyfile "{data}/session.key";
+    managed-keys-directory "{data}";
+    listen-on port {port} {{ 127.0.0.1; }};
+    listen-on-v6 {{ none; }};
+    recursion no;
+    dnssec-validation no;
+    allow-query {{ 127.0.0.1; }};
+    transfer-source 127.0.0.1;
+    notify-source 127.0.0.1;
+}};
+controls {{ }};
+logging {{
+    channel main {{ file "{data}/named.log"; severity info; print-time yes; print-category yes; }};
+    category default {{ main; }};
+    category update {{ main; }};
+    category xfer-in {{ main; }};
+    category xfer-out {{ main; }};
+    category notify {{ main; }};
+}};
+zone "{zone.rstrip('.')}" {{
+{zone_block}
+}};
+"""
+
+
+class NamedProcess:
+    """One `named -g` process with its own data directory."""
+
+    def __init__(self, role: str, base: Path, port: int) -> None:
+        self.role = role
+        self.data = base / role
+        self.port = port
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def log(self) -> Path:
+        return self.data / "named.log"
+
+    def start(self, conf: str, named: str) -> None:
+        conf_path = self.data / "named.conf"
+        conf_path.write_text(conf)
+        checkconf = find_binary("named-checkconf", [], "bind9-utils")
+        run([checkconf, str(conf_path)], f"named-checkconf for the {self.role}")
+        stderr = open(self.data / "stderr.log", "wb")
+        self.proc = subprocess.Popen(as_user(NAMED_USER) + [named, "-g", "-c", str(conf_path)],
+                                     stdout=stderr, stderr=subprocess.STDOUT, start_new_session=True)
+        stderr.close()
+
+    def alive(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
+    def output(self) -> str:
+        return (tail(self.data / "stderr.log") + "\n" + tail(self.log)).strip()
+
+    def stop(self) -> None:
+        if self.proc is None:
+            return
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(timeout=5)
+        self.proc = None
+
+
+class BindPair:
+    """A BIND primary (dynamic zone) and a secondary transferring it with the TSIG key."""
+
+    def __init__(self, zone: str = "batam.test.", records: list[str] | None = None,
+                 serial: int = 2026010101, secondary: bool = True,
+                 policy: str = "grant provision-key zonesub ANY;",
+                 tmp_root: Path | None = None) -> None:
+        self.zone = zone if zone.endswith(".") else zone + "."
+        self.records = DEFAULT_RECORDS + list(records or [])
+        self.serial = serial
+        self.with_secondary = secondary
+        self.policy = policy.replace("provision-key", KEY_NAME)
+        self.tmp_root = tmp_root
+        self.base: Path | None = None
+        self.primary: NamedProcess | None = None
+        self.secondary: NamedProcess | None = None
+
+    # -- addresses and files the tests hand to the toolkit ------------------------------
+    @property
+    def primary_addr(self) -> str:
+        assert self.primary, "not started"
+        return f"127.0.0.1:{self.primary.port}"
+
+    @property
+    def secondary_addr(self) -> str:
+        assert self.secondary, "no secondary"
+        return f"127.0.0.1:{self.secondary.port}"
+
+    @property
+    def servers(self) -> list[str]:
+        return [self.primary_addr] + ([self.secondary_addr] if self.secondary else [])
+
+    @property
+    def client_key_file(self) -> Path:
+        assert self.base, "not started"
+        return self.base / "client.key"
+
+    def zone_text(self) -> str:
+        lines = [f"$ORIGIN {self.zone}", "$TTL 3600",
+                 f"@ 3600 IN SOA ns1 hostmaster {self.serial} 3600 600 86400 300"]
+        return "\n".join(lines + self.records) + "\n"
+
+    # -- life cycle -----------------------------------------------------------------------
+    def start(self) -> BindPair:
+        named = find_binary("named", ["/usr/sbin"], "bind9")
+        keygen = find_binary("tsig-keygen", ["/usr/sbin"], "bind9-utils")
+        self.base = Path(tempfile.mkdtemp(prefix=f"{_PREFIX}{os.getpid()}-", dir=self.tmp_root))
+        os.chmod(self.base, 0o755)
+        try:
+            key_text = run([keygen, "-a", "hmac-sha256", KEY_NAME], "tsig-keygen").stdout
+            self.client_key_file.write_text(key_text)
+            os.chmod(self.client_key_file, 0o600)
+            self.primary = NamedProcess("primary", self.base, free_port())
+            if self.with_secondary:
+                self.secondary = NamedProcess("secondary", self.base, free_port())
+            for p in filter(None, (self.primary, self.secondary)):
+                p.data.mkdir()
+                (p.data / "named.key").write_text(key_text)
+                os.chmod(p.data / "named.key", 0o600)
+                for f in (p.data, p.data / "named.key"):
+                    chown_to(f, NAMED_USER)
+            zfile = self.primary.data / "zone.db"
+            zfile.write_text(self.zone_text())
+            chown_to(zfile, NAMED_USER)
+            checkzone = find_binary("named-checkzone", ["/usr/sbin", "/usr/bin"], "bind9-utils")
+            run([checkzone, self.zone, str(zfile)], "named-checkzone on the initial zone")
+            notify = (f"    notify explicit;\n    notify-delay 0;\n    also-notify {{ 127.0.0.1 port {self.secondary.port}; }};"
+                      if self.secondary else "    notify no;")
+            primary_block = (f'    type primary;\n    file "{zfile}";\n'
+                             f"    update-policy {{ {self.policy} }};\n"
+                             f"    allow-transfer {{ key {KEY_NAME}; }};\n{notify}")
+            self.primary.start(_named_conf(self.primary.data, self.primary.port, self.zone,
+                                           primary_block), named)
+            self._wait_serving(self.primary, self.serial)
+            if self.secondary:
+                sfile = self.secondary.data / "zone.db"
+                secondary_block = (
+                    f'    type secondary;\n    file "{sfile}";\n'
+                    f"    primaries {{ 127.0.0.1 port {self.primary.port} key {KEY_NAME}; }};\n"
+                    f"    allow-notify {{ 127.0.0.1; }};\n"
+                    f"    allow-transfer {{ key {KEY_NAME}; }};\n    notify no;")
+                self.secondary.start(_named_conf(self.secondary.data, self.secondary.port,
+                                                 self.zone, secondary_block), named)
+                self._wait_serving(self.secondary, self.serial)
+        except BaseException:
+            self.stop()
+            raise
+        return self
+
+    def _wait_serving(self, server: NamedProcess, serial: int, timeout: float = 15.0) -> None:
+        deadline = time.monotonic() + timeout
+        last = "no answer yet"
+        while time.monotonic() < deadline:
+            if not server.alive():
+                raise SandboxError(f"BIND {server.role} (named) exited at start: {server.output()}")
+            got = self.soa_serial(server.port, timeout=0.5)
+            if got is not None and got >= serial:
+                return
+            last = f"serial {got}" if got is not None else last
+            time.sleep(0.05)
+        raise SandboxError(f"BIND {server.role} did not serve {self.zone} serial {serial} within "
+                           f"{timeout:.0f} s ({last}): {server.output()}")
+
+    def soa_serial(self, port: int, timeout: float = 2.0) -> int | None:
+        """The zone's serial as served on 127.0.0.1:port, or None if no authoritative answer."""
+        q = dns.message.make_query(self.zone, dns.rdatatype.SOA)
+        try:
+            r = dns.query.udp(q, "127.0.0.1", port=port, timeout=timeout)
+        except (OSError, dns.exception.DNSException):
+            return None
+        for rrset in r.answer:
+            if rrset.rdtype == dns.rdatatype.SOA:
+                return int(rrset[0].serial)
+        return None
+
+    def wait_secondary(self, serial: int, timeout: float = 15.0) -> None:
+        """Block until the secondary serves `serial` (SandboxError otherwise)."""
+        if self.secondary:
+            self._wait_serving(self.secondary, serial, timeout)
+
+    def stop(self) -> None:
+        for p in (self.secondary, self.primary):
+            if p is not None:
+                p.stop()
+        if self.base is not None:
+            shutil.rmtree(self.base, ignore_errors=True)
+            self.base = None
+
+    def __enter__(self) -> BindPair:
+        return self.start()
+
+    def __exit__(self, et: type[BaseException] | None, e: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self.stop()
+
+
+def require_bind() -> None:
+    """SandboxError naming the package when BIND's programs are missing."""
+    find_binary("named", ["/usr/sbin"], "bind9")
+    find_binary("named-checkzone", ["/usr/sbin", "/usr/bin"], "bind9-utils")
+    find_binary("nsupdate", [], "bind9-dnsutils")
+    find_binary("dig", [], "bind9-dnsutils")
