@@ -41,6 +41,7 @@ DEFAULT_MAX_DEPTH = 32
 Path = tuple[str | int, ...]
 
 _STR_TAG = "tag:yaml.org,2002:str"
+_SURROGATE = re.compile("[\ud800-\udfff]")
 _IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]*$")
 
 
@@ -142,7 +143,18 @@ class _Builder:
         if isinstance(node, SequenceNode):
             return [self.build(item, path + (i,)) for i, item in enumerate(node.value)]
         assert isinstance(node, ScalarNode)
-        return self._constructor.construct_object(node, deep=True)
+        where, line = format_path(path) or self.doc, node.start_mark.line + 1
+        try:
+            value = self._constructor.construct_object(node, deep=True)
+        except (ValueError, OverflowError, yaml.YAMLError) as e:  # e.g. 2024-13-45
+            kind = node.tag.rsplit(":", 1)[-1]
+            msg = f"{node.value!r} is not a valid {kind} ({e}): quote it if it is text"
+            self.problems.append(Problem(where, msg, line))
+            return None
+        if isinstance(value, str) and _SURROGATE.search(value):
+            self.problems.append(Problem(where, "contains an escaped lone surrogate (\\uD800-\\uDFFF), not valid Unicode", line))
+            return None
+        return value
 
     def _mapping(self, node: MappingNode, path: Path) -> dict[str, Any]:
         out: dict[str, Any] = {}
