@@ -29,8 +29,8 @@ from .errors import Problem, ValidationError
 from .yamlsrc import Path, format_path, line_for, load_yaml
 
 __all__ = [
-    "DEFAULT_RESERVED", "RECORD_TYPES", "RUNTIME_VERSIONS", "Spec", "check_record_values",
-    "load_spec", "spec_from_data",
+    "DEFAULT_RESERVED", "RECORD_TYPES", "RUNTIME_VERSIONS", "Spec", "check_aliases",
+    "check_record_values", "load_spec", "record_fqdn", "spec_from_data",
 ]  # fmt: skip
 
 DEFAULT_RESERVED = names.DEFAULT_RESERVED
@@ -434,7 +434,9 @@ def rule_checks(data: dict[str, Any], reserved: Iterable[str]) -> list[RuleProbl
                 out.append((path, msg))
                 continue
             ascii_alias = names.to_ascii(alias)
-            if ascii_alias in seen_alias or ascii_alias == sub:
+            if ascii_alias == sub:
+                out.append((path, f"{alias!r} is the application's own name already"))
+            elif ascii_alias in seen_alias:
                 out.append((path, f"{alias!r} is given twice"))
             seen_alias[ascii_alias] = i
             if not alias.endswith("."):
@@ -619,4 +621,24 @@ def load_spec(text: str | bytes, source: str = "<spec>", *, reserved: Iterable[s
     return spec_from_data(data, lines, reserved=reserved, source=source)
 
 
-__all__ += ["check_record_values", "record_fqdn"]
+
+
+def check_aliases(spec: Spec, zone: str, reserved: Iterable[str] = DEFAULT_RESERVED) -> list[Problem]:
+    """For the hosting step, which knows the zone: an absolute alias inside the zone
+    (`www.batam.go.id.`) must not claim a reserved label directly under the zone, nor the
+    zone apex itself. Relative aliases were checked when the spec was loaded."""
+    z = _zone(zone)
+    problems: list[Problem] = []
+    for i, alias in enumerate(spec.hosting.aliases):
+        if not alias.endswith("."):
+            continue
+        path: Path = ("hosting", "aliases", i)
+        name = alias[:-1].lower()
+        if name == z:
+            problems.append(Problem(format_path(path), f"{alias!r} is the zone itself", spec.line_of(path)))
+        elif name.endswith("." + z):
+            label = name[: -len(z) - 1].rsplit(".", 1)[-1]
+            msg = names.check_reserved(label, reserved)
+            if msg:
+                problems.append(Problem(format_path(path), msg, spec.line_of(path)))
+    return problems

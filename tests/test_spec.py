@@ -215,3 +215,19 @@ def test_name_too_long_with_the_zone() -> None:
     assert check_record_values(spec, True, [], zone) == []
     problems = check_record_values(spec, True, [], "c" * 10 + "." + zone)
     assert [p.field for p in problems] == ["dns.records[0].name"]
+
+
+def test_absolute_aliases_inside_the_zone_are_checked_when_the_zone_is_known() -> None:
+    from provision.spec import check_aliases
+
+    spec = load_spec(MINIMAL + "  aliases: [sekolah, www.batam.go.id., batam.go.id., a.sisekolah.batam.go.id., x.example.org.]\n")
+    problems = check_aliases(spec, "batam.go.id.")
+    assert [(p.field, p.line) for p in problems] == [("hosting.aliases[1]", 10), ("hosting.aliases[2]", 10)]
+    assert "reserved" in problems[0].message and "zone itself" in problems[1].message
+    assert check_aliases(spec, "batam.go.id", reserved=[])[0].field == "hosting.aliases[2]"
+
+
+def test_alias_equal_to_the_main_name_refused() -> None:
+    with pytest.raises(ValidationError) as exc:
+        load_spec(MINIMAL + "  aliases: [sisekolah]\n")
+    assert [(p.field, p.message) for p in exc.value.problems] == [("hosting.aliases[0]", "'sisekolah' is the application's own name already")]
