@@ -8,7 +8,6 @@ as one `ValidationError` with field paths and YAML lines.
 
 from __future__ import annotations
 
-import re
 from datetime import date
 from importlib import resources
 from pathlib import Path as FsPath
@@ -18,7 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from pydantic import ValidationError as PydanticValidationError
 
 from .errors import Problem, ValidationError
-from .yamlsrc import Path, format_path, line_for, load_yaml
+from .yamlsrc import Path, format_path, line_for, load_yaml, problems_from_pydantic
 
 __all__ = ["COMMANDS", "Actor", "Sop", "Step", "default_sop_path", "load_sop", "load_sop_text"]
 
@@ -114,15 +113,6 @@ def _rules(data: dict[str, Any]) -> list[tuple[Path, str]]:
     return out
 
 
-def _message(err: dict[str, Any]) -> str:
-    t = err["type"]
-    if t == "missing":
-        return "required field is missing"
-    if t == "extra_forbidden":
-        return "unknown field"
-    return re.sub(r"^Input should be", "must be", str(err["msg"]))
-
-
 def load_sop_text(text: str | bytes, source: str = "<sop>") -> Sop:
     """Parse and validate SOP YAML. Raises ValidationError (what="SOP") with every problem."""
     data, lines = load_yaml(text, source)
@@ -133,9 +123,7 @@ def load_sop_text(text: str | bytes, source: str = "<sop>") -> Sop:
     try:
         sop = Sop.model_validate(data)
     except PydanticValidationError as e:
-        for err in e.errors(include_url=False):
-            loc = tuple(err["loc"])
-            problems.append(Problem(format_path(loc), _message(err), line_for(lines, loc)))
+        problems += problems_from_pydantic(e, lines, f"<{source.strip('<>')}>")
     for path, msg in _rules(data):
         problems.append(Problem(format_path(path), msg, line_for(lines, path)))
     if problems:

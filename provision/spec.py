@@ -26,7 +26,7 @@ from pydantic_core import PydanticCustomError
 
 from . import names
 from .errors import Problem, ValidationError
-from .yamlsrc import Path, format_path, line_for, load_yaml
+from .yamlsrc import RULE_ERROR, Path, format_path, line_for, load_yaml, problems_from_pydantic, type_name
 
 __all__ = [
     "DEFAULT_RESERVED", "RECORD_TYPES", "RUNTIME_VERSIONS", "Spec", "check_aliases",
@@ -50,8 +50,11 @@ _CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
 _MX_VALUE = re.compile(r"^(\d{1,5}) +(\S+)$")
 
 
+_UNKNOWN = "unknown field (check the spelling; docs/spec.md lists every field)"
+
+
 def _fail(msg: str) -> PydanticCustomError:
-    return PydanticCustomError("spec_rule", "{msg}", {"msg": msg})
+    return PydanticCustomError(RULE_ERROR, "{msg}", {"msg": msg})
 
 
 def _rel_path(value: str, *, directory_ok: bool = False) -> str:
@@ -545,44 +548,6 @@ def check_record_values(spec: Spec, allow_private: bool, allowed_cname_suffixes:
     return problems
 
 
-def _type_name(v: Any) -> str:
-    if isinstance(v, bool):
-        return f"a boolean ({str(v).lower()})"
-    if isinstance(v, (int, float)):
-        return f"a number ({v})"
-    if v is None:
-        return "null"
-    if isinstance(v, str):
-        return "a string"
-    if isinstance(v, list):
-        return "a list"
-    if isinstance(v, dict):
-        return "a mapping"
-    return f"a {type(v).__name__} ({v})"
-
-
-def _message(err: dict[str, Any]) -> str:
-    t, v = err["type"], err.get("input")
-    if t == "missing":
-        return "required field is missing"
-    if t == "extra_forbidden":
-        return "unknown field (check the spelling; docs/spec.md lists every field)"
-    if t == "string_type":
-        hint = f': quote it ("{v}")' if isinstance(v, (int, float, bool)) else ""
-        return f"expected a string, got {_type_name(v)}{hint}"
-    if t == "int_type":
-        return f"expected a whole number, got {_type_name(v)}"
-    if t == "bool_type":
-        return f"expected true or false, got {_type_name(v)}"
-    if t in ("list_type", "model_type", "dict_type", "model_attributes_type"):
-        want = "a list" if t == "list_type" else "a mapping"
-        return f"expected {want}, got {_type_name(v)}"
-    if t == "spec_rule":
-        return str(err["ctx"]["msg"])
-    msg = str(err["msg"])
-    return msg.replace("Input should be", "must be").replace("List should", "the list must")
-
-
 def spec_from_data(
     data: Any, lines: dict[Path, int] | None = None, *, reserved: Iterable[str] = DEFAULT_RESERVED,
     source: str = "<spec>",
@@ -593,14 +558,12 @@ def spec_from_data(
     problems: list[Problem] = []
     spec: Spec | None = None
     if not isinstance(data, dict):
-        raise ValidationError([Problem(source, f"a spec is a mapping, got {_type_name(data)}", lines.get(()))], "spec")
+        raise ValidationError([Problem(source, f"a spec is a mapping, got {type_name(data)}", lines.get(()))], "spec")
     reserved = frozenset(r.lower() for r in reserved)
     try:
         spec = Spec.model_validate(data, context={"reserved": reserved})
     except PydanticValidationError as e:
-        for err in e.errors(include_url=False):
-            loc = tuple(err["loc"])
-            problems.append(Problem(format_path(loc) or source, _message(err), line_for(lines, loc)))
+        problems += problems_from_pydantic(e, lines, source, _UNKNOWN)
     seen = {(p.field, p.message) for p in problems}
     for path, msg in rule_checks(data, reserved):
         if (format_path(path), msg) not in seen:

@@ -18,7 +18,7 @@ Refused, each as a `Problem` (all collected, raised once as `ValidationError`):
 from __future__ import annotations
 
 import re
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
 from yaml.events import (
@@ -33,10 +33,19 @@ from yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 
 from .errors import Problem, ValidationError
 
-__all__ = ["DEFAULT_MAX_BYTES", "DEFAULT_MAX_DEPTH", "Path", "format_path", "line_for", "load_yaml"]
+if TYPE_CHECKING:
+    from pydantic import ValidationError as PydanticValidationError
+
+__all__ = [
+    "DEFAULT_MAX_BYTES", "DEFAULT_MAX_DEPTH", "RULE_ERROR", "Path", "format_path", "line_for", "load_yaml",
+    "problems_from_pydantic", "type_name",
+]  # fmt: skip
 
 DEFAULT_MAX_BYTES = 256 * 1024
 DEFAULT_MAX_DEPTH = 32
+#: The pydantic error type a validator raises (PydanticCustomError(RULE_ERROR, "{msg}",
+#: {"msg": ...})) when its message is already written for the user.
+RULE_ERROR = "provision_rule"
 
 Path = tuple[str | int, ...]
 
@@ -229,3 +238,51 @@ def load_yaml(
     if builder.problems:
         raise ValidationError(builder.problems, "YAML")
     return data, builder.lines
+
+
+def type_name(v: Any) -> str:
+    """How a parsed YAML value is described in messages: 'a number (8.2)', 'a list'."""
+    if isinstance(v, bool):
+        return f"a boolean ({str(v).lower()})"
+    if isinstance(v, (int, float)):
+        return f"a number ({v})"
+    if v is None:
+        return "null"
+    names = {str: "a string", list: "a list", dict: "a mapping"}
+    if type(v) in names:
+        return names[type(v)]
+    return f"a {type(v).__name__} ({v})"
+
+
+def _pydantic_message(err: Any, unknown: str) -> str:
+    t, v = err["type"], err.get("input")
+    if t == "missing":
+        return "required field is missing"
+    if t == "extra_forbidden":
+        return unknown
+    if t == "string_type":
+        hint = f': quote it ("{v}")' if isinstance(v, (int, float, bool)) else ""
+        return f"expected a string, got {type_name(v)}{hint}"
+    if t == "int_type":
+        return f"expected a whole number, got {type_name(v)}"
+    if t == "bool_type":
+        return f"expected true or false, got {type_name(v)}"
+    if t in ("list_type", "model_type", "dict_type", "model_attributes_type"):
+        want = "a list" if t == "list_type" else "a mapping"
+        return f"expected {want}, got {type_name(v)}"
+    if t == RULE_ERROR:
+        return str(err["ctx"]["msg"])
+    msg = str(err["msg"])
+    return msg.replace("Input should be", "must be").replace("List should", "the list must")
+
+
+def problems_from_pydantic(
+    exc: PydanticValidationError, lines: dict[Path, int], root: str, unknown: str = "unknown field"
+) -> list[Problem]:
+    """One Problem per pydantic error: dotted field path, a message written for someone
+    editing YAML (types named as YAML has them, quoting hints), and the line."""
+    out = []
+    for err in exc.errors(include_url=False):
+        loc = tuple(err["loc"])
+        out.append(Problem(format_path(loc) or root, _pydantic_message(err, unknown), line_for(lines, loc)))
+    return out
