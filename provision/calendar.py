@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from bisect import bisect_left, bisect_right
 from collections.abc import Iterable
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 
 __all__ = ["WorkingCalendar"]
 
@@ -30,10 +30,12 @@ class WorkingCalendar:
             raise ValueError(f"weekend days are weekday numbers 0 (Monday) to 6 (Sunday), got {sorted(self.weekend)}")
         if len(self.weekend) == 7:
             raise ValueError("a calendar needs at least one working weekday")
-        self.holidays = frozenset(holidays)
-        for h in self.holidays:
+        days = list(holidays)
+        for h in days:
             if not isinstance(h, date):
                 raise TypeError(f"holidays are dates, got {h!r}")
+        # A datetime is a date too, but would never equal the dates it is compared with.
+        self.holidays = frozenset(h.date() if isinstance(h, datetime) else h for h in days)
         self._workdays_per_week = 7 - len(self.weekend)
         # Only holidays on would-be working weekdays change any count.
         self._sorted_holidays = sorted(h for h in self.holidays if h.weekday() not in self.weekend)

@@ -36,6 +36,12 @@ def test_holidays_are_skipped() -> None:
     assert not cal.is_working_day(TUE)
 
 
+def test_datetime_holidays_count_as_their_date() -> None:
+    from datetime import datetime
+
+    assert WorkingCalendar(holidays=[datetime(2026, 11, 24, 8, 0)]).add_working_days(MON, 2) == WED
+
+
 def test_holiday_on_weekend_changes_nothing() -> None:
     assert WorkingCalendar(holidays=[SAT]).add_working_days(FRI, 2) == NEXT_MON
 
