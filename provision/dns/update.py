@@ -74,8 +74,9 @@ def groups_of(plan: Plan, origin: dns.name.Name) -> list[Group]:
     return out
 
 
-def pack(groups: list[Group], budget: int = BUDGET) -> list[list[Group]]:
-    """Consecutive groups into messages of at most `budget` estimated bytes."""
+def pack(groups: list[Group], budget: int | None = None) -> list[list[Group]]:
+    """Consecutive groups into messages of at most `budget` (BUDGET) estimated bytes."""
+    budget = BUDGET if budget is None else budget
     parts: list[list[Group]] = []
     current: list[Group] = []
     used = 0

@@ -42,7 +42,7 @@ DEFAULT_RECORDS = [
 ]
 
 
-def _named_conf(data: Path, port: int, zone: str, zone_block: str) -> str:
+def _named_conf(data: Path, port: int, zone: str, zone_block: str, extra: str = "") -> str:
     return f"""
 include "{data}/named.key";
 options {{
@@ -57,6 +57,7 @@ options {{
     allow-query {{ 127.0.0.1; }};
     transfer-source 127.0.0.1;
     notify-source 127.0.0.1;
+{extra}
 }};
 controls {{ }};
 logging {{
@@ -121,12 +122,13 @@ class BindPair:
     def __init__(self, zone: str = "batam.test.", records: list[str] | None = None,
                  serial: int = 2026010101, secondary: bool = True,
                  policy: str = "grant provision-key zonesub ANY;",
-                 tmp_root: Path | None = None) -> None:
+                 options: str = "", tmp_root: Path | None = None) -> None:
         self.zone = zone if zone.endswith(".") else zone + "."
         self.records = DEFAULT_RECORDS + list(records or [])
         self.serial = serial
         self.with_secondary = secondary
         self.policy = policy.replace("provision-key", KEY_NAME)
+        self.options = options  # extra lines for the primary's options block
         self.tmp_root = tmp_root
         self.base: Path | None = None
         self.primary: NamedProcess | None = None
@@ -187,7 +189,7 @@ class BindPair:
                              f"    update-policy {{ {self.policy} }};\n"
                              f"    allow-transfer {{ key {KEY_NAME}; }};\n{notify}")
             self.primary.start(_named_conf(self.primary.data, self.primary.port, self.zone,
-                                           primary_block), named)
+                                           primary_block, self.options), named)
             self._wait_serving(self.primary, self.serial)
             if self.secondary:
                 sfile = self.secondary.data / "zone.db"

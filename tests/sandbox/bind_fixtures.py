@@ -7,7 +7,8 @@ BIND that cannot start fails the test with named's own log (never a skip).
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from typing import Any
 
 import pytest
 
@@ -23,6 +24,7 @@ HAND_RECORDS = [
     "mail 300 IN A 203.0.113.25",
     'hand 300 IN TXT "made by hand; keep me"',
     "portal 300 IN CNAME www",
+    "lama 300 IN A 203.0.113.30",
 ]
 
 
@@ -40,3 +42,27 @@ def bind_zone() -> Iterator[BindPair]:
         yield pair
     finally:
         pair.stop()
+
+
+@pytest.fixture
+def bind_factory() -> Iterator[Callable[..., BindPair]]:
+    """Start BIND pairs with other settings (policy, options, no secondary) for one test:
+    `bind_factory(policy="grant provision-key zonesub A TXT;")`. All stopped after it."""
+    started: list[BindPair] = []
+
+    def start(**kw: Any) -> BindPair:
+        kw.setdefault("zone", ZONE)
+        kw.setdefault("records", HAND_RECORDS)
+        pair = BindPair(**kw)
+        try:
+            pair.start()
+        except SandboxError as e:
+            pytest.fail(f"BIND could not start: {e}", pytrace=False)
+        started.append(pair)
+        return pair
+
+    try:
+        yield start
+    finally:
+        for pair in started:
+            pair.stop()
