@@ -46,7 +46,7 @@ def list_branches(app: App, req: Request, id: str) -> Paged:
     branches = sorted(app.repos.branches(project.id).items())
     if req.query.get("search"):
         branches = [(n, s) for n, s in branches if req.query["search"] in n]
-    return Paged([branch_json(app, req, project, n, s) for n, s in branches])
+    return Paged(branches, lambda b: branch_json(app, req, project, *b))
 
 
 @ROUTER.route("GET", "/projects/:id/repository/branches/:branch")

@@ -7,7 +7,7 @@ from typing import Any
 
 from .app import App
 from .errors import bad_request, forbidden, missing, not_found
-from .models import MAINTAINER, OWNER, Member, Namespace
+from .models import MAINTAINER, OWNER, Member, Namespace, Project
 from .routing import ROUTER, Paged, Request, Response
 
 PATH_RE = re.compile(r"^[a-zA-Z0-9_.][a-zA-Z0-9_.-]*$")
@@ -19,10 +19,10 @@ def valid_path(path: str) -> bool:
     return bool(PATH_RE.match(path)) and not path.endswith((".", ".git", ".atom"))
 
 
-def _visible_projects(app: App, req: Request, groups: list[Namespace]) -> list[dict[str, Any]]:
+def _visible_projects(app: App, req: Request, groups: list[Namespace]) -> list[Project]:
     ids = {g.id for g in groups}
     projects = [p for p in app.state.projects.values() if p.namespace_id in ids and app.state.can_see_project(req.user, p)]
-    return [app.project_json(p) for p in sorted(projects, key=lambda p: p.id)]
+    return sorted(projects, key=lambda p: p.id)
 
 
 def _descendants(app: App, ns: Namespace) -> list[Namespace]:
@@ -88,7 +88,7 @@ def get_group(app: App, req: Request, id: str) -> dict[str, Any]:
     ns = app.find_group(req, id)
     data = app.group_json(ns)
     if req.flag("with_projects", True):
-        data["projects"] = _visible_projects(app, req, [ns])
+        data["projects"] = [app.project_json(p) for p in _visible_projects(app, req, [ns])]
         data["shared_projects"] = []
     return data
 
@@ -151,5 +151,5 @@ def group_projects(app: App, req: Request, id: str) -> Paged:
     items = _visible_projects(app, req, groups)
     if req.query.get("search"):
         needle = req.query["search"].lower()
-        items = [p for p in items if needle in p["path"].lower() or needle in p["name"].lower()]
-    return Paged(items)
+        items = [p for p in items if needle in p.path.lower() or needle in p.name.lower()]
+    return Paged(items, app.project_json)

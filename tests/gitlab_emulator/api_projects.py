@@ -128,7 +128,7 @@ def list_projects(app: App, req: Request) -> Paged:
         found = [p for p in found if p.archived == req.flag("archived")]
     descending = req.query.get("sort", "desc") == "desc"
     found.sort(key=lambda p: p.id, reverse=descending)
-    return Paged([app.project_json(p) for p in found])
+    return Paged(found, app.project_json)
 
 
 @ROUTER.route("GET", "/projects/:id")

@@ -69,7 +69,8 @@ class GitRepos:
     # -- reading ------------------------------------------------------------------------
 
     def head_branch(self, project_id: int) -> str:
-        return self.git(project_id, "symbolic-ref", "--short", "HEAD").decode().strip()
+        head = (self.path(project_id) / "HEAD").read_text().strip()
+        return head.removeprefix("ref: refs/heads/")
 
     def set_head(self, project_id: int, branch: str) -> None:
         self.git(project_id, "symbolic-ref", "HEAD", f"refs/heads/{branch}")

@@ -29,7 +29,11 @@ def _url(req: Request, **changes: Any) -> str:
     return f"{req.base_url}{req.path}?{urlencode(query)}"
 
 
-def paginate(req: Request, items: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], dict[str, str]]:
+def _id(item: Any) -> Any:
+    return item["id"] if isinstance(item, dict) else getattr(item, "id", None)
+
+
+def paginate(req: Request, items: list[Any]) -> tuple[list[Any], dict[str, str]]:
     """Return the requested slice of `items` and the headers GitLab sends with it."""
     if req.query.get("pagination") == "keyset":
         return _keyset(req, items)
@@ -60,20 +64,20 @@ def paginate(req: Request, items: list[dict[str, Any]]) -> tuple[list[dict[str, 
     return chunk, headers
 
 
-def _keyset(req: Request, items: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], dict[str, str]]:
-    if req.query.get("order_by", "id") != "id" or not all("id" in i for i in items):
+def _keyset(req: Request, items: list[Any]) -> tuple[list[Any], dict[str, str]]:
+    if req.query.get("order_by", "id") != "id" or any(_id(i) is None for i in items):
         raise ApiError(405, {"message": "405 Method Not Allowed"})
     descending = req.query.get("sort", "asc") == "desc"
-    ordered = sorted(items, key=lambda i: i["id"], reverse=descending)
+    ordered = sorted(items, key=_id, reverse=descending)
     cursor_key = "id_before" if descending else "id_after"
     if cursor_key in req.query:
         cursor = int(req.query[cursor_key])
-        ordered = [i for i in ordered if (i["id"] < cursor if descending else i["id"] > cursor)]
+        ordered = [i for i in ordered if (_id(i) < cursor if descending else _id(i) > cursor)]
     per_page = _per_page(req)
     chunk = ordered[:per_page]
     headers = {"X-Per-Page": str(per_page)}
     if len(ordered) > per_page:
         query = {k: v for k, v in req.query.items() if k not in ("id_after", "id_before", "page")}
-        query[cursor_key] = str(chunk[-1]["id"])
+        query[cursor_key] = str(_id(chunk[-1]))
         headers["Link"] = f'<{req.base_url}{req.path}?{urlencode(query)}>; rel="next"'
     return chunk, headers

@@ -60,9 +60,13 @@ class Response:
 
 @dataclass
 class Paged:
-    """A list result; the server paginates it (offset or keyset) and adds the headers."""
+    """A list result; the server paginates it (offset or keyset) and adds the headers.
 
-    items: list[dict[str, Any]]
+    With `render`, `items` are records (with an `id` attribute) rendered only once sliced.
+    """
+
+    items: list[Any]
+    render: Callable[[Any], dict[str, Any]] | None = None
 
 
 Handler = Callable[..., "Response | Paged | dict[str, Any] | list[Any] | None"]

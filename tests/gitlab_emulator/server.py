@@ -181,6 +181,8 @@ class Handler(BaseHTTPRequestHandler):
     def _render(self, req: Request, result: Any) -> tuple[int, dict[str, str], bytes]:
         if isinstance(result, Paged):
             items, headers = paginate(req, result.items)
+            if result.render is not None:
+                items = [result.render(i) for i in items]
             return 200, headers, json.dumps(items).encode()
         if isinstance(result, Response):
             if result.raw is not None:
