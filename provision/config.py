@@ -265,6 +265,9 @@ def load_config(explicit: str | None = None, environ: dict[str, str] | None = No
             problems.append(Problem("database.url", "a password in the URL is a secret: put the URL "
                                     "in PROVISION_DATABASE_URL or the password in database.password_file"))
     secret_vars = set(SECRETS.values())
+    for var in secret_vars:
+        # Known before anything runs, so a value pasted anywhere by mistake is masked.
+        REDACTOR.add(env.get(var))
     for sname, model in Settings.model_fields.items():
         section_cls = model.annotation
         for key, finfo in section_cls.model_fields.items():  # type: ignore[union-attr]

@@ -17,6 +17,7 @@ from sqlalchemy.exc import IntegrityError
 
 from provision.attachments import AttachmentStore
 from provision.audit import AuditLog, utcnow
+from provision.secrets import REDACTOR
 from provision.errors import NotFound, Problem, RequestClosed, UsageError, ValidationError
 from provision.store import Store
 from provision.store.models import Request, RequestStep, StepAttachment
@@ -207,10 +208,11 @@ class RequestService:
                 row.status = "started"
             if row.due_date is None:
                 row.due_date = self._due_from(self.today(), number)
+            # A secret pasted into free text by mistake is masked before it is stored.
             if note is not None:
-                row.note = note
+                row.note = note = REDACTOR.text(note)
             if output_ref is not None:
-                row.output_ref = output_ref
+                row.output_ref = output_ref = REDACTOR.text(output_ref)
             if earlier:
                 row.out_of_order_reason = out_of_order_reason
             for name, digest, size in stored:
@@ -290,7 +292,8 @@ class RequestService:
             status = row.status if row else "pending"
             due = row.due_date if row else None
             if status != "done" and due is None and projected is not None and req.status == "open":
-                due = self._due_from(projected, st.number)  # projected from the step before
+                # projected: starts the day after the step before is due
+                due = self._due_from(projected + dt.timedelta(days=1), st.number)
             if due is not None:
                 projected = due
             atts = [{"name": f.filename, "sha256": f.sha256, "size": f.size,

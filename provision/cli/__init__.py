@@ -72,7 +72,9 @@ def cli(ctx: click.Context, config_path: str | None, debug: bool) -> None:
     """
     from provision.cli.common import State
 
-    ctx.obj = State(config_path=config_path, debug=debug)
+    if ctx.obj is None:
+        ctx.obj = State()
+    ctx.obj.config_path, ctx.obj.debug = config_path, debug
 
 
 def main(argv: list[str] | None = None) -> int:

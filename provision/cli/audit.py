@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import sys
 from typing import Any
 
 import click
@@ -87,11 +86,11 @@ def export(app: Any, fmt: str, request_id: str | None, output: str | None) -> in
     """
     from provision.audit import export as export_log
 
-    out = open(output, "w", encoding="utf-8") if output else sys.stdout
-    try:
+    if not output:
+        for chunk in export_log(app.store, fmt, request_id):
+            click.echo(chunk, nl=False)
+        return 0
+    with open(output, "w", encoding="utf-8") as out:
         for chunk in export_log(app.store, fmt, request_id):
             out.write(chunk)
-    finally:
-        if output:
-            out.close()
     return 0

@@ -23,6 +23,7 @@ from provision.errors import Aborted, ExitCode, ProvisionError, UsageError, Vali
 
 @dataclass
 class State:
+    argv: list[str] = field(default_factory=list)
     config_path: str | None = None
     debug: bool = False
     app: Any = None
@@ -45,7 +46,8 @@ def run_main(group: click.Group, argv: list[str]) -> int:
     """Run the CLI; turn every outcome into an exit code. Never raises."""
     debug = "--debug" in argv
     try:
-        rv = group.main(args=argv, prog_name="provision", standalone_mode=False)
+        rv = group.main(args=argv, prog_name="provision", standalone_mode=False,
+                        obj=State(argv=list(argv)))
         return int(rv) if isinstance(rv, int) else 0
     except click.exceptions.Exit as e:
         return e.exit_code
@@ -78,13 +80,11 @@ def _print_error(e: ProvisionError) -> None:
     from provision.secrets import REDACTOR
 
     if isinstance(e, ValidationError):
-        n = len(e.problems)
         err(REDACTOR.text(f"Error: {e.message.split(':', 1)[0]}:"))
         for p in e.problems:
             err(REDACTOR.text(f"  - {p}"))
         if e.hint:
             err(e.hint)
-        _ = n
         return
     err(REDACTOR.text(f"Error: {e}"))
 
@@ -104,7 +104,7 @@ def command(request_arg: str | None = None, locks: bool = False) -> Callable[[Ca
             rid = kwargs.get(request_arg) if request_arg else None
             lock_timeout = kwargs.pop("lock_timeout", None)
             audit = app.audit
-            audit.start_run(["provision", *sys.argv[1:]], rid, app.actor[1])
+            audit.start_run(["provision", *state.argv], rid, app.actor[1])
             code, outcome = ExitCode.OK, "ok"
             try:
                 if locks and rid:
@@ -128,6 +128,11 @@ def command(request_arg: str | None = None, locks: bool = False) -> Callable[[Ca
                 audit.end_run(outcome, int(code))
             return int(code)
 
+        if locks:
+            wrapper = click.option(
+                "--lock-timeout", type=click.FloatRange(0), default=None, metavar="SECONDS",
+                help="Wait this long for another run on the same request "
+                     "(default: database.lock_timeout).")(wrapper)
         return wrapper
 
     return deco
@@ -138,9 +143,8 @@ def json_option(f: Callable[..., Any]) -> Callable[..., Any]:
 
 
 def change_options(f: Callable[..., Any]) -> Callable[..., Any]:
-    """--dry-run, --yes, --json and --lock-timeout for every command that changes something."""
-    f = click.option("--lock-timeout", type=click.FloatRange(0), default=None, metavar="SECONDS",
-                     help="Wait this long for another run on the same request (default: database.lock_timeout).")(f)
+    """--dry-run, --yes and --json for every command that changes something
+    (`@command(locks=True)` adds --lock-timeout)."""
     f = click.option("--yes", "-y", is_flag=True, help="Apply without asking.")(f)
     f = click.option("--dry-run", is_flag=True, help="Show the plan and stop.")(f)
     return json_option(f)
@@ -181,9 +185,7 @@ def table(rows: list[dict[str, Any]], columns: list[tuple[str, str]]) -> None:
     cells = [[title for _, title in columns]] + [
         ["" if r.get(k) is None else str(r.get(k)) for k, _ in columns] for r in rows]
     widths = [max(len(c[i]) for c in cells) for i in range(len(columns))]
-    out = sys.stdout
-    for c in cells:
-        out.write("  ".join(v.ljust(w) for v, w in zip(c, widths)).rstrip() + "\n")
+    click.echo("\n".join("  ".join(v.ljust(w) for v, w in zip(c, widths)).rstrip() for c in cells))
 
 
 def render_plan(plan: Any) -> str:

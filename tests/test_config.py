@@ -1,0 +1,130 @@
+"""Configuration: search order, environment overrides, sources, secrets, validation."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from provision.config import load_config
+from provision.errors import ValidationError
+from tests.helpers import run_cli
+
+
+def write(p: Path, text: str, mode: int = 0o644) -> Path:
+    p.write_text(text)
+    os.chmod(p, mode)
+    return p
+
+
+def test_search_order_explicit_env_cwd(provision_home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    a = write(provision_home / "a.toml", '[dns]\nzone = "a.test"\n')
+    b = write(provision_home / "b.toml", '[dns]\nzone = "b.test"\n')
+    write(provision_home / "provision.toml", '[dns]\nzone = "cwd.test"\n')
+    monkeypatch.setenv("PROVISION_CONFIG", str(b))
+    assert load_config(str(a)).dns.zone == "a.test"
+    assert load_config().dns.zone == "b.test"
+    monkeypatch.delenv("PROVISION_CONFIG")
+    assert load_config().dns.zone == "cwd.test"
+
+
+def test_env_overrides_file_and_show_names_source(provision_home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    cfg = Path(os.environ["PROVISION_CONFIG"])
+    cfg.write_text(cfg.read_text() + '[dns]\nzone = "file.test"\nttl_min = 120\n')
+    monkeypatch.setenv("PROVISION_DNS_ZONE", "env.test")
+    monkeypatch.setenv("PROVISION_GITLAB_TEAM", "ani,budi")
+    monkeypatch.setenv("PROVISION_DNS_ALLOW_PRIVATE_ADDRESSES", "yes")
+    c = load_config()
+    assert c.dns.zone == "env.test"
+    assert c.dns.ttl_min == 120
+    assert c.gitlab.team == ["ani", "budi"]
+    assert c.dns.allow_private_addresses is True
+    r = run_cli("config", "show", "--json")
+    assert r.exit_code == 0, r
+    keys = {k["key"]: k for k in r.json["keys"]}
+    assert keys["dns.zone"]["source"] == "env:PROVISION_DNS_ZONE"
+    assert keys["dns.ttl_min"]["source"] == f"file:{cfg}"
+    assert keys["dns.timeout"]["source"] == "default"
+
+
+def test_secret_in_file_is_refused(provision_home: Path) -> None:
+    cfg = Path(os.environ["PROVISION_CONFIG"])
+    cfg.write_text(cfg.read_text() + '[gitlab]\ntoken = "glpat-abcdefghijklmnop"\n')
+    r = run_cli("config", "show")
+    assert r.exit_code == 2, r
+    assert "gitlab.token" in r.stderr and "PROVISION_GITLAB_TOKEN" in r.stderr
+    assert "glpat-abcdefghijklmnop" not in r.stderr + r.stdout
+
+
+def test_secret_file_readable_by_others_is_refused(provision_home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    token = write(provision_home / "token", "glpat-secret-value-123\n", 0o644)
+    monkeypatch.setenv("PROVISION_GITLAB_TOKEN_FILE", str(token))
+    r = run_cli("config", "check")
+    assert r.exit_code == 2, r
+    assert f"chmod 600 {token}" in r.stderr
+    os.chmod(token, 0o600)
+    r = run_cli("config", "check")
+    assert r.exit_code == 0, r
+    assert "Configuration OK" in r.stdout
+
+
+def test_show_redacts_secrets(provision_home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PROVISION_GITLAB_TOKEN", "glpat-very-secret-0001")
+    monkeypatch.setenv("PROVISION_DATABASE_URL", "postgresql+psycopg://prov:pg-pass-0001@127.0.0.1:1/x")
+    r = run_cli("config", "show")
+    assert r.exit_code == 0, r
+    assert "glpat-very-secret-0001" not in r.stdout and "pg-pass-0001" not in r.stdout
+    assert "gitlab.token" in r.stdout and "****" in r.stdout
+
+
+def test_check_reports_every_problem_at_once(provision_home: Path) -> None:
+    cfg = Path(os.environ["PROVISION_CONFIG"])
+    cfg.write_text(cfg.read_text() + '[dns]\ntsig_key_file = "/nonexistent/key"\nttl_min = 900\nttl_max = 60\n'
+                   '[gitlab]\nurl = "ftp://x"\n[sop]\nholidays = ["2026-13-01"]\n')
+    r = run_cli("config", "check")
+    assert r.exit_code == 2, r
+    for field in ("dns.zone", "dns.tsig_key_file", "dns.ttl_min", "gitlab.url",
+                  "gitlab.root_group", "sop.holidays[0]"):
+        assert field in r.stderr, field
+
+
+BAD_CONFIGS = [
+    ('[dns]\nzone = 5\n', "dns.zone"),
+    ('[dns]\nbogus = 1\n', "dns.bogus"),
+    ('[nosuchsection]\nx = 1\n', "nosuchsection"),
+    ('[dns]\ntimeout = -1\n', "dns.timeout"),
+    ('[dns]\nmax_delete_share = 2\n', "dns.max_delete_share"),
+    ('[general]\nrequest_id_prefix = "req"\n', "general.request_id_prefix"),
+    ('[hosting]\ntls_source = "letsencrypt-ish"\n', "hosting.tls_source"),
+    ('[gitlab]\nteam = "ani"\n', "gitlab.team"),
+    ('[database]\nurl = "postgresql://u:hunter22@db/x"\n', "database.url"),
+    ('[database]\npassword = "hunter22"\n', "database.password"),
+    ('[checks]\nconcurrency = 0\n', "checks.concurrency"),
+    ('[dns\nzone = "x"\n', "not valid TOML"),
+    ('[hosting]\nkeep_releases = 0\n', "hosting.keep_releases"),
+    ('[gitlab]\nvariables = ["A"]\n', "gitlab.variables"),
+]
+
+
+@pytest.mark.parametrize("text,field", BAD_CONFIGS)
+def test_bad_configuration_is_rejected_naming_the_field(provision_home: Path, text: str, field: str) -> None:
+    write(provision_home / "bad.toml", text)
+    r = run_cli("--config", str(provision_home / "bad.toml"), "config", "show")
+    assert r.exit_code == 2, r
+    assert field in r.stderr
+    assert "hunter22" not in r.stderr
+    assert not (provision_home / "state").exists()  # nothing was created
+
+
+def test_bad_env_value_names_variable(provision_home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PROVISION_DNS_TIMEOUT", "soon")
+    with pytest.raises(ValidationError) as e:
+        load_config()
+    assert "dns.timeout" in str(e.value) and "env:PROVISION_DNS_TIMEOUT" in str(e.value)
+
+
+def test_missing_explicit_config_file(provision_home: Path) -> None:
+    r = run_cli("--config", "/nonexistent/provision.toml", "config", "show")
+    assert r.exit_code == 2, r
+    assert "/nonexistent/provision.toml does not exist" in r.stderr

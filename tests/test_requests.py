@@ -1,0 +1,159 @@
+"""Request records through the CLI, on SQLite and on a real PostgreSQL."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from pathlib import Path
+
+import pytest
+
+from tests.helpers import run_cli
+
+OPEN = ["request", "open", "--opd-code", "disdik", "--opd-name", "Dinas Pendidikan",
+        "--app", "Sistem Informasi Sekolah", "--letter-number", "005/DISDIK/XI/2026",
+        "--letter-date", "2026-10-30"]
+
+
+def open_request(*extra: str) -> str:
+    r = run_cli(*OPEN, *extra, "--json")
+    assert r.exit_code == 0, r
+    return r.json["id"]
+
+
+def test_open_list_show(store_url: str) -> None:
+    r = run_cli(*OPEN)
+    assert r.exit_code == 0, r
+    assert r.stdout.startswith("Opened REQ-2026-0001 for Dinas Pendidikan")
+    assert "step 1 due 2026-11-02" in r.stdout  # opened Monday 2 Nov, one working day
+    assert open_request() == "REQ-2026-0002"
+    r = run_cli("request", "list")
+    assert r.exit_code == 0, r
+    assert "REQ-2026-0001" in r.stdout and "REQ-2026-0002" in r.stdout
+    r = run_cli("request", "show", "REQ-2026-0001", "--json")
+    assert r.exit_code == 0, r
+    data = r.json
+    assert [s["number"] for s in data["steps"]] == list(range(1, 16))
+    assert data["steps"][0]["due"] == "2026-11-02"
+    assert data["steps"][1]["due"] == "2026-11-03"  # projected from step 1
+    assert data["steps"][2]["due"] == "2026-11-06"  # 3 working days: Wed-Fri
+    assert data["letter_number"] == "005/DISDIK/XI/2026"
+
+
+def test_steps_in_order_with_attachment_and_due_dates(store_url: str, provision_home: Path) -> None:
+    rid = open_request()
+    letter = provision_home / "surat-permohonan.pdf"
+    letter.write_bytes(b"%PDF-1.4 surat permohonan")
+    r = run_cli("request", "step", rid, "1", "--done", "--output-ref", "005/DISDIK/XI/2026",
+                "--attach", str(letter), "--note", "diterima")
+    assert r.exit_code == 0, r
+    assert r.stdout == f"{rid} step 1: done.\n"
+    r = run_cli("request", "step", rid, "3", "--start")
+    assert r.exit_code == 2, r
+    assert "step 3 comes after step(s) 2" in r.stderr and "--out-of-order" in r.stderr
+    r = run_cli("request", "step", rid, "2", "--start")
+    assert r.exit_code == 0, r
+    data = run_cli("request", "show", rid, "--json").json
+    s1, s2 = data["steps"][0], data["steps"][1]
+    assert s1["status"] == "done" and s1["done_by"] == "tester" and s1["note"] == "diterima"
+    digest = hashlib.sha256(b"%PDF-1.4 surat permohonan").hexdigest()
+    assert s1["attachments"] == [{"name": "surat-permohonan.pdf", "sha256": digest,
+                                  "size": 25, "intact": True}]
+    assert s2["status"] == "started"
+    assert data["current_step"] == 2
+
+
+def test_out_of_order_needs_reason_and_is_logged(store_url: str) -> None:
+    rid = open_request()
+    r = run_cli("request", "step", rid, "4", "--done", "--out-of-order")
+    assert r.exit_code == 2, r
+    assert "--out-of-order needs --reason" in r.stderr
+    r = run_cli("request", "step", rid, "4", "--done", "--out-of-order", "--reason", "undangan lisan")
+    assert r.exit_code == 0, r
+    log = run_cli("audit", "log", rid, "--json").json
+    ev = [e for e in log if e["action"] == "step.done"][-1]
+    assert ev["after"]["out_of_order"] == {"skipped": [1, 2, 3], "reason": "undangan lisan"}
+
+
+def test_overdue_filter(store_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    rid = open_request()
+    monkeypatch.setenv("PROVISION_TODAY", "2026-11-09")
+    other = open_request()
+    r = run_cli("request", "list", "--overdue", "--json")
+    assert r.exit_code == 0, r
+    assert [x["id"] for x in r.json] == [rid]
+    r = run_cli("request", "list", "--overdue")
+    assert "OVERDUE" in r.stdout and other not in r.stdout
+
+
+def test_closed_request_refuses_changes(store_url: str) -> None:
+    rid = open_request()
+    r = run_cli("request", "close", rid)
+    assert r.exit_code == 2, r
+    assert "--reason" in r.stderr
+    r = run_cli("request", "close", rid, "--reason", "dibatalkan OPD")
+    assert r.exit_code == 0, r
+    assert r.stdout == f"Closed {rid}.\n"
+    r = run_cli("request", "step", rid, "1", "--done")
+    assert r.exit_code == 2, r
+    assert f"request {rid} is closed" in r.stderr
+
+
+def test_attachment_changed_on_disk_is_detected(store_url: str, provision_home: Path) -> None:
+    rid = open_request()
+    f = provision_home / "sk.pdf"
+    f.write_bytes(b"SK Tim Teknis")
+    assert run_cli("request", "step", rid, "1", "--done", "--attach", str(f)).exit_code == 0
+    digest = hashlib.sha256(b"SK Tim Teknis").hexdigest()
+    stored = provision_home / "state" / "attachments" / digest[:2] / digest
+    os.chmod(stored, 0o600)
+    stored.write_bytes(b"SK Tim Teknis (edited)")
+    r = run_cli("request", "show", rid)
+    assert r.exit_code == 0, r
+    assert "CHANGED ON DISK" in r.stdout
+
+
+@pytest.mark.parametrize("args,field", [
+    (["--opd-code", "Dis Dik"], "opd_code"),
+    (["--opd-code", "-x"], "opd_code"),
+    (["--opd-name", ""], "opd_name"),
+    (["--app", "a\nb"], "app_name"),
+    (["--letter-number", "x" * 101], "letter_number"),
+    (["--letter-date", "2030-01-01"], "letter_date"),
+    (["--letter-date", "30/10/2026"], "--letter-date"),
+    (["--id", "REQ-26-1"], "request_id"),
+])
+def test_bad_open_input(store_url: str, args: list[str], field: str) -> None:
+    base = dict(zip(OPEN[2::2], OPEN[3::2]))
+    base.update(dict(zip(args[::2], args[1::2])))
+    r = run_cli("request", "open", *[x for kv in base.items() for x in kv])
+    assert r.exit_code == 2, r
+    assert field in r.stderr
+    assert run_cli("request", "list", "--json").json == []  # nothing stored
+
+
+def test_attachment_names_are_checked(store_url: str, provision_home: Path) -> None:
+    rid = open_request()
+    bad = provision_home / "a\nb.pdf"
+    bad.write_bytes(b"x")
+    r = run_cli("request", "step", rid, "1", "--done", "--attach", str(bad))
+    assert r.exit_code == 2, r
+    assert "--attach" in r.stderr and "control" in r.stderr
+    assert run_cli("request", "show", rid, "--json").json["steps"][0]["status"] == "pending"
+
+
+def test_unknown_request_and_step(store_url: str) -> None:
+    r = run_cli("request", "show", "REQ-2026-9999")
+    assert r.exit_code == 2, r
+    assert "request REQ-2026-9999 does not exist" in r.stderr
+    rid = open_request()
+    r = run_cli("request", "step", rid, "16", "--done")
+    assert r.exit_code == 2, r
+    assert "16 is not a step of the SOP" in r.stderr
+
+
+def test_explicit_id_taken(store_url: str) -> None:
+    open_request("--id", "REQ-2025-0042")
+    r = run_cli(*OPEN, "--id", "REQ-2025-0042")
+    assert r.exit_code == 2, r
+    assert "REQ-2025-0042 already exists" in r.stderr
