@@ -56,4 +56,5 @@ def api(emulator: GitLabEmulator, method: str, path: str, token: str | None = "r
         token = emulator.root_token
     if token:
         headers.setdefault("PRIVATE-TOKEN", token)
-    return requests.request(method, emulator.api_url + path, headers=headers, timeout=30, **kwargs)
+    kwargs.setdefault("timeout", 30)
+    return requests.request(method, emulator.api_url + path, headers=headers, **kwargs)
