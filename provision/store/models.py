@@ -132,3 +132,79 @@ class LockInfo(Base):
 
 __all__ = ["Base", "Request", "RequestStep", "StepAttachment", "SpecVersion", "Run",
            "AuditEvent", "AuditHead", "LockInfo", "UniqueConstraint"]
+
+
+class Install(Base):
+    """One install of a request's application at a ref (step 14 and CI deploys)."""
+
+    __tablename__ = "installs"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    request_id: Mapped[str] = mapped_column(String(40), index=True)
+    run_id: Mapped[str | None] = mapped_column(String(36))
+    env: Mapped[str] = mapped_column(String(20))  # staging|production
+    ref: Mapped[str] = mapped_column(String(255))
+    commit: Mapped[str | None] = mapped_column(String(64))
+    release: Mapped[str | None] = mapped_column(String(100))
+    hosts: Mapped[str | None] = mapped_column(Text)  # JSON: per-host ok/changed/failed
+    status: Mapped[str] = mapped_column(String(20))  # running|succeeded|failed|rolled-back
+    started_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+    ended_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class TestRun(Base):
+    """One `provision test` of a request at a commit; `results` holds every check."""
+
+    __tablename__ = "test_runs"
+    __test__ = False  # not a pytest test class
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    request_id: Mapped[str] = mapped_column(String(40), index=True)
+    run_id: Mapped[str | None] = mapped_column(String(36))
+    env: Mapped[str] = mapped_column(String(20))
+    commit: Mapped[str | None] = mapped_column(String(64))
+    passed: Mapped[bool] = mapped_column()
+    results: Mapped[str] = mapped_column(Text)  # JSON list of {kind, name, passed, detail}
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+
+
+class Hosting(Base):
+    """The hosting registry: every hosted application (the SOP step 5 application list)."""
+
+    __tablename__ = "hosting"
+    request_id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    host: Mapped[str] = mapped_column(String(255))
+    domain: Mapped[str] = mapped_column(String(255))
+    runtime: Mapped[str] = mapped_column(String(40))
+    database: Mapped[str | None] = mapped_column(String(40))
+    tls_expiry: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    status: Mapped[str] = mapped_column(String(20))  # active|disabled|purged
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+    updated_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+
+
+class CheckResult(Base):
+    """One result of a scheduled check; kept as history."""
+
+    __tablename__ = "check_results"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    run_id: Mapped[str | None] = mapped_column(String(36), index=True)
+    request_id: Mapped[str | None] = mapped_column(String(40), index=True)
+    check: Mapped[str] = mapped_column(String(20))  # dns|http|tls|host|gitlab
+    name: Mapped[str] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(String(10))  # pass|warn|fail
+    message: Mapped[str | None] = mapped_column(Text)
+    duration: Mapped[float | None] = mapped_column()
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), index=True)
+
+
+class Document(Base):
+    """An official document written by the toolkit (Berita Acara, Surat Rekomendasi)."""
+
+    __tablename__ = "documents"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    request_id: Mapped[str] = mapped_column(String(40), index=True)
+    kind: Mapped[str] = mapped_column(String(40))  # berita-acara|rekomendasi
+    number: Mapped[str] = mapped_column(String(100), unique=True)
+    date: Mapped[dt.date] = mapped_column(Date)
+    path: Mapped[str] = mapped_column(Text)
+    sha256: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
