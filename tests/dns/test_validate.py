@@ -1,0 +1,102 @@
+"""Validation before any network I/O: the provider below points at nothing and has no key
+file, so reaching the network would raise Unreachable or SecretError instead."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import dns.name
+import dns.rdatatype
+import pytest
+
+from provision.config import Dns
+from provision.dns import DnsProvider
+from provision.dns.records import owner_rdata, parse_owner, txt_from_text
+from provision.dns.validate import validate_spec
+from provision.errors import ExitCode, ValidationError
+from tests.dns.conftest import OPD, REQ, make_spec
+
+ZONE = dns.name.from_text("batam.test.")
+
+
+def settings(**over: Any) -> Dns:
+    base: dict[str, Any] = dict(zone="batam.test", primary="127.0.0.1:9", tsig_key_file="/nonexistent/key")
+    base.update(over)
+    return Dns(**base)
+
+
+def problems(records: list[dict[str, Any]], **over: Any) -> str:
+    with pytest.raises(ValidationError) as e:
+        DnsProvider(settings(**over)).plan(make_spec(records), REQ, OPD)
+    assert e.value.exit_code == ExitCode.USAGE
+    return str(e.value)
+
+
+@pytest.mark.parametrize("value, fragment", [
+    ("10.1.2.3", "not a public address"),
+    ("127.0.0.1", "not a public address"),
+    ("169.254.1.1", "not a public address"),
+    ("203.0.113.5", "not a public address"),  # documentation range
+])
+def test_private_addresses_refused_unless_allowed(value: str, fragment: str) -> None:
+    assert fragment in problems([{"name": "sisekolah", "type": "A", "values": [value]}])
+    wanted = validate_spec(make_spec([{"name": "sisekolah", "type": "A", "values": [value]}]),
+                           settings(allow_private_addresses=True))
+    assert [r.to_text() for r in wanted[(dns.name.from_text("sisekolah", ZONE), dns.rdatatype.A)].rdatas] == [value]
+
+
+def test_cname_target_outside_zone_only_under_configured_suffix() -> None:
+    rec = [{"name": "sisekolah", "type": "CNAME", "values": ["apps.cdn.example.net."]}]
+    assert "outside batam.test and the allowed CNAME suffixes" in problems(rec)
+    wanted = validate_spec(make_spec(rec), settings(cname_suffixes=["cdn.example.net"]))
+    (rrset,) = wanted.values()
+    assert [r.to_text() for r in rrset.rdatas] == ["apps.cdn.example.net."]
+
+
+def test_ttl_bounds_from_configuration() -> None:
+    msg = problems([{"name": "sisekolah", "type": "A", "ttl": 120, "values": ["8.8.8.8"]}], ttl_min=300)
+    assert "dns.records[0].ttl" in msg and "120 is outside the configured bounds 300..86400" in msg
+
+
+def test_more_than_100_values_refused() -> None:
+    values = [f"8.8.{i // 200}.{i % 200 + 1}" for i in range(101)]
+    assert "BIND refuses more than 100 records in one record set" in problems(
+        [{"name": "sisekolah", "type": "A", "values": values}])
+
+
+def test_every_problem_reported_at_once() -> None:
+    msg = problems([{"name": "sisekolah", "type": "A", "ttl": 120, "values": ["10.0.0.1"]},
+                    {"name": "_provision-owner.sisekolah", "type": "TXT", "values": ["forged"]}], ttl_min=300)
+    assert "(3 problems)" in msg
+    assert "ownership records and cannot be set" in msg and "not a public address" in msg
+    assert "120 is outside the configured bounds" in msg
+
+
+def test_idn_name_converted_to_a_label() -> None:
+    spec = make_spec([{"name": "sekolah.pendidikan", "type": "A", "values": ["8.8.8.8"]}], slug="pendidikan")
+    wanted = validate_spec(spec, settings())
+    assert list(wanted)[0][0].to_text() == "sekolah.pendidikan.batam.test."
+    spec = make_spec([{"name": "bücher.pendidikan", "type": "A", "values": ["8.8.8.8"]}], slug="pendidikan")
+    wanted = validate_spec(spec, settings())
+    assert list(wanted)[0][0].to_text() == "xn--bcher-kva.pendidikan.batam.test."
+
+
+def test_txt_is_bytes_in_255_byte_strings_never_zone_text() -> None:
+    rd = txt_from_text("v=DKIM1; k=rsa; p=" + "A" * 400)
+    assert [len(s) for s in rd.strings] == [255, 163]
+    assert b"".join(rd.strings).startswith(b"v=DKIM1; k=rsa; p=AAA")
+    assert txt_from_text("café").strings == (b"caf\xc3\xa9",)
+
+
+def test_ownership_record_round_trip() -> None:
+    rd = owner_rdata("REQ-2026-0001", "Dinas Pendidikan dan Kebudayaan", frozenset({1, 16}))
+    owner = parse_owner(frozenset({rd}))
+    assert owner.valid and owner.request_id == "REQ-2026-0001" and owner.opd == "Dinas Pendidikan dan Kebudayaan"
+    assert owner.types == frozenset({dns.rdatatype.A, dns.rdatatype.TXT})
+    assert not parse_owner(frozenset({txt_from_text("request=REQ-2026-0001")})).valid  # no heritage marker
+
+
+def test_zone_must_be_configured() -> None:
+    from provision.errors import ConfigError
+    with pytest.raises(ConfigError, match="dns.zone is not set"):
+        DnsProvider(Dns())
