@@ -153,3 +153,23 @@ def group_projects(app: App, req: Request, id: str) -> Paged:
         needle = req.query["search"].lower()
         items = [p for p in items if needle in p.path.lower() or needle in p.name.lower()]
     return Paged(items, app.project_json)
+
+
+@ROUTER.route("GET", "/namespaces")
+def list_namespaces(app: App, req: Request) -> Paged:
+    st = app.state
+    found = [n for n in st.namespaces.values() if (n.kind == "user" and n.owner_id == (req.user.id if req.user else None))
+             or (n.kind == "group" and st.namespace_level(req.user, n) >= 10)]
+    if req.query.get("search"):
+        needle = req.query["search"].lower()
+        found = [n for n in found if needle in n.path.lower() or needle in n.name.lower()]
+    return Paged(sorted(found, key=lambda n: n.id), app.namespace_json)
+
+
+@ROUTER.route("GET", "/namespaces/:id")
+def get_namespace(app: App, req: Request, id: str) -> dict[str, Any]:
+    st = app.state
+    ns = st.namespaces.get(int(id)) if id.isdigit() else st.namespace_by_path(id)
+    if ns is None or not st.can_see_namespace(req.user, ns) or (ns.kind == "user" and st.namespace_level(req.user, ns) < OWNER):
+        raise not_found("Namespace")
+    return app.namespace_json(ns)

@@ -190,3 +190,12 @@ def test_developer_cannot_create_projects_in_a_group(gitlab: GitLabEmulator) -> 
         dev.projects.create({"name": "App", "path": "app", "namespace_id": opd.id})
     assert caught.value.response_code == 400
     assert caught.value.error_message == {"namespace": ["is not valid"]}
+
+
+def test_namespaces_by_path(gitlab: GitLabEmulator) -> None:
+    _, opd = _tree(gitlab)
+    client = gitlab.client()
+    assert client.namespaces.get("pemko/disdik").id == opd.id
+    assert client.namespaces.get("pemko/disdik").kind == "group"
+    assert client.namespaces.get("root").kind == "user"
+    assert api(gitlab, "GET", "/namespaces/pemko%2Fnope").json() == {"message": "404 Namespace Not Found"}
