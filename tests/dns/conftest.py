@@ -14,7 +14,7 @@ from provision.dns import DnsProvider
 from provision.plan import Change
 from provision.spec import Spec, load_spec
 from tests.sandbox.bind import BindPair
-from tests.sandbox.bind_fixtures import ZONE, bind_factory, bind_zone  # noqa: F401  (fixtures)
+from tests.sandbox.bind_fixtures import ZONE  # bind_zone, bind_factory: plugin in tests/conftest.py
 
 REQ = "REQ-2026-0001"
 OPD = "Dinas Pendidikan"

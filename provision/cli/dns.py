@@ -1,0 +1,194 @@
+"""`provision dns plan|apply|delete|list`: step 15's subdomain records (docs/dns.md)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import click
+
+from provision.cli.common import (change_options, command, confirm_apply, json_option, print_json,
+                                  render_plan, table)
+from provision.errors import UsageError
+
+
+def _provider(app: Any, zone: str | None = None) -> Any:
+    from provision.dns import DnsProvider
+
+    settings = app.config.dns
+    if zone:
+        settings = settings.model_copy(update={"zone": zone})
+    return DnsProvider(settings, reserved=app.config.names.reserved)
+
+
+def _takeover_options(f: Any) -> Any:
+    f = click.option("--reason", default=None, metavar="TEXT",
+                     help="Why (required with --adopt or --force; goes to the audit log).")(f)
+    f = click.option("--force", is_flag=True,
+                     help="Take names owned by another request, and pass the safety thresholds.")(f)
+    return click.option("--adopt", is_flag=True, help="Take over names made by hand (no owner).")(f)
+
+
+def _check_reason(adopt: bool, force: bool, reason: str | None) -> None:
+    if (adopt or force) and not (reason and reason.strip()):
+        raise UsageError("--adopt and --force need --reason TEXT: the reason goes to the audit log.")
+
+
+def _plan(app: Any, request_id: str, adopt: bool = False, force: bool = False,
+          reason: str | None = None) -> tuple[Any, Any]:
+    req = app.requests.get(request_id)
+    spec = app.specs.get(request_id)
+    provider = _provider(app)
+    return provider, provider.plan(spec, request_id, req.opd_name, adopt=adopt, force=force, reason=reason)
+
+
+def _show_plan(plan: Any, as_json: bool) -> None:
+    if not as_json:
+        click.echo(render_plan(plan))
+
+
+def _apply(app: Any, provider: Any, plan: Any, what: str, dry_run: bool, yes: bool, as_json: bool,
+           takeover: tuple[bool, bool, str | None] = (False, False, None)) -> int:
+    _show_plan(plan, as_json)
+    if dry_run or plan.empty:
+        if as_json:
+            print_json({"plan": plan.as_dict(), "applied": False, "dry_run": dry_run})
+        elif dry_run:
+            click.echo("Dry run: nothing applied.")
+        else:
+            click.echo("Nothing to do: the zone already holds this request's records.")
+        return 0
+    confirm_apply(f"{what} ({plan.summary()}) in {plan.meta['zone']}", yes)
+    adopt, force, reason = takeover
+    if adopt or force:
+        app.audit.record("dns", "force" if force else "adopt", f"{plan.request_id} {plan.meta['zone']}",
+                         after={"reason": reason, "notes": plan.notes}, request_id=plan.request_id)
+
+    def progress(line: str) -> None:
+        if not as_json:
+            click.echo(f"  ... {line}", err=True)
+
+    from provision.dns import DnsPartialApply, VerificationFailed
+
+    try:
+        report = provider.apply(plan, app.audit, progress=progress)
+    except (DnsPartialApply, VerificationFailed) as e:
+        _show_report(e.report, as_json)
+        raise
+    _show_report(report, as_json)
+    return 0
+
+
+def _show_report(report: Any, as_json: bool) -> None:
+    if as_json:
+        print_json({"plan": report.plan.as_dict(), "applied": True, "report": report.as_dict()})
+        return
+    parts = report.details.get("parts", [])
+    click.echo(f"Applied {len(report.applied)} of {len(report.plan.changes)} changes in "
+               f"{sum(1 for p in parts if p['status'] == 'sent')} UPDATE message(s)"
+               + (f"; the primary serves serial {report.details['serial']}." if "serial" in report.details else "."))
+    for p in parts:
+        if p["status"] != "sent":
+            click.echo(f"  part {p['part']}: {p['status']}" + (f" ({p['error']})" if p.get("error") else "")
+                       + f": {len(p['changes'])} changes")
+    for c, reason in report.failed:
+        click.echo(f"  failed: {c.target}: {reason}")
+    for v in report.details.get("verification", []):
+        state = "ok" if v["ok"] else f"NOT VERIFIED ({v['error']})"
+        click.echo(f"  {v['server']}: serial {v['serial']}, {state}, {v['seconds']:.2f} s")
+
+
+@click.group("dns")
+def dns_cmd() -> None:
+    """Step 15: the application's subdomain records (RFC 2136 updates with TSIG).
+
+    Plans are made against a signed zone transfer; every update carries prerequisites
+    and is read back and verified on every authoritative server. docs/dns.md explains
+    ownership, safety and exit codes.
+    """
+
+
+@dns_cmd.command("plan")
+@click.argument("request_id", metavar="REQ")
+@_takeover_options
+@json_option
+@command(request_arg="request_id")
+def plan_(app: Any, request_id: str, adopt: bool, force: bool, reason: str | None, as_json: bool) -> int:
+    """Show what `dns apply` would change (reads the zone; changes nothing).
+
+    \b
+    Example:
+      provision dns plan REQ-2026-0001
+    """
+    _check_reason(adopt, force, reason)
+    _, plan = _plan(app, request_id, adopt, force, reason)
+    if as_json:
+        print_json(plan.as_dict())
+    else:
+        _show_plan(plan, False)
+    return 0
+
+
+@dns_cmd.command("apply")
+@click.argument("request_id", metavar="REQ")
+@_takeover_options
+@change_options
+@command(request_arg="request_id", locks=True)
+def apply_(app: Any, request_id: str, adopt: bool, force: bool, reason: str | None,
+           dry_run: bool, yes: bool, as_json: bool) -> int:
+    """Issue or change the request's subdomain records as its spec says.
+
+    \b
+    Example:
+      provision dns apply REQ-2026-0001 --yes
+      provision dns apply REQ-2026-0001 --adopt --reason "SK 12/2026: portal lama" --yes
+    """
+    _check_reason(adopt, force, reason)
+    provider, plan = _plan(app, request_id, adopt, force, reason)
+    return _apply(app, provider, plan, f"the DNS records of {request_id}", dry_run, yes, as_json,
+                  (adopt, force, reason))
+
+
+@dns_cmd.command("delete")
+@click.argument("request_id", metavar="REQ")
+@click.option("--force", is_flag=True, help="Pass the safety thresholds (needs --reason).")
+@click.option("--reason", default=None, metavar="TEXT", help="Why (required with --force).")
+@change_options
+@command(request_arg="request_id", locks=True)
+def delete_(app: Any, request_id: str, force: bool, reason: str | None, dry_run: bool, yes: bool,
+            as_json: bool) -> int:
+    """Withdraw the request's subdomain: remove its records and ownership records.
+
+    Only what this request made is removed, with the exact values read from the zone.
+
+    \b
+    Example:
+      provision dns delete REQ-2026-0001 --yes
+    """
+    _check_reason(False, force, reason)
+    app.requests.get(request_id)
+    provider = _provider(app)
+    plan = provider.plan_delete(request_id, force=force)
+    return _apply(app, provider, plan, f"the removal of {request_id}'s DNS records", dry_run, yes,
+                  as_json, (False, force, reason))
+
+
+@dns_cmd.command("list")
+@click.option("--zone", default=None, help="Another zone on the same primary (default: dns.zone).")
+@json_option
+@command()
+def list_(app: Any, zone: str | None, as_json: bool) -> int:
+    """Every name in the zone with its record types and owner (request, OPD).
+
+    \b
+    Example:
+      provision dns list
+    """
+    rows = _provider(app, zone).list_names()
+    if as_json:
+        print_json(rows)
+        return 0
+    for r in rows:
+        r["types"] = ",".join(r["types"])  # type: ignore[arg-type]
+        r["owner"] = r["owner"] or "(made by hand)"
+    table(rows, [("name", "NAME"), ("types", "TYPES"), ("owner", "OWNER"), ("opd", "OPD")])
+    return 0
