@@ -26,9 +26,9 @@ def fingerprints(key: str) -> tuple[str, str] | None:
     return out[0].removeprefix("MD5:"), out[1]
 
 
-def key_body(key: str) -> str:
-    """Type and base64 blob: what identifies a key, whatever its comment."""
-    return " ".join(key.split()[:2])
+def sanitize(key: str) -> str:
+    """The key as GitLab stores it: one line, single spaces, comment kept."""
+    return " ".join(key.split())
 
 
 def key_json(key: DeployKey, can_push: bool | None = None) -> dict[str, Any]:
@@ -77,9 +77,10 @@ def add_key(app: App, req: Request, id: str) -> Response:
         if not req.has(field):
             raise ApiError(400, {"error": f"{field} is missing"})
     app.require(req, project, MAINTAINER)
-    text = str(req.param("key")).strip()
+    text = sanitize(str(req.param("key")))
     can_push = req.flag("can_push")
-    existing = next((k for k in st.deploy_keys.values() if key_body(k.key) == key_body(text)), None)
+    # GitLab reuses a key only when the stored text is identical (comment included).
+    existing = next((k for k in st.deploy_keys.values() if k.key == text), None)
     if existing is not None:
         if existing.id not in project.deploy_keys:
             project.deploy_keys[existing.id] = can_push
@@ -89,6 +90,8 @@ def add_key(app: App, req: Request, id: str) -> Response:
     prints = fingerprints(text)
     if prints is None:
         raise bad_request({"key": ["is invalid"], "fingerprint_sha256": ["cannot be generated"]})
+    if any(k.fingerprint_sha256 == prints[1] for k in st.deploy_keys.values()):
+        raise bad_request({"fingerprint_sha256": ["has already been taken"]})
     title = str(req.param("title"))
     if not title:
         raise bad_request({"title": ["can't be blank"]})

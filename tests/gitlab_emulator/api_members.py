@@ -48,13 +48,13 @@ def _access_level(req: Request, required: bool) -> int | None:
 
 
 def _check_inherited(app: App, inherited: list[Namespace], user_id: int, level: int) -> None:
-    for ns in inherited:
-        member = ns.members.get(user_id)
-        if member is not None and member.access_level > level:
-            role = ROLE[member.access_level]
-            raise bad_request(
-                {"access_level": [f"should be greater than or equal to {role} inherited membership from group {app.state.full_name(ns)}"]}
-            )
+    found = [(ns.members[user_id].access_level, ns) for ns in inherited if user_id in ns.members]
+    if not found:
+        return
+    highest, ns = max(found, key=lambda pair: pair[0])
+    if highest > level:
+        message = f"should be greater than or equal to {ROLE[highest]} inherited membership from group {ns.name}"
+        raise bad_request({"access_level": [message]})
 
 
 def _filtered(app: App, req: Request, members: dict[int, Member]) -> Paged:

@@ -60,13 +60,18 @@ def test_bad_protection_level_is_rejected(gitlab: GitLabEmulator, project) -> No
 # -- deploy keys --------------------------------------------------------------------------------
 
 
-def test_deploy_key_create_reuse_by_content_update_delete(gitlab: GitLabEmulator, project, tmp_path: Path) -> None:  # noqa: ANN001
+def test_deploy_key_create_reuse_update_delete(gitlab: GitLabEmulator, project, tmp_path: Path) -> None:  # noqa: ANN001
     _, public = make_key(tmp_path, "kominfo")
     key = project.keys.create({"title": "Kominfo server", "key": public, "can_push": False})
     assert key.can_push is False
     assert key.fingerprint_sha256.startswith("SHA256:")
-    same_content = project.keys.create({"title": "another title", "key": public.rsplit(" ", 1)[0] + " other-comment"})
-    assert same_content.id == key.id
+    same_text = project.keys.create({"title": "another title", "key": public + "\n"})
+    assert same_text.id == key.id
+    assert same_text.title == "Kominfo server"  # GitLab answers with the existing key, title unchanged
+    with pytest.raises(glexc.GitlabCreateError) as other_comment:
+        project.keys.create({"title": "t", "key": public.rsplit(" ", 1)[0] + " other-comment"})
+    assert other_comment.value.response_code == 400
+    assert other_comment.value.error_message == {"fingerprint_sha256": ["has already been taken"]}
     assert len(project.keys.list()) == 1
     key.title = "renamed"
     key.save()
