@@ -7,7 +7,7 @@ import re
 from typing import Any
 
 from .app import App
-from .errors import ApiError, bad_request, missing, not_found
+from .errors import ApiError, bad_request, missing
 from .git_store import FileAction
 from .models import MAINTAINER, OWNER, AccessLevel, Project, ProtectedBranch
 from .routing import ROUTER, Paged, Request, Response
@@ -70,9 +70,8 @@ def create_project(app: App, req: Request) -> Response:
     else:
         ident = str(ns_ident)
         ns = st.namespaces.get(int(ident)) if ident.isdigit() else st.namespace_by_path(ident)
-        if ns is None or not st.can_see_namespace(req.user, ns):
-            raise not_found("Namespace")
-    if st.namespace_level(req.user, ns) < MAINTAINER:
+    # GitLab's CreateService answers an unknown namespace like a forbidden one.
+    if ns is None or st.namespace_level(req.user, ns) < MAINTAINER:
         raise bad_request({"namespace": ["is not valid"]})
     visibility = str(req.param("visibility", "private"))
     if visibility not in VISIBILITIES:

@@ -46,6 +46,13 @@ def _find(project: Project, name: str) -> ProtectedBranch:
     return found
 
 
+def _readable(app: App, req: Request, id: str) -> Project:
+    project = app.find_project(req, id)
+    if not app.state.can_read_code(req.user, project):
+        raise forbidden()
+    return project
+
+
 def _level(req: Request, field: str) -> int | None:
     if not req.has(field):
         return None
@@ -70,8 +77,7 @@ def _entry(app: App, spec: dict[str, Any]) -> AccessLevel:
 
 @ROUTER.route("GET", "/projects/:id/protected_branches")
 def list_protected(app: App, req: Request, id: str) -> Paged:
-    project = app.find_project(req, id)
-    app.require(req, project, MAINTAINER, write=False)
+    project = _readable(app, req, id)
     items = project.protected_branches
     if req.query.get("search"):
         items = [b for b in items if req.query["search"] in b.name]
@@ -80,8 +86,7 @@ def list_protected(app: App, req: Request, id: str) -> Paged:
 
 @ROUTER.route("GET", "/projects/:id/protected_branches/:name")
 def get_protected(app: App, req: Request, id: str, name: str) -> dict[str, Any]:
-    project = app.find_project(req, id)
-    app.require(req, project, MAINTAINER, write=False)
+    project = _readable(app, req, id)
     return branch_json(_find(project, name))
 
 

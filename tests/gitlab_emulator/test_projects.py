@@ -199,3 +199,9 @@ def test_namespaces_by_path(gitlab: GitLabEmulator) -> None:
     assert client.namespaces.get("pemko/disdik").kind == "group"
     assert client.namespaces.get("root").kind == "user"
     assert api(gitlab, "GET", "/namespaces/pemko%2Fnope").json() == {"message": "404 Namespace Not Found"}
+
+
+def test_unknown_namespace_is_400_namespace_is_not_valid(gitlab: GitLabEmulator) -> None:
+    response = api(gitlab, "POST", "/projects", json={"name": "App", "namespace_id": 9999})
+    assert response.status_code == 400
+    assert response.json() == {"message": {"namespace": ["is not valid"]}}
