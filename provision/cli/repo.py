@@ -1,0 +1,168 @@
+"""`provision repo ...`: SOP step 11, the application's source repository on GitLab."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import click
+
+from provision.cli.common import change_options, command, confirm_apply, json_option, print_json, render_plan
+from provision.errors import RequestClosed, UsageError
+
+
+@click.group("repo")
+def repo_cmd() -> None:
+    """Step 11: the application's GitLab repository (plan, apply, show, archive, delete).
+
+    \b
+    Example:
+      provision repo plan REQ-2026-0001
+      provision repo apply REQ-2026-0001 --yes
+    """
+
+
+def _load(app: Any, request_id: str, writing: bool) -> tuple[Any, Any, Any]:
+    from provision.gitlab import GitLabProvider
+
+    request = app.requests.get(request_id)
+    if writing and request.status != "open":
+        raise RequestClosed(f"request {request_id} is closed; it refuses changes.")
+    spec = app.specs.get(request_id)
+    return GitLabProvider.from_config(app.config), request, spec
+
+
+def _show(plan: Any, as_json: bool) -> None:
+    if not as_json:
+        click.echo(render_plan(plan))
+
+
+def _apply(app: Any, provider: Any, plan: Any, what: str, as_json: bool, dry_run: bool, yes: bool) -> int:
+    from provision.gitlab.info import remember_project
+
+    facts = plan.meta.get("project")
+    if dry_run or plan.empty:
+        if as_json:
+            print_json({"plan": plan.as_dict(), "applied": None})
+        if plan.empty and facts and not dry_run:
+            remember_project(app, plan.request_id, facts)
+        return 0
+    confirm_apply(what, yes)
+    report = provider.apply(plan, app.audit)
+    remember_project(app, plan.request_id, report.details.get("project") or facts)
+    if as_json:
+        print_json({"plan": plan.as_dict(), "applied": report.as_dict()})
+    else:
+        url = (report.details.get("project") or facts or {}).get("web_url")
+        click.echo(f"Applied {len(report.applied)} changes." + (f" Project: {url}" if url else ""))
+    return 0
+
+
+@repo_cmd.command("plan")
+@click.argument("request_id", metavar="REQ")
+@json_option
+@command(request_arg="request_id")
+def plan_(app: Any, request_id: str, as_json: bool) -> int:
+    """Show what `repo apply` would change on GitLab; changes nothing.
+
+    \b
+    Example:
+      provision repo plan REQ-2026-0001 --json
+    """
+    provider, request, spec = _load(app, request_id, writing=False)
+    plan = provider.plan(request, spec)
+    if as_json:
+        print_json(plan.as_dict())
+    else:
+        _show(plan, False)
+    return 0
+
+
+@repo_cmd.command("apply")
+@click.argument("request_id", metavar="REQ")
+@change_options
+@command(request_arg="request_id", locks=True)
+def apply(app: Any, request_id: str, as_json: bool, dry_run: bool, yes: bool) -> int:
+    """Create or repair the request's repository: group, project, seed files, protected
+    default branch, members, read-only deploy key, CI/CD variables.
+
+    \b
+    Example:
+      provision repo apply REQ-2026-0001 --yes
+    """
+    provider, request, spec = _load(app, request_id, writing=True)
+    plan = provider.plan(request, spec)
+    _show(plan, as_json)
+    return _apply(app, provider, plan, "the GitLab plan", as_json, dry_run, yes)
+
+
+@repo_cmd.command("show")
+@click.argument("request_id", metavar="REQ")
+@json_option
+@command(request_arg="request_id")
+def show(app: Any, request_id: str, as_json: bool) -> int:
+    """Where the request's project is, as recorded by `repo apply` (no GitLab call).
+
+    \b
+    Example:
+      provision repo show REQ-2026-0001 --json
+    """
+    from provision.errors import NotFound
+    from provision.gitlab.info import project_info
+
+    app.requests.get(request_id)
+    info = project_info(app, request_id)
+    if info is None:
+        raise NotFound(f"no GitLab project is recorded for {request_id}.",
+                       f"Create it with: provision repo apply {request_id}")
+    if as_json:
+        print_json(info)
+    else:
+        for key in ("path", "web_url", "http_url", "ssh_url", "default_branch", "project_id"):
+            click.echo(f"{key}: {info.get(key)}")
+        for flag in ("archived", "deleted"):
+            if info.get(flag):
+                click.echo(f"{flag}: yes")
+    return 0
+
+
+@repo_cmd.command("archive")
+@click.argument("request_id", metavar="REQ")
+@change_options
+@command(request_arg="request_id", locks=True)
+def archive(app: Any, request_id: str, as_json: bool, dry_run: bool, yes: bool) -> int:
+    """Archive the request's project (read-only on GitLab; kept for the record).
+
+    \b
+    Example:
+      provision repo archive REQ-2026-0001 --yes
+    """
+    provider, request, spec = _load(app, request_id, writing=False)
+    plan = provider.plan_archive(request, spec)
+    _show(plan, as_json)
+    return _apply(app, provider, plan, "the archive", as_json, dry_run, yes)
+
+
+@repo_cmd.command("delete")
+@click.argument("request_id", metavar="REQ")
+@click.option("--purge", is_flag=True, help="Really delete the project (archive keeps it).")
+@click.option("--force", is_flag=True, help="Confirm that deleting is intended.")
+@click.option("--reason", default=None, help="Why (required; logged).")
+@change_options
+@command(request_arg="request_id", locks=True)
+def delete(app: Any, request_id: str, purge: bool, force: bool, reason: str | None, as_json: bool,
+           dry_run: bool, yes: bool) -> int:
+    """Delete the request's project from GitLab: needs --purge --force --reason.
+
+    \b
+    Example:
+      provision repo delete REQ-2026-0001 --purge --force --reason "Permohonan dibatalkan"
+    """
+    missing = [flag for flag, given in (("--purge", purge), ("--force", force),
+                                        ("--reason TEXT", bool(reason and reason.strip()))) if not given]
+    if missing:
+        raise UsageError(f"deleting a repository needs {', '.join(missing)}; nothing was deleted.",
+                         f"To keep it read-only instead: provision repo archive {request_id}")
+    provider, request, spec = _load(app, request_id, writing=False)
+    plan = provider.plan_delete(request, spec, str(reason))
+    _show(plan, as_json)
+    return _apply(app, provider, plan, "the deletion", as_json, dry_run, yes)

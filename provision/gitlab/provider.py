@@ -1,0 +1,299 @@
+"""GitLabProvider: a request's source repository on GitLab (SOP step 11).
+
+    provider = GitLabProvider.from_config(config)
+    plan = provider.plan(request, spec)          # token check, reads by full path, diff
+    report = provider.apply(plan, app.audit)     # one write per change at most
+
+Contract:
+- `plan` checks everything it can before any network call (ValidationError, exit 2), then
+  checks the token (AuthError, exit 9), then reads; it never writes. Unknown users are all
+  reported together before any change. An archived project raises ProjectArchived (exit 4).
+- `apply` is idempotent: an empty plan sends nothing, and every change is an "ensure": a
+  create that finds the thing already there (GitLab's automatic default-branch protection,
+  a concurrent run: 409 or "has already been taken") re-reads and only writes what still
+  differs. Each change is recorded (`recorder.attempt`) before its first write and its
+  outcome after, with the project id and URL in the record of the project.
+- On the first failing change the rest are not attempted: the error itself is raised if
+  nothing was applied, else GitLabPartialApply (exit 5, `.report`). The next apply picks up
+  from what GitLab then holds (a half-configured project is completed).
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable, Protocol
+
+from provision.errors import PartialApply, ProvisionError
+from provision.gitlab.client import GitLabClient, GitLabError, enc
+from provision.gitlab.desired import Desired, desired_state
+from provision.gitlab.planner import (PROVIDER, Planner, project_facts, project_url, protection_patch,
+                                      refuse_if_archived)
+from provision.gitlab.seed import SEED_MESSAGE, blob_id, commit_actions, seed_files
+from provision.plan import ApplyReport, Change, Plan
+
+
+class Recorder(Protocol):
+    def attempt(self, provider: str, change: Change) -> int: ...
+    def succeeded(self, attempt_id: int, provider: str, change: Change, detail: Any = None) -> Any: ...
+    def failed(self, attempt_id: int, provider: str, change: Change, reason: str) -> Any: ...
+
+
+class GitLabPartialApply(PartialApply):
+    def __init__(self, message: str, report: ApplyReport, hint: str | None = None) -> None:
+        super().__init__(message, [c.target for c in report.applied],
+                         [c.target for c, _ in report.failed] + [c.target for c in report.not_attempted], hint)
+        self.report = report
+
+
+class GitLabProvider:
+    """Plans and applies one request's repository under the configured root group."""
+
+    def __init__(self, client: GitLabClient, config: Any) -> None:
+        self.client = client
+        self.config = config
+        self.token: dict[str, Any] | None = None
+
+    @classmethod
+    def from_config(cls, config: Any, per_page: int = 100) -> GitLabProvider:
+        return cls(GitLabClient.from_config(config, per_page=per_page), config)
+
+    def check_token(self) -> dict[str, Any]:
+        """Once per provider: the token works and has the api scope (AuthError otherwise)."""
+        if self.token is None:
+            self.token = self.client.check_token()
+        return self.token
+
+    def desired(self, request: Any, spec: Any) -> Desired:
+        return desired_state(request, spec, self.config)
+
+    # -- plans ------------------------------------------------------------------------------
+    def plan(self, request: Any, spec: Any) -> Plan:
+        """The changes that give the request's repository the spec's settings."""
+        d = self.desired(request, spec)  # before any network I/O
+        self.check_token()
+        return Planner(self.client, d).make()
+
+    def plan_archive(self, request: Any, spec: Any) -> Plan:
+        d = self.desired(request, spec)
+        self.check_token()
+        plan = Plan(PROVIDER, d.request_id)
+        project = self._project_or_fail(d)
+        plan.meta["project"] = project_facts(project)
+        if not project.get("archived"):
+            plan.changes.append(Change("update", "gitlab.archive", d.full_path, {"archived": False},
+                                       {"archived": True}, {"project_id": project["id"]}))
+        return plan
+
+    def plan_delete(self, request: Any, spec: Any, reason: str) -> Plan:
+        d = self.desired(request, spec)
+        self.check_token()
+        plan = Plan(PROVIDER, d.request_id)
+        project = self._project_or_fail(d)
+        plan.meta["project"] = project_facts(project)
+        if project.get("marked_for_deletion_at") or project.get("marked_for_deletion_on"):
+            plan.notes.append(f"{d.full_path} is already scheduled for deletion.")
+            return plan
+        plan.changes.append(Change("delete", "gitlab.project", d.full_path,
+                                   {"project_id": project["id"], "archived": bool(project.get("archived"))},
+                                   {"reason": reason}, {"project_id": project["id"]}))
+        return plan
+
+    def _project_or_fail(self, d: Desired) -> dict[str, Any]:
+        from provision.errors import NotFound
+
+        project = self.client.get(project_url(d), f"project {d.full_path}")
+        if project is None:
+            raise NotFound(f"the GitLab project {d.full_path} does not exist.",
+                           f"Create it with: provision repo apply {d.request_id}")
+        return project
+
+    # -- apply --------------------------------------------------------------------------------
+    def apply(self, plan: Plan, recorder: Recorder) -> ApplyReport:
+        report = ApplyReport(plan)
+        if plan.empty:
+            return report
+        ctx: dict[str, Any] = {"group_id": plan.meta.get("group_id"),
+                               "project": dict(plan.meta.get("project") or {})}
+        d: Desired | None = getattr(plan, "desired", None)
+        for i, change in enumerate(plan.changes):
+            attempt = recorder.attempt(PROVIDER, change)
+            try:
+                detail = self._apply_one(change, d, ctx)
+            except ProvisionError as e:
+                recorder.failed(attempt, PROVIDER, change, str(e))
+                report.failed.append((change, str(e)))
+                report.not_attempted += plan.changes[i + 1:]
+                if not report.applied:
+                    raise
+                raise GitLabPartialApply(
+                    f"the GitLab apply for {plan.request_id} was partial: {len(report.applied)} changes "
+                    f"applied, then {change.kind} {change.target} failed ({e}); "
+                    f"{len(report.not_attempted)} not attempted.", report,
+                    f"Fix the cause and run `provision repo apply {plan.request_id}` again: "
+                    "it completes what is missing.") from e
+            except BaseException as e:
+                recorder.failed(attempt, PROVIDER, change, str(e) or type(e).__name__)
+                raise
+            recorder.succeeded(attempt, PROVIDER, change, detail)
+            report.applied.append(change)
+        report.details["project"] = ctx["project"]
+        return report
+
+    def _apply_one(self, change: Change, d: Desired | None, ctx: dict[str, Any]) -> dict[str, Any]:
+        handler: Callable[..., dict[str, Any]] = getattr(self, "_" + change.kind.replace("gitlab.", ""))
+        return handler(change, d, ctx)
+
+    def _pid(self, ctx: dict[str, Any]) -> int:
+        return int(ctx["project"]["project_id"])
+
+    def _group(self, change: Change, d: Desired, ctx: dict[str, Any]) -> dict[str, Any]:
+        c = self.client
+        body = {**change.after, "parent_id": change.data["parent_id"]}
+        try:
+            group = c.post("/groups", f"group {d.group_full_path}", body)
+            ctx["group_id"] = group["id"]
+            return {"group_id": group["id"], "web_url": group.get("web_url")}
+        except GitLabError as e:
+            if not e.taken:
+                raise
+        group = c.get(f"/groups/{enc(d.group_full_path)}", f"group {d.group_full_path}", with_projects="false")
+        if group is None:  # taken by a project or by something the token cannot see
+            raise GitLabError(f"the path {d.group_full_path} is taken but no group can be read there.", 400)
+        ctx["group_id"] = group["id"]
+        return {"group_id": group["id"], "web_url": group.get("web_url"), "found": "created meanwhile"}
+
+    def _project(self, change: Change, d: Desired, ctx: dict[str, Any]) -> dict[str, Any]:
+        c = self.client
+        if change.action == "delete":
+            c.delete(f"/projects/{change.data['project_id']}", f"deletion of {change.target}")
+            return {"project_id": change.data["project_id"], "deleted": True}
+        if change.action == "update":
+            project = c.put(f"/projects/{self._pid(ctx)}", f"settings of {d.full_path}", dict(change.after))
+            ctx["project"] = project_facts(project)
+            return ctx["project"]
+        body = {"name": d.project_name, "path": d.project_path, "namespace_id": ctx["group_id"],
+                "description": d.description, "visibility": d.visibility}
+        try:
+            project = c.post("/projects", f"project {d.full_path}", body)
+            ctx["project"] = project_facts(project)
+            return {**ctx["project"], "created": True}
+        except GitLabError as e:
+            if not e.taken:
+                raise
+        project = c.get(project_url(d), f"project {d.full_path}")
+        if project is None:
+            raise GitLabError(f"the project path {d.full_path} is taken but the project cannot be read.", 400)
+        refuse_if_archived(project)
+        want = {"name": d.project_name, "description": d.description, "visibility": d.visibility}
+        diff = {k: v for k, v in want.items() if (project.get(k) or "") != v}
+        if diff:
+            project = c.put(f"/projects/{project['id']}", f"settings of {d.full_path}", diff)
+        ctx["project"] = project_facts(project)
+        ctx["project"]["empty"] = bool(project.get("empty_repo"))
+        return {**ctx["project"], "found": "created meanwhile", "updated": sorted(diff)}
+
+    def _seed(self, change: Change, d: Desired, ctx: dict[str, Any]) -> dict[str, Any]:
+        c = self.client
+        pid = self._pid(ctx)
+        if ctx["project"].get("empty") is False:
+            return {"project_id": pid, "seeded": False, "why": "the repository is not empty"}
+        files = seed_files(d, self.config.general.organisation_short)
+        body = {"branch": d.default_branch, "commit_message": SEED_MESSAGE.format(request_id=d.request_id),
+                "actions": commit_actions(files)}
+        try:
+            commit = c.post(f"/projects/{pid}/repository/commits", f"seed files of {d.full_path}", body)
+        except GitLabError as e:
+            if e.status == 400 and ("already exists" in str(e.body) or "on a branch" in str(e.body)):
+                return {"project_id": pid, "seeded": False, "why": "someone pushed first"}
+            raise
+        ctx["project"]["default_branch"] = d.default_branch
+        return {"project_id": pid, "seeded": True, "commit": commit.get("id"), "branch": d.default_branch,
+                "files": {path: blob_id(content) for path, content in files.items()}}
+
+    def _default_branch(self, change: Change, d: Desired, ctx: dict[str, Any]) -> dict[str, Any]:
+        c = self.client
+        pid = self._pid(ctx)
+        source = change.data.get("create_from")
+        if source:
+            try:
+                c.post(f"/projects/{pid}/repository/branches", f"branch {d.default_branch}",
+                       {"branch": d.default_branch, "ref": source})
+            except GitLabError as e:
+                if not (e.status == 400 and "already exists" in str(e.body)):
+                    raise
+        c.put(f"/projects/{pid}", f"default branch of {d.full_path}", {"default_branch": d.default_branch})
+        return {"default_branch": d.default_branch, "created_from": source}
+
+    def _protected_branch(self, change: Change, d: Desired, ctx: dict[str, Any]) -> dict[str, Any]:
+        c = self.client
+        pid = self._pid(ctx)
+        path = f"/projects/{pid}/protected_branches"
+        what = f"protection of {d.default_branch}"
+        rule = c.get(f"{path}/{enc(d.default_branch)}", what)
+        if rule is None:
+            try:
+                c.post(path, what, {"name": d.default_branch, "push_access_level": 40,
+                                    "merge_access_level": 40, "allow_force_push": False})
+                return {"protected": True}
+            except GitLabError as e:
+                if not e.taken:
+                    raise
+            rule = c.get(f"{path}/{enc(d.default_branch)}", what)
+            if rule is None:
+                raise GitLabError(f"{what}: GitLab said it exists but it cannot be read.", 409)
+        patch = protection_patch(rule)
+        if patch:
+            c.patch(f"{path}/{enc(d.default_branch)}", what, patch)
+        return {"protected": True, "changed": bool(patch), "found": "already protected" if not patch else None}
+
+    def _member(self, change: Change, d: Desired, ctx: dict[str, Any]) -> dict[str, Any]:
+        c = self.client
+        pid = self._pid(ctx)
+        uid, level = change.data["user_id"], change.data["level"]
+        what = change.target.split(" ", 1)[1]
+        if change.action == "create":
+            try:
+                c.post(f"/projects/{pid}/members", what, {"user_id": uid, "access_level": level})
+                return {"user_id": uid, "access_level": level}
+            except GitLabError as e:
+                if not e.taken:
+                    raise
+            now = c.get(f"/projects/{pid}/members/{uid}", what)
+            if now is not None and now.get("access_level") == level:
+                return {"user_id": uid, "access_level": level, "found": "added meanwhile"}
+        c.put(f"/projects/{pid}/members/{uid}", what, {"access_level": level})
+        return {"user_id": uid, "access_level": level}
+
+    def _deploy_key(self, change: Change, d: Desired, ctx: dict[str, Any]) -> dict[str, Any]:
+        c = self.client
+        pid = self._pid(ctx)
+        if change.action == "delete":
+            c.delete(f"/projects/{pid}/deploy_keys/{change.data['key_id']}", change.target)
+            return {"key_id": change.data["key_id"], "removed": True}
+        if change.action == "update":
+            c.put(f"/projects/{pid}/deploy_keys/{change.data['key_id']}", change.target, {"can_push": False})
+            return {"key_id": change.data["key_id"], "can_push": False}
+        key = c.post(f"/projects/{pid}/deploy_keys", change.target,
+                     {"title": d.deploy_key_title, "key": d.deploy_key, "can_push": False})
+        if key.get("can_push"):  # GitLab reused a key known elsewhere with its old setting
+            c.put(f"/projects/{pid}/deploy_keys/{key['id']}", change.target, {"can_push": False})
+        return {"key_id": key["id"], "fingerprint": key.get("fingerprint_sha256")}
+
+    def _variable(self, change: Change, d: Desired, ctx: dict[str, Any]) -> dict[str, Any]:
+        c = self.client
+        pid = self._pid(ctx)
+        var = d.variables[change.data["key"]]
+        body = {"value": var.value, "masked": var.masked, "protected": False, "variable_type": "env_var"}
+        what = f"CI/CD variable {var.key}"
+        if change.action == "create":
+            try:
+                c.post(f"/projects/{pid}/variables", what, {"key": var.key, "environment_scope": "*", **body})
+                return {"key": var.key}
+            except GitLabError as e:
+                if not e.taken:
+                    raise
+        c.put(f"/projects/{pid}/variables/{enc(var.key)}", what, body, **{"filter[environment_scope]": "*"})
+        return {"key": var.key}
+
+    def _archive(self, change: Change, d: Desired, ctx: dict[str, Any]) -> dict[str, Any]:
+        self.client.post(f"/projects/{change.data['project_id']}/archive", f"archiving {change.target}")
+        return {"project_id": change.data["project_id"], "archived": True}

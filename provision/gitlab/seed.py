@@ -1,0 +1,54 @@
+"""The files a new repository starts with: README, document placeholders, `.gitlab-ci.yml`.
+
+Seeded once, on first creation (the audit log remembers it by project id); a file the
+developer has changed is never overwritten, and a file the developer deleted is not
+brought back.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from functools import lru_cache
+from typing import Any
+
+from jinja2 import Environment, PackageLoader, StrictUndefined
+
+from provision.gitlab.desired import Desired
+
+SEED_MESSAGE = "Kerangka repositori dari Kominfo ({request_id})"
+
+
+@lru_cache(maxsize=1)
+def _env() -> Environment:
+    return Environment(loader=PackageLoader("provision.gitlab", "templates"), undefined=StrictUndefined,
+                       keep_trailing_newline=True, autoescape=False)
+
+
+def seed_files(d: Desired, organisation: str = "Diskominfo") -> dict[str, str]:
+    """Path -> content of every seed file, in a stable order."""
+    env = _env()
+
+    def render(name: str) -> str:
+        return env.get_template(name).render(d=d, organisation=organisation)
+
+    docs = d.documents
+    test_dir = docs["test_documents"].rstrip("/")
+    files = {
+        "README.md": render("README.md.j2"),
+        docs["installation_guide"]: render("installation_guide.md.j2"),
+        docs["user_guide"]: render("user_guide.md.j2"),
+        docs["system_requirements"]: render("system_requirements.md.j2"),
+        (f"{test_dir}/README.md" if test_dir not in ("", ".") else "PENGUJIAN.md"): render("test_documents.md.j2"),
+        ".gitlab-ci.yml": render("gitlab-ci.yml.j2"),
+    }
+    return files
+
+
+def blob_id(content: str | bytes) -> str:
+    """Git's blob id of `content` (what GitLab returns as `blob_id`)."""
+    data = content.encode() if isinstance(content, str) else content
+    return hashlib.sha1(b"blob %d\0" % len(data) + data).hexdigest()
+
+
+def commit_actions(files: dict[str, str]) -> list[dict[str, Any]]:
+    return [{"action": "create", "file_path": path, "content": content} for path, content in files.items()]

@@ -1,0 +1,13 @@
+"""The provider contract against the GitLab emulator (see contract.py)."""
+
+from __future__ import annotations
+
+import pytest
+
+from .contract import *  # noqa: F403 - the shared contract tests
+from .target import Target
+
+
+@pytest.fixture
+def target(emulator_target: Target) -> Target:
+    return emulator_target
