@@ -74,3 +74,14 @@ def test_context_manager_stops_the_server() -> None:
     with pytest.raises(requests.ConnectionError):
         requests.get(url + "/api/v4/projects", timeout=2)
     assert not os.path.exists(str(emulator.state_dir))
+
+
+def test_start_fails_with_the_reason_when_sshd_is_missing(monkeypatch: pytest.MonkeyPatch) -> None:
+    from . import ssh_server
+
+    monkeypatch.setattr(ssh_server, "SSHD", "/nonexistent/sshd")
+    emulator = GitLabEmulator()
+    with pytest.raises(RuntimeError, match="openssh-server"):
+        emulator.start()
+    with pytest.raises(requests.ConnectionError):
+        requests.get(emulator.api_url + "/projects", timeout=2)

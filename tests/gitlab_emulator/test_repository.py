@@ -157,3 +157,14 @@ def test_parallel_file_writes_lose_nothing(gitlab: GitLabEmulator, project) -> N
             assert name not in landed
     assert len(results) == 8
     assert 201 in results.values()
+
+
+def test_raw_file_and_head_headers(gitlab: GitLabEmulator, project) -> None:  # noqa: ANN001
+    _new_file(project, "docs/x.md", "isi\n")
+    assert project.files.raw("docs/x.md", ref="main") == b"isi\n"
+    head = api(gitlab, "HEAD", f"/projects/{project.id}/repository/files/docs%2Fx.md", params={"ref": "main"})
+    assert head.status_code == 200
+    assert head.content == b""
+    assert head.headers["X-Gitlab-File-Path"] == "docs/x.md"
+    assert head.headers["X-Gitlab-Content-Sha256"] == hashlib.sha256(b"isi\n").hexdigest()
+    assert head.headers["X-Gitlab-Last-Commit-Id"] == project.branches.get("main").commit["id"]
