@@ -36,19 +36,21 @@ def _show(plan: Any, as_json: bool) -> None:
         click.echo(render_plan(plan))
 
 
-def _apply(app: Any, provider: Any, plan: Any, what: str, as_json: bool, dry_run: bool, yes: bool) -> int:
+def _apply(app: Any, provider: Any, plan: Any, what: str, as_json: bool, dry_run: bool, yes: bool,
+           remember: bool = False) -> int:
     from provision.gitlab.info import remember_project
 
     facts = plan.meta.get("project")
     if dry_run or plan.empty:
         if as_json:
             print_json({"plan": plan.as_dict(), "applied": None})
-        if plan.empty and facts and not dry_run:
+        if remember and plan.empty and facts and not dry_run:
             remember_project(app, plan.request_id, facts)
         return 0
     confirm_apply(what, yes)
     report = provider.apply(plan, app.audit)
-    remember_project(app, plan.request_id, report.details.get("project") or facts)
+    if remember:  # what later steps need to find the project
+        remember_project(app, plan.request_id, report.details.get("project") or facts)
     if as_json:
         print_json({"plan": plan.as_dict(), "applied": report.as_dict()})
     else:
@@ -92,7 +94,7 @@ def apply(app: Any, request_id: str, as_json: bool, dry_run: bool, yes: bool) ->
     provider, request, spec = _load(app, request_id, writing=True)
     plan = provider.plan(request, spec)
     _show(plan, as_json)
-    return _apply(app, provider, plan, "the GitLab plan", as_json, dry_run, yes)
+    return _apply(app, provider, plan, "the GitLab plan", as_json, dry_run, yes, remember=True)
 
 
 @repo_cmd.command("show")

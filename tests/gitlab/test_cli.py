@@ -1,0 +1,230 @@
+"""`provision repo ...` end to end against the emulator: exit codes, messages, the audit log."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from provision.errors import ExitCode
+from tests.gitlab_emulator import GitLabEmulator
+from tests.helpers import run_cli
+
+from .cli_env import Env, apply, setup_emulator
+
+
+@pytest.fixture
+def env(gitlab: GitLabEmulator, provision_home: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Env]:
+    token, key = setup_emulator(gitlab, provision_home)
+    monkeypatch.setenv("PROVISION_GITLAB_TOKEN", token)
+    e = Env(provision_home, gitlab, token, key)
+    e.config()
+    yield e
+
+
+def test_plan_shows_every_change_and_writes_nothing(env: Env) -> None:
+    rid = env.open_request()
+    env.emulator.calls.reset()
+    r = run_cli("repo", "plan", rid)
+    assert r.exit_code == 0, r
+    assert f"gitlab plan for {rid}: 10 to create" in r.stdout
+    for line in ("+ gitlab.group pemko-batam/disdik", "+ gitlab.project pemko-batam/disdik/sisekolah",
+                 "+ gitlab.seed pemko-batam/disdik/sisekolah seed files",
+                 "+ gitlab.protected_branch pemko-batam/disdik/sisekolah branch main",
+                 "+ gitlab.member pemko-batam/disdik/sisekolah member budi.dev",
+                 "+ gitlab.member pemko-batam/disdik/sisekolah member kominfo.ops",
+                 "+ gitlab.variable pemko-batam/disdik/sisekolah variable PROVISION_REQUEST"):
+        assert line in r.stdout, line
+    assert env.emulator.calls.writes == 0
+
+
+def test_apply_then_reapply_writes_nothing_and_logs_every_change(env: Env) -> None:
+    rid = env.open_request()
+    r = apply(rid, "--json")
+    assert r.exit_code == 0, r
+    assert r.json["applied"]["ok"] is True
+    assert len(r.json["applied"]["applied"]) == 10
+    env.emulator.calls.reset()
+    again = apply(rid)
+    assert again.exit_code == 0, again
+    assert f"gitlab plan for {rid}: nothing to do" in again.stdout
+    assert env.emulator.calls.writes == 0
+    assert env.emulator.calls.reads == 6  # token, project, protection, members, deploy keys, variables
+    log = run_cli("audit", "log", rid, "--json")
+    assert log.exit_code == 0, log
+    gitlab_events = [e for e in log.json if e["provider"] == "gitlab"]
+    assert sum(1 for e in gitlab_events if e["outcome"] == "attempted") == 10
+    assert sum(1 for e in gitlab_events if e["outcome"] == "succeeded") == 10
+    show = run_cli("repo", "show", rid, "--json")
+    assert show.exit_code == 0, show
+    assert show.json["path"] == "pemko-batam/disdik/sisekolah"
+    assert show.json["web_url"] == f"{env.emulator.url}/pemko-batam/disdik/sisekolah"
+    assert show.json["default_branch"] == "main"
+    assert set(show.json["seed_files"]) >= {"README.md", ".gitlab-ci.yml", "docs/panduan-instalasi.md"}
+
+
+def test_dry_run_and_no_terminal(env: Env) -> None:
+    rid = env.open_request()
+    r = run_cli("repo", "apply", rid, "--dry-run")
+    assert r.exit_code == 0, r
+    assert "10 to create" in r.stdout
+    no = run_cli("repo", "apply", rid)
+    assert no.exit_code == ExitCode.USAGE
+    assert "no terminal to ask on" in no.stderr and "--yes" in no.stderr
+    assert env.emulator.calls.writes == 0
+
+
+def test_unknown_users_exit_2_listing_all(env: Env) -> None:
+    env.config(team='["kominfo.ops", "ghost.ops"]')
+    rid = env.open_request()
+    spec = env.home / "bad.yaml"
+    spec.write_text((env.home / "sisekolah.yaml").read_text().replace("siti_lead", "nobody.here"))
+    assert run_cli("spec", "set", rid, str(spec)).exit_code == 0
+    r = apply(rid)
+    assert r.exit_code == ExitCode.USAGE, r
+    assert "invalid members (nothing was changed) (2 problems)" in r.stderr
+    assert "repository.members[1].username: no GitLab user named 'nobody.here'" in r.stderr
+    assert "gitlab.team[1]: no GitLab user named 'ghost.ops'" in r.stderr
+    assert env.emulator.calls.writes == 0
+
+
+def test_bad_token_exit_9(env: Env, monkeypatch: pytest.MonkeyPatch) -> None:
+    rid = env.open_request()
+    monkeypatch.setenv("PROVISION_GITLAB_TOKEN", "glpat-wrong")
+    r = run_cli("repo", "plan", rid)
+    assert r.exit_code == ExitCode.AUTH, r
+    assert "refused the token (401)" in r.stderr and "PROVISION_GITLAB_TOKEN" in r.stderr
+
+
+def test_token_without_api_scope_exit_9(env: Env, monkeypatch: pytest.MonkeyPatch) -> None:
+    rid = env.open_request()
+    monkeypatch.setenv("PROVISION_GITLAB_TOKEN", env.emulator.create_token("provisioner", ["read_api"], name="ro"))
+    r = run_cli("repo", "plan", rid)
+    assert r.exit_code == ExitCode.AUTH, r
+    assert "Error: the GitLab token 'ro' has the scopes read_api but not api" in r.stderr
+
+
+def test_revoked_token_exit_9(env: Env, monkeypatch: pytest.MonkeyPatch) -> None:
+    rid = env.open_request()
+    env.emulator.revoke_token(env.token)
+    r = run_cli("repo", "plan", rid)
+    assert r.exit_code == ExitCode.AUTH, r
+    assert "refused the token (401)" in r.stderr
+
+
+def test_unreachable_exit_8(env: Env) -> None:
+    from tests.gitlab_emulator.ssh_server import free_port
+
+    env.config(url=f'"http://127.0.0.1:{free_port()}"', max_retries=1)
+    rid = env.open_request()
+    r = run_cli("repo", "plan", rid)
+    assert r.exit_code == ExitCode.UNREACHABLE, r
+    assert "could not be reached" in r.stderr and "Check gitlab.url" in r.stderr
+
+
+def test_archived_project_exit_4(env: Env) -> None:
+    rid = env.open_request()
+    assert apply(rid).exit_code == 0
+    env.emulator.archive_project("pemko-batam/disdik/sisekolah")
+    env.emulator.calls.reset()
+    r = apply(rid)
+    assert r.exit_code == ExitCode.UNSAFE_PLAN, r
+    assert "Error: the GitLab project pemko-batam/disdik/sisekolah is archived" in r.stderr
+    assert "Unarchive it" in r.stderr
+    assert env.emulator.calls.writes == 0
+
+
+def test_rate_limit_storm_exit_8_after_retries(env: Env) -> None:
+    rid = env.open_request()
+    env.config(max_retries=2)
+    env.emulator.faults.rate_limit(r"/personal_access_tokens/self", times=None, retry_after=0)
+    r = run_cli("repo", "plan", rid)
+    assert r.exit_code == ExitCode.UNREACHABLE, r
+    assert "stayed rate limited (429)" in r.stderr and "after 2 retries" in r.stderr
+    assert len(env.emulator.calls.api(r"/personal_access_tokens/self")) == 3  # the call and 2 retries
+
+
+def test_short_5xx_burst_is_retried_and_succeeds(env: Env) -> None:
+    rid = env.open_request()
+    env.config(max_retries=3)
+    env.emulator.faults.error(r"/projects$", status=502, times=2, methods=["POST"])
+    r = apply(rid)
+    assert r.exit_code == 0, r
+    assert "Applied 10 changes." in r.stdout
+    assert len(env.emulator.calls.api(r"/api/v4/projects$", method="POST")) == 3
+
+
+def test_persistent_500_fails_with_one_message(env: Env) -> None:
+    rid = env.open_request()
+    env.emulator.faults.error(r"/groups$", status=500, times=None, methods=["POST"])
+    r = apply(rid)
+    assert r.exit_code == ExitCode.FAILURE, r
+    assert "GitLab failed on group pemko-batam/disdik with 500" in r.stderr
+    assert "after 1 retries" in r.stderr
+
+
+def test_crash_mid_apply_is_completed_by_the_next_apply(env: Env) -> None:
+    rid = env.open_request()
+    env.emulator.faults.error(r"/members$", status=500, times=None, methods=["POST"])
+    r = apply(rid)
+    assert r.exit_code == ExitCode.PARTIAL_APPLY, r
+    assert "was partial: 4 changes applied, then gitlab.member" in r.stderr
+    assert "run `provision repo apply" in r.stderr
+    env.emulator.faults.clear()
+    plan = run_cli("repo", "plan", rid, "--json")
+    assert plan.exit_code == 0, plan
+    assert sorted({c["kind"] for c in plan.json["changes"]}) == ["gitlab.deploy_key", "gitlab.member", "gitlab.variable"]
+    assert apply(rid).exit_code == 0
+    env.emulator.calls.reset()
+    done = apply(rid)
+    assert done.exit_code == 0 and "nothing to do" in done.stdout
+    assert env.emulator.calls.writes == 0
+
+
+def test_crash_before_seeding_seeds_on_the_next_apply(env: Env) -> None:
+    rid = env.open_request()
+    env.emulator.faults.error(r"/repository/commits$", status=500, times=None, methods=["POST"])
+    assert apply(rid).exit_code == ExitCode.PARTIAL_APPLY
+    env.emulator.faults.clear()
+    r = apply(rid)
+    assert r.exit_code == 0, r
+    assert "+ gitlab.seed" in r.stdout
+    assert b"Sistem Informasi Sekolah" in env.emulator.read_file("pemko-batam/disdik/sisekolah", "README.md")
+
+
+def test_archive_and_delete_need_their_flags(env: Env) -> None:
+    rid = env.open_request()
+    assert apply(rid).exit_code == 0
+    r = run_cli("repo", "delete", rid, "--yes")
+    assert r.exit_code == ExitCode.USAGE, r
+    assert "needs --purge, --force, --reason TEXT; nothing was deleted" in r.stderr
+    a = run_cli("repo", "archive", rid, "--yes")
+    assert a.exit_code == 0, a
+    assert "~ gitlab.archive pemko-batam/disdik/sisekolah" in a.stdout
+    assert env.emulator.project("pemko-batam/disdik/sisekolah").archived is True
+    again = run_cli("repo", "archive", rid, "--yes")
+    assert again.exit_code == 0 and "nothing to do" in again.stdout
+    d = run_cli("repo", "delete", rid, "--purge", "--force", "--reason", "Permohonan dibatalkan", "--yes")
+    assert d.exit_code == 0, d
+    assert "- gitlab.project pemko-batam/disdik/sisekolah" in d.stdout
+    assert env.emulator.project("pemko-batam/disdik/sisekolah").marked_for_deletion_on is not None
+    show = run_cli("repo", "show", rid, "--json")
+    assert show.exit_code == 0 and show.json["deleted"] is True
+
+
+def test_closed_request_refuses_apply(env: Env) -> None:
+    rid = env.open_request()
+    assert run_cli("request", "close", rid, "--reason", "batal").exit_code == 0
+    r = apply(rid)
+    assert r.exit_code == ExitCode.USAGE, r
+    assert f"request {rid} is closed" in r.stderr
+    assert env.emulator.calls.writes == 0
+
+
+def test_missing_token_is_a_config_error(env: Env, monkeypatch: pytest.MonkeyPatch) -> None:
+    rid = env.open_request()
+    monkeypatch.delenv("PROVISION_GITLAB_TOKEN")
+    r = run_cli("repo", "plan", rid)
+    assert r.exit_code == ExitCode.USAGE, r
+    assert "no GitLab token" in r.stderr and "PROVISION_GITLAB_TOKEN" in r.stderr
