@@ -67,7 +67,8 @@ class App:
     def requests(self) -> Any:
         from provision.requests import RequestService
 
-        return RequestService(self.store, self.audit, self.sop, self.calendar, self.attachments,
+        return RequestService(self.store, self.audit, lambda: self.sop, lambda: self.calendar,
+                              self.attachments,
                               prefix=self.config.general.request_id_prefix, today=self.today)
 
     @cached_property

@@ -77,12 +77,22 @@ class StepView:
 class RequestService:
     """The request records. `today` is injectable so tests control the calendar."""
 
-    def __init__(self, store: Store, audit: AuditLog, sop: Any, calendar: Any,
-                 attachments: AttachmentStore, prefix: str = "REQ",
+    def __init__(self, store: Store, audit: AuditLog, sop: Callable[[], Any],
+                 calendar: Callable[[], Any], attachments: AttachmentStore, prefix: str = "REQ",
                  today: Callable[[], dt.date] = dt.date.today) -> None:
-        self.store, self.audit, self.sop, self.calendar = store, audit, sop, calendar
+        # The SOP and the calendar are loaded on first use: `request list` needs neither.
+        self._sop, self._calendar = sop, calendar
+        self.store, self.audit = store, audit
         self.attachments, self.prefix, self.today = attachments, prefix, today
         self.id_pattern = re.compile(rf"^{re.escape(prefix)}-\d{{4}}-\d{{4,6}}$")
+
+    @property
+    def sop(self) -> Any:
+        return self._sop()
+
+    @property
+    def calendar(self) -> Any:
+        return self._calendar()
 
     # -- helpers ----------------------------------------------------------------------
     def _days(self, number: int) -> int | None:

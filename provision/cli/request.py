@@ -104,7 +104,8 @@ def show(app: Any, request_id: str, as_json: bool) -> int:
         extra = "; ".join(x for x in (s["output_ref"] or "", s["note"] or "") if x)
         for a in s["attachments"]:
             extra += f"{'; ' if extra else ''}{a['name']} ({a['sha256'][:12]}{'' if a['intact'] else ' CHANGED ON DISK'})"
-        rows.append({"n": s["number"], "title": s["title"], "status": s["status"],
+        title = s["title"] if len(s["title"]) <= 48 else s["title"][:47] + "…"
+        rows.append({"n": s["number"], "title": title, "status": s["status"],
                      "due": (s["due"] or "") + (" OVERDUE" if s["overdue"] else ""),
                      "who": who, "when": when, "record": extra})
     table(rows, [("n", "#"), ("title", "STEP"), ("status", "STATUS"), ("due", "DUE"),

@@ -1,0 +1,107 @@
+#!/usr/bin/env python3
+"""CLI start-up and `request list` at scale, next to `ansible-playbook --version`.
+
+Prints medians over several runs, measured in the same run (machines here are noisy:
+read the ratios). Targets (issue 2): `provision --help` at most one third of
+`ansible-playbook --version`; `request list` over 10,000 requests under 300 ms.
+
+Usage: python bench/cli_bench.py [--runs N] [--requests N]
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+
+def timed(cmd: list[str], env: dict[str, str], runs: int) -> float:
+    samples = []
+    for _ in range(runs):
+        t0 = time.perf_counter()
+        r = subprocess.run(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        samples.append(time.perf_counter() - t0)
+        if r.returncode != 0:
+            raise SystemExit(f"{' '.join(cmd)} failed: {r.stderr.decode()[-500:]}")
+    return statistics.median(samples)
+
+
+def populate(url: str, n: int) -> None:
+    """n open requests with 15 steps each, some done, some overdue (bulk insert)."""
+    from sqlalchemy import insert
+
+    from provision.store import Store
+    from provision.store.models import Request, RequestStep
+
+    store = Store(url)
+    now = dt.datetime.now(dt.timezone.utc)
+    reqs, steps = [], []
+    for i in range(1, n + 1):
+        rid = f"REQ-2026-{i:05d}"
+        cur = i % 15 + 1
+        due = dt.date(2026, 1, 1) + dt.timedelta(days=i % 400)
+        reqs.append(dict(id=rid, opd_code=f"opd{i % 40}", opd_name=f"OPD {i % 40}",
+                         app_name=f"Aplikasi {i}", letter_number=f"{i}/2026",
+                         letter_date=dt.date(2026, 1, 1), status="open", opened_at=now,
+                         opened_by="bench", current_step=cur, current_due=due))
+        for s in range(1, 16):
+            steps.append(dict(request_id=rid, number=s, status="done" if s < cur else "pending",
+                              due_date=due if s == cur else None))
+    with store.write() as s:
+        s.execute(insert(Request), reqs)
+        s.execute(insert(RequestStep), steps)
+    store.dispose()
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--runs", type=int, default=7)
+    ap.add_argument("--requests", type=int, default=10_000)
+    args = ap.parse_args()
+    bindir = Path(sys.executable).parent
+    provision = shutil.which("provision", path=str(bindir)) or shutil.which("provision")
+    ansible = shutil.which("ansible-playbook", path=str(bindir)) or shutil.which("ansible-playbook")
+    if not provision or not ansible:
+        raise SystemExit("needs `provision` and `ansible-playbook` on PATH (the project's venv)")
+    work = Path(tempfile.mkdtemp(prefix="provision-bench-"))
+    try:
+        env = {k: v for k, v in os.environ.items() if not k.startswith("PROVISION_")}
+        env.update(PROVISION_ACTOR="bench", PROVISION_TODAY="2026-06-01",
+                   PROVISION_GENERAL_STATE_DIR=str(work / "state"),
+                   PROVISION_CONFIG=str(work / "none.toml"))
+        (work / "none.toml").write_text("")
+        url = f"sqlite:///{work / 'state' / 'state.db'}"
+        env["PROVISION_DATABASE_URL"] = url
+        t_ansible = timed([ansible, "--version"], env, args.runs)
+        t_help = timed([provision, "--help"], env, args.runs)
+        t0 = time.perf_counter()
+        populate(url, args.requests)
+        t_pop = time.perf_counter() - t0
+        t_list = timed([provision, "request", "list"], env, args.runs)
+        t_json = timed([provision, "request", "list", "--json"], env, args.runs)
+        t_overdue = timed([provision, "request", "list", "--overdue"], env, args.runs)
+        print(f"median of {args.runs} runs; store: SQLite with {args.requests:,} requests x 15 steps "
+              f"(populated in {t_pop:.1f} s)")
+        print(f"{'command':44} {'median':>9}  compared with")
+        print(f"{'ansible-playbook --version (anchor)':44} {t_ansible * 1000:7.0f} ms")
+        print(f"{'provision --help':44} {t_help * 1000:7.0f} ms  {t_help / t_ansible:.2f}x ansible "
+              f"(target <= 0.33x)")
+        for name, t in (("provision request list", t_list), ("provision request list --json", t_json),
+                        ("provision request list --overdue", t_overdue)):
+            print(f"{name:44} {t * 1000:7.0f} ms  {'OK' if t < 0.3 else 'over'} vs 300 ms target")
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
