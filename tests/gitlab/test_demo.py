@@ -1,0 +1,63 @@
+"""The main job end to end: apply, the developer pushes a sample app over HTTP with a
+token, and the Kominfo server clones the release tag over SSH with the read-only deploy key."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from provision.errors import ProviderError
+from provision.gitlab.demo import push_sample_app
+from tests.gitlab_emulator import GitLabEmulator
+from tests.gitlab_emulator.testing import git, ssh_env
+from tests.helpers import run_cli
+
+from .cli_env import Env, apply, setup_emulator
+
+PATH = "pemko-batam/disdik/sisekolah"
+
+
+@pytest.fixture
+def env(gitlab: GitLabEmulator, provision_home: Path, monkeypatch: pytest.MonkeyPatch) -> Env:
+    token, key = setup_emulator(gitlab, provision_home)
+    monkeypatch.setenv("PROVISION_GITLAB_TOKEN", token)
+    e = Env(provision_home, gitlab, token, key)
+    e.config()
+    return e
+
+
+def test_developer_pushes_and_the_server_clones_the_tag_with_the_deploy_key(env: Env, tmp_path: Path) -> None:
+    rid = env.open_request()
+    assert apply(rid).exit_code == 0
+    info = run_cli("repo", "show", rid, "--json").json
+    dev_token = env.emulator.create_token("budi.dev", ["write_repository"], name="laptop")
+    sha = push_sample_app(info["http_url"], dev_token)
+    assert len(sha) == 40
+    clone = tmp_path / "release"
+    ssh = ssh_env(env.emulator, env.home / "kominfo", tmp_path)
+    git("clone", "--quiet", "--branch", "v1.0.0", env.emulator.ssh_clone_url(PATH), str(clone), env=ssh)
+    assert "Selamat datang" in (clone / "public" / "index.php").read_text()
+    assert (clone / "README.md").exists()  # the seed files are there too
+    assert git("rev-parse", "HEAD^{commit}", cwd=clone).stdout.strip() == sha
+    (clone / "x.txt").write_text("x")
+    git("add", "x.txt", cwd=clone)
+    git("commit", "-qm", "x", cwd=clone)
+    pushed = git("push", "origin", "HEAD:refs/heads/hack", cwd=clone, env=ssh, check=False)
+    assert pushed.returncode != 0  # the deploy key is read-only
+    # The developer's changes to seeded files survive the next apply, which writes nothing.
+    env.emulator.calls.reset()
+    again = apply(rid)
+    assert again.exit_code == 0 and "nothing to do" in again.stdout
+    assert env.emulator.calls.writes == 0
+
+
+def test_a_developer_cannot_push_to_the_protected_default_branch(env: Env) -> None:
+    rid = env.open_request()
+    assert apply(rid).exit_code == 0
+    dev_token = env.emulator.create_token("budi.dev", ["write_repository"], name="laptop")
+    url = f"{env.emulator.url}/{PATH}.git"
+    with pytest.raises(ProviderError, match="git push failed") as caught:
+        push_sample_app(url, dev_token, branch="main", tag=None)
+    assert "not allowed to push" in str(caught.value)
+    assert b"Selamat datang" not in (env.emulator.read_file(PATH, "README.md") or b"")
