@@ -168,3 +168,19 @@ def test_raw_file_and_head_headers(gitlab: GitLabEmulator, project) -> None:  # 
     assert head.headers["X-Gitlab-File-Path"] == "docs/x.md"
     assert head.headers["X-Gitlab-Content-Sha256"] == hashlib.sha256(b"isi\n").hexdigest()
     assert head.headers["X-Gitlab-Last-Commit-Id"] == project.branches.get("main").commit["id"]
+
+
+def test_delete_file_and_commit_with_delete_action(gitlab: GitLabEmulator, project) -> None:  # noqa: ANN001
+    _new_file(project, "a.txt", "a")
+    _new_file(project, "b.txt", "b")
+    project.files.delete(file_path="a.txt", branch="main", commit_message="remove a")
+    assert gitlab.read_file(project.path_with_namespace, "a.txt") is None
+    project.commits.create({"branch": "main", "commit_message": "swap",
+                            "actions": [{"action": "delete", "file_path": "b.txt"},
+                                        {"action": "create", "file_path": "c.txt", "content": "Yw==", "encoding": "base64"}]})
+    names = {t["path"] for t in project.repository_tree(get_all=True)}
+    assert names == {"README.md", "c.txt"}
+    assert gitlab.read_file(project.path_with_namespace, "c.txt") == b"c"
+    missing = api(gitlab, "DELETE", f"/projects/{project.id}/repository/files/a.txt", json={"branch": "main", "commit_message": "x"})
+    assert missing.status_code == 400
+    assert missing.json() == {"message": "A file with this name doesn't exist"}
