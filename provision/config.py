@@ -93,6 +93,13 @@ class Hosting(Section):
     ssh_config: str = ""
     known_hosts: str = ""
     forks: int = Field(10, ge=1)
+    # Step 14 (install): where the server clones from, with which key, trusting which host key.
+    repo_url: str = ""  # template: {root_group} {group} {slug} {opd}, e.g. git@gitlab.example:{root_group}/{group}/{slug}.git
+    repo_known_hosts: str = ""  # file with the git server's host key lines (pinned on the server)
+    deploy_key_file: str = ""  # private deploy key (0600) copied to the server, never logged
+    secrets_dir: str = ""  # <REQ>.env files (0600) appended to the app's .env; default <state_dir>/secrets
+    run_timeout: int = Field(1800, ge=10)  # seconds a playbook run may take
+    keep_runs: int = Field(50, ge=1)  # ansible-runner private data dirs kept under <state_dir>/ansible
 
 
 class Reports(Section):

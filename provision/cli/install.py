@@ -1,0 +1,111 @@
+"""`provision install` and `provision rollback` (SOP step 14, and CI deploys on tags)."""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+import click
+
+from provision.cli.common import change_options, command, confirm_apply, print_json
+
+ENV_CHOICE = click.Choice(["staging", "production"])
+_COLOURS = {"changed": "yellow", "failed": "red", "unreachable": "red", "ok": "green"}
+
+
+def progress_printer(quiet: bool) -> Any:
+    """One line per task result on stderr: coloured on a terminal, plain in CI logs."""
+    tty = sys.stderr.isatty()
+
+    def show(ev: Any) -> None:
+        if quiet or ev.status == "skipped" or not ev.task:
+            return
+        status = ev.status.ljust(11)
+        if tty:
+            status = click.style(status, fg=_COLOURS.get(ev.status))
+        line = f"  {status} {ev.host}  {ev.task}"
+        if ev.message:
+            line += f": {ev.message[:300]}"
+        click.echo(line, err=True)
+
+    return show
+
+
+def _show_target(target: Any, what: str) -> None:
+    click.echo(f"{what} {target.request_id} ({target.env}): {target.kind} application {target.slug} "
+               f"as {target.instance} on {target.host}")
+    click.echo(f"  root {target.app_root}, serving {', '.join(target.server_names)}")
+
+
+@click.command("install")
+@click.argument("request_id", metavar="REQ")
+@click.option("--ref", required=True, help="The tag, branch or commit to install.")
+@click.option("--env", "env", type=ENV_CHOICE, default="staging", show_default=True,
+              help="Which instance: staging (step 14 trial) or production.")
+@change_options
+@command(request_arg="request_id", locks=True)
+def install_cmd(app: Any, request_id: str, ref: str, env: str, as_json: bool, dry_run: bool, yes: bool) -> int:
+    """Install the application of REQ at REF on its server (Ansible).
+
+    Runs playbooks/install.yml: the app user, a new release from git, the runtime
+    (php-fpm pool or app service), the nginx vhost (nginx -t first), then an atomic
+    switch of `current`. A failure leaves the previous release serving.
+
+    \b
+    Example:
+      provision install REQ-2026-0001 --ref v1.2.0 --env staging --yes
+    """
+    from provision.install.install import Installer
+
+    installer = Installer(app)
+    target = installer.target(request_id, env)  # type: ignore[arg-type]
+    if not as_json:
+        _show_target(target, f"Install {ref} of")
+    if dry_run:
+        if as_json:
+            print_json({"dry_run": True, "target": target.as_dict(), "ref": ref})
+        return 0
+    confirm_apply(f"the install of {ref} on {target.host}", yes)
+    outcome = installer.install(target, ref, on_event=progress_printer(as_json))
+    if as_json:
+        print_json(outcome.as_dict())
+    else:
+        what = "no changes" if outcome.changed == 0 else f"{outcome.changed} changes"
+        click.echo(f"Installed {ref} (commit {(outcome.commit or '?')[:12]}) of {request_id} on {target.host}: "
+                   f"{what}, release {outcome.release}, {outcome.duration:.1f} s.")
+    return 0
+
+
+@click.command("rollback")
+@click.argument("request_id", metavar="REQ")
+@click.option("--to", "to", default=None, metavar="COMMIT",
+              help="Commit (7+ characters) of an earlier install; default: the one before the current.")
+@click.option("--env", "env", type=ENV_CHOICE, default="staging", show_default=True)
+@change_options
+@command(request_arg="request_id", locks=True)
+def rollback_cmd(app: Any, request_id: str, to: str | None, env: str, as_json: bool, dry_run: bool,
+                 yes: bool) -> int:
+    """Switch REQ's application back to an earlier release still on its server.
+
+    \b
+    Example:
+      provision rollback REQ-2026-0001 --to 3f2c1ab --yes
+    """
+    from provision.install.install import Installer
+
+    installer = Installer(app)
+    target = installer.target(request_id, env)  # type: ignore[arg-type]
+    if not as_json:
+        _show_target(target, f"Roll back{' to ' + to if to else ''}")
+    if dry_run:
+        if as_json:
+            print_json({"dry_run": True, "target": target.as_dict(), "to": to})
+        return 0
+    confirm_apply(f"the rollback on {target.host}", yes)
+    outcome = installer.rollback(target, to, on_event=progress_printer(as_json))
+    if as_json:
+        print_json(outcome.as_dict())
+    else:
+        click.echo(f"Rolled back {request_id} on {target.host} from release {outcome.previous} "
+                   f"to {outcome.release} (commit {(outcome.commit or '?')[:12]}).")
+    return 0

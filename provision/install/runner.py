@@ -1,0 +1,214 @@
+"""A small typed adapter over ansible-runner.
+
+What it guarantees (see ../shared/notes/ansible.md for why each matters):
+- one private data directory per run, under <state_dir>/ansible/, old ones pruned;
+- `suppress_env_files`: nothing is written to env/; extravars hold no secrets (secrets
+  travel as paths of 0600 files the play reads with no_log), so the `command` artifact,
+  which records argv and the environment, holds none either;
+- host key checking ON, against the configured known_hosts (command-line -o beats any
+  ssh_config), and an SSH control socket directory of our own, so no connection opened
+  before a key change is reused;
+- the venv's bin on PATH; the inventory path absolute; the playbooks' ansible.cfg;
+- `run()` returns a `PlaybookResult` (status, rc, per-host counts, failures, stats);
+  it never raises for a failed playbook. Progress goes to `on_event`.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+PLAYBOOKS_DIR = Path(__file__).resolve().parents[2] / "playbooks"
+PROJECT_SSH_ARGS = "-o ControlMaster=auto -o ControlPersist=120s -o ServerAliveInterval=15"
+DEFAULT_SSH_ARGS = "-C -o ControlMaster=auto -o ControlPersist=60s"  # Ansible's own default
+Settings = Literal["project", "defaults"]
+
+
+def playbooks_dir() -> Path:
+    """The playbooks: the checkout's `playbooks/`, or the copy shipped in the package."""
+    shipped = Path(__file__).resolve().parents[1] / "playbooks"
+    return PLAYBOOKS_DIR if PLAYBOOKS_DIR.is_dir() else shipped
+
+
+@dataclass
+class HostResult:
+    host: str
+    ok: int = 0
+    changed: int = 0
+    failed: int = 0
+    unreachable: int = 0
+    skipped: int = 0
+    rescued: int = 0
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"ok": self.ok, "changed": self.changed, "failed": self.failed,
+                "unreachable": self.unreachable, "skipped": self.skipped, "rescued": self.rescued}
+
+
+@dataclass
+class TaskFailure:
+    host: str
+    task: str
+    message: str
+    unreachable: bool = False
+
+
+@dataclass
+class ProgressEvent:
+    """One task result on one host: status is ok, changed, failed, unreachable or skipped."""
+
+    host: str
+    task: str
+    status: str
+    message: str = ""
+
+
+@dataclass
+class PlaybookResult:
+    status: str  # successful | failed | timeout | canceled
+    rc: int
+    hosts: dict[str, HostResult] = field(default_factory=dict)
+    failures: list[TaskFailure] = field(default_factory=list)
+    stats: dict[str, dict[str, Any]] = field(default_factory=dict)  # set_stats per host
+    results: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)  # (host, task) -> res
+    duration: float = 0.0
+    private_dir: Path | None = None
+    stdout_tail: str = ""
+
+    @property
+    def ok(self) -> bool:
+        return self.status == "successful" and self.rc == 0
+
+    @property
+    def changed(self) -> int:
+        return sum(h.changed for h in self.hosts.values())
+
+    def final_failure(self, host: str | None = None) -> TaskFailure | None:
+        """The failure that stopped a host: the last one (earlier ones may have been rescued)."""
+        for f in reversed(self.failures):
+            if host is None or f.host == host:
+                return f
+        return None
+
+
+def _message(res: dict[str, Any]) -> str:
+    msg = res.get("msg") or res.get("stderr") or res.get("module_stderr") or ""
+    if isinstance(msg, list):
+        msg = "; ".join(str(m) for m in msg)
+    return " ".join(str(msg).split())[:1000]
+
+
+class AnsibleRunner:
+    """Runs one playbook against the inventory with the project's settings (or Ansible's
+    defaults, for the benchmark)."""
+
+    def __init__(self, state_dir: Path, inventory: str, *, ssh_config: str = "", known_hosts: str = "",
+                 forks: int = 10, timeout: int | None = None, settings: Settings = "project",
+                 keep_runs: int = 50) -> None:
+        self.state_dir = Path(state_dir)
+        self.inventory = str(Path(inventory).expanduser().resolve())
+        self.ssh_config = ssh_config
+        self.known_hosts = known_hosts
+        self.forks = forks
+        self.timeout = timeout
+        self.settings = settings
+        self.keep_runs = keep_runs
+
+    def envvars(self) -> dict[str, str]:
+        pb = playbooks_dir()
+        ssh_args = PROJECT_SSH_ARGS if self.settings == "project" else DEFAULT_SSH_ARGS
+        if self.ssh_config:
+            ssh_args += f" -F {Path(self.ssh_config).expanduser().resolve()}"
+        if self.known_hosts:
+            kh = Path(self.known_hosts).expanduser().resolve()
+            ssh_args += f" -o UserKnownHostsFile={kh} -o StrictHostKeyChecking=yes"
+        cp_dir = self.state_dir / "ansible" / "cp"
+        cp_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+        cfg = "ansible.cfg" if self.settings == "project" else "ansible-defaults.cfg"
+        return {
+            "PATH": f"{Path(sys.executable).parent}:{os.environ.get('PATH', '/usr/bin:/bin')}",
+            "ANSIBLE_CONFIG": str(pb / cfg),
+            "ANSIBLE_ROLES_PATH": str(pb / "roles"),
+            "ANSIBLE_HOST_KEY_CHECKING": "True",
+            "ANSIBLE_SSH_ARGS": ssh_args,
+            "ANSIBLE_SSH_CONTROL_PATH_DIR": str(cp_dir),
+            "ANSIBLE_LOCAL_TEMP": str(self.state_dir / "ansible" / "tmp"),
+            "ANSIBLE_NOCOLOR": "1",
+            "ANSIBLE_FORCE_COLOR": "0",
+        }
+
+    def run(self, playbook: str, extravars: dict[str, Any], *, limit: str | None = None,
+            on_event: Callable[[ProgressEvent], None] | None = None,
+            cancel: Callable[[], bool] | None = None) -> PlaybookResult:
+        import ansible_runner
+
+        root = self.state_dir / "ansible" / "runs"
+        root.mkdir(parents=True, exist_ok=True, mode=0o700)
+        self._prune(root)
+        ident = time.strftime("%Y%m%dT%H%M%S") + "-" + uuid.uuid4().hex[:8]
+        private = root / ident
+        private.mkdir(mode=0o700)
+        result = PlaybookResult(status="failed", rc=-1, private_dir=private)
+
+        def handler(ev: dict[str, Any]) -> bool:
+            self._on_event(ev, result, on_event)
+            return True
+
+        started = time.monotonic()
+        r = ansible_runner.run(
+            private_data_dir=str(private), project_dir=str(playbooks_dir()), playbook=playbook,
+            inventory=self.inventory, extravars=extravars, limit=limit, forks=self.forks,
+            envvars=self.envvars(), suppress_env_files=True, quiet=True, event_handler=handler,
+            cancel_callback=cancel, timeout=self.timeout, ident="run",
+        )
+        result.duration = time.monotonic() - started
+        result.status, result.rc = r.status, r.rc if r.rc is not None else -1
+        if r.status != "successful" or not result.hosts:
+            try:
+                result.stdout_tail = r.stdout.read()[-3000:]
+            except (OSError, ValueError, AttributeError):
+                result.stdout_tail = ""
+        return result
+
+    @staticmethod
+    def _on_event(ev: dict[str, Any], result: PlaybookResult,
+                  on_event: Callable[[ProgressEvent], None] | None) -> None:
+        kind = ev.get("event", "")
+        data = ev.get("event_data", {}) or {}
+        host, task = data.get("host", ""), data.get("task", "")
+        res = data.get("res") or {}
+        status = None
+        if kind == "runner_on_ok":
+            status = "changed" if res.get("changed") else "ok"
+            result.results[(host, task)] = res
+        elif kind == "runner_on_failed":
+            status = "failed"
+            if not data.get("ignore_errors"):
+                result.failures.append(TaskFailure(host, task, _message(res)))
+        elif kind == "runner_on_unreachable":
+            status = "unreachable"
+            result.failures.append(TaskFailure(host, task, _message(res), unreachable=True))
+        elif kind == "runner_on_skipped":
+            status = "skipped"
+        elif kind == "playbook_on_stats":
+            for key, attr in (("ok", "ok"), ("changed", "changed"), ("failures", "failed"),
+                              ("dark", "unreachable"), ("skipped", "skipped"), ("rescued", "rescued")):
+                for h, n in (data.get(key) or {}).items():
+                    setattr(result.hosts.setdefault(h, HostResult(h)), attr, int(n))
+            artifact = data.get("artifact_data") or {}
+            result.stats = {h: v for h, v in artifact.items() if isinstance(v, dict)}
+        if status and on_event:
+            on_event(ProgressEvent(host, task, status, _message(res) if status in ("failed", "unreachable") else ""))
+
+    def _prune(self, root: Path) -> None:
+        # AWX's users' main complaint is unbounded job-event storage: keep the last N runs.
+        runs = sorted((p for p in root.iterdir() if p.is_dir()), key=lambda p: p.name)
+        for old in runs[: max(0, len(runs) - self.keep_runs)]:
+            shutil.rmtree(old, ignore_errors=True)

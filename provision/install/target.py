@@ -1,0 +1,136 @@
+"""Where and what to install: one request's application in one environment on its host.
+
+`resolve_target` turns request + spec + configuration into an `InstallTarget` and checks
+everything that can be checked before any server is touched (host in the inventory, the
+deploy key and secrets files private, the repository URL configured). Its `extravars()`
+are what install.yml receives: none of them secret.
+"""
+
+from __future__ import annotations
+
+import zlib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from provision.errors import ConfigError, Problem, ValidationError
+from provision.secrets import REDACTOR, check_secret_file
+
+Env = Literal["staging", "production"]
+
+
+@dataclass
+class InstallTarget:
+    request_id: str
+    env: Env
+    host: str
+    slug: str
+    instance: str  # user, php-fpm pool, service unit and vhost name
+    app_root: str
+    kind: str
+    repo_url: str
+    server_names: list[str]
+    port: int
+    spec: Any = field(repr=False)
+    php_version: str = "8.2"
+    document_root: str = "."
+    start_command: str = ""
+    env_vars: dict[str, str] = field(default_factory=dict)
+    deploy_key_file: str = ""
+    known_hosts: str = ""
+    secrets_file: str = ""
+    keep_releases: int = 5
+
+    def extravars(self, ref: str = "", release: str = "") -> dict[str, Any]:
+        return {
+            "app_host": self.host, "app_instance": self.instance, "app_root": self.app_root,
+            "app_kind": self.kind, "app_repo_url": self.repo_url, "app_version": ref,
+            "app_release": release, "app_server_names": self.server_names,
+            "app_document_root": self.document_root, "app_php_version": self.php_version,
+            "app_start_command": self.start_command, "app_port": self.port,
+            "app_env": self.env_vars, "app_deploy_key_file": self.deploy_key_file,
+            "app_known_hosts": self.known_hosts, "app_secrets_file": self.secrets_file,
+            "app_keep_releases": self.keep_releases,
+        }
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"request": self.request_id, "env": self.env, "host": self.host, "instance": self.instance,
+                "app_root": self.app_root, "kind": self.kind, "repo_url": REDACTOR.text(self.repo_url),
+                "server_names": self.server_names, "port": self.port}
+
+
+def instance_name(slug: str, env: str) -> str:
+    return slug if env == "production" else f"{slug}-staging"
+
+
+def app_port(instance: str) -> int:
+    """A stable port per instance for python/node app servers (127.0.0.1 only)."""
+    return 20000 + zlib.crc32(instance.encode()) % 10000
+
+
+def _secrets_file(config: Any, request_id: str) -> str:
+    base = Path(config.hosting.secrets_dir).expanduser() if config.hosting.secrets_dir else config.state_dir / "secrets"
+    f = base / f"{request_id}.env"
+    if not f.exists():
+        return ""
+    check_secret_file(f, f"the secrets of {request_id}")
+    for line in f.read_text(encoding="utf-8").splitlines():
+        if "=" in line and not line.lstrip().startswith("#"):
+            REDACTOR.add(line.split("=", 1)[1].strip())
+    return str(f.resolve())
+
+
+def resolve_target(app: Any, request_id: str, env: Env, inventory: Any) -> InstallTarget:
+    """Everything about the install that can be checked here. Raises ValidationError/ConfigError."""
+    req = app.requests.get(request_id)
+    spec = app.specs.get(request_id)
+    cfg = app.config
+    h = cfg.hosting
+    problems: list[Problem] = []
+    if spec.hosting.host not in inventory.hostvars:
+        inventory.require(spec.hosting.host)  # raises NotFound with the hosts it knows
+    if not h.repo_url:
+        raise ConfigError("hosting.repo_url is not set: the server does not know where to clone from.",
+                          "Set it, e.g. repo_url = \"git@gitlab.example.go.id:{root_group}/{group}/{slug}.git\".")
+    group = spec.repository.group or req.opd_code
+    try:
+        repo_url = h.repo_url.format(root_group=cfg.gitlab.root_group, group=group,
+                                     slug=spec.application.slug, opd=req.opd_code)
+    except (KeyError, IndexError) as e:
+        raise ConfigError(f"hosting.repo_url: unknown placeholder {e} (use root_group, group, slug, opd).") from e
+    key = ""
+    if h.deploy_key_file:
+        try:
+            check_secret_file(Path(h.deploy_key_file).expanduser(), "hosting.deploy_key_file")
+            key = str(Path(h.deploy_key_file).expanduser().resolve())
+        except ConfigError as e:
+            problems.append(Problem("hosting.deploy_key_file", str(e)))
+    known = ""
+    if h.repo_known_hosts:
+        p = Path(h.repo_known_hosts).expanduser()
+        if not p.is_file():
+            problems.append(Problem("hosting.repo_known_hosts", f"{p} does not exist"))
+        else:
+            known = p.read_text(encoding="utf-8").strip()
+    elif repo_url.startswith(("ssh://", "git@")) or ("@" in repo_url and ":" in repo_url and "://" not in repo_url):
+        problems.append(Problem("hosting.repo_known_hosts", "an SSH repository needs the git server's pinned "
+                                "host key (a known_hosts file); it is never accepted on first use"))
+    try:
+        secrets = _secrets_file(cfg, request_id)
+    except ConfigError as e:
+        problems.append(Problem("secrets", str(e)))
+        secrets = ""
+    if problems:
+        raise ValidationError(problems, "install settings")
+    instance = instance_name(spec.application.slug, env)
+    zone = (cfg.dns.zone or "localhost").rstrip(".")
+    names = spec.hostnames(zone) if env == "production" else [f"{spec.subdomain}-staging.{zone}"]
+    rt = spec.runtime
+    return InstallTarget(
+        request_id=request_id, env=env, host=spec.hosting.host, slug=spec.application.slug,
+        instance=instance, app_root=f"{h.apps_root.rstrip('/')}/{instance}", kind=rt.kind,
+        repo_url=repo_url, server_names=names, port=app_port(instance), spec=spec,
+        php_version=rt.version if rt.kind == "php" and rt.version else "8.2",
+        document_root=rt.document_root, start_command=rt.start_command or "",
+        env_vars={**rt.env, "APP_ENV": env}, deploy_key_file=key, known_hosts=known,
+        secrets_file=secrets, keep_releases=h.keep_releases)
