@@ -129,8 +129,9 @@ class GitLabEmulator(AdminHelpers):
     def reset(self) -> None:
         """Forget every user, group, project and repository; new root token; no faults; no calls."""
         with self.app.state.lock:
-            for pid in list(self.app.state.projects):
-                self.app.repos.remove(pid)
+            # Wipe the whole directory: ids restart at 1 and `git init` would reuse a stale repository.
+            shutil.rmtree(self.app.repos.root, ignore_errors=True)
+            self.app.repos.root.mkdir(parents=True)
             self.app.state.clear()
             self.root_token = ""
             self._seed()
