@@ -228,3 +228,56 @@ def test_missing_token_is_a_config_error(env: Env, monkeypatch: pytest.MonkeyPat
     r = run_cli("repo", "plan", rid)
     assert r.exit_code == ExitCode.USAGE, r
     assert "no GitLab token" in r.stderr and "PROVISION_GITLAB_TOKEN" in r.stderr
+
+
+def test_settings_are_checked_before_any_call(env: Env) -> None:
+    (env.home / "bad.pub").write_text("-----BEGIN OPENSSH PRIVATE KEY-----\nxx\n")
+    env.config(deploy_key_file=f'"{env.home / "bad.pub"}"',
+               variables='{DB_PASSWORD = "short pw", "BAD-NAME" = "x"}')
+    rid = env.open_request()
+    env.emulator.calls.reset()
+    r = run_cli("repo", "plan", rid)
+    assert r.exit_code == ExitCode.USAGE, r
+    assert "invalid GitLab settings (3 problems)" in r.stderr
+    assert "gitlab.deploy_key_file: " in r.stderr and "holds a private key" in r.stderr
+    assert "gitlab.variables.DB_PASSWORD: DB_PASSWORD looks like a secret" in r.stderr
+    assert "gitlab.variables.BAD-NAME: 'BAD-NAME' is not a CI/CD variable name" in r.stderr
+    assert env.emulator.calls.api() == []
+
+
+def test_a_masked_variable_never_shows_its_value(env: Env) -> None:
+    env.config(variables='{DEPLOY_TOKEN = "s3cr3t-value-123"}')
+    rid = env.open_request()
+    r = apply(rid, "--json")
+    assert r.exit_code == 0, r
+    assert "s3cr3t-value-123" not in r.stdout
+    var = next(v for v in env.emulator.project("pemko-batam/disdik/sisekolah").variables if v.key == "DEPLOY_TOKEN")
+    assert var.masked is True and var.value == "s3cr3t-value-123"
+    log = run_cli("audit", "export", "--format", "jsonl")
+    assert log.exit_code == 0, log
+    assert "s3cr3t-value-123" not in log.stdout and "DEPLOY_TOKEN" in log.stdout
+
+
+@pytest.mark.parametrize("status,code,text", [
+    (403, ExitCode.AUTH, "GitLab refused project pemko-batam/disdik/sisekolah (403 Forbidden"),
+    (503, ExitCode.UNREACHABLE, "stayed unavailable (503) for project pemko-batam/disdik/sisekolah"),
+])
+def test_a_failed_lookup_is_never_read_as_absent(env: Env, status: int, code: int, text: str) -> None:
+    rid = env.open_request()
+    env.emulator.faults.error(r"/projects/pemko-batam%2Fdisdik%2Fsisekolah$", status=status, times=None,
+                              methods=["GET"])
+    r = apply(rid)
+    assert r.exit_code == code, r
+    assert text in r.stderr
+    assert env.emulator.calls.writes == 0
+
+
+def test_public_project_in_a_private_root_group_is_refused(env: Env) -> None:
+    rid = env.open_request()
+    spec = env.home / "public.yaml"
+    spec.write_text((env.home / "sisekolah.yaml").read_text().replace("repository:\n", "repository:\n  visibility: public\n"))
+    assert run_cli("spec", "set", rid, str(spec)).exit_code == 0
+    r = apply(rid)
+    assert r.exit_code == ExitCode.USAGE, r
+    assert "asks for a public project but the root group pemko-batam is private" in r.stderr
+    assert env.emulator.calls.writes == 0
