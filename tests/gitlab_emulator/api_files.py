@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
-from typing import Any
+from typing import Any, Callable
 
 from .app import App
 from .branch_rules import push_denied
@@ -87,8 +87,11 @@ def get_raw(app: App, req: Request, id: str, file_path: str) -> Response:
     return Response(200, None, {**_headers(meta), "Content-Type": "text/plain; charset=utf-8"}, raw=content)
 
 
-def commit(app: App, req: Request, id: str, make_actions: Any) -> tuple[Project, str, str]:
-    """Check access, then write the commit that `make_actions(parent)` describes; returns (project, branch, sha)."""
+ActionMaker = Callable[[int, "str | None"], list[FileAction]]
+
+
+def commit(app: App, req: Request, id: str, make_actions: ActionMaker) -> tuple[Project, str, str]:
+    """Check access, then write the commit that `make_actions(project_id, parent)` describes; returns (project, branch, sha)."""
     _required(req, "branch", "commit_message")
     branch = str(req.param("branch"))
     with app.state.lock:
@@ -107,7 +110,7 @@ def commit(app: App, req: Request, id: str, make_actions: Any) -> tuple[Project,
             raise bad_request(f"Invalid reference name: {req.param('start_branch')}")
     elif parent is None and branches:
         raise bad_request("You can only create or edit files when you are on a branch")
-    actions = make_actions(parent)
+    actions = make_actions(project.id, parent)
     try:
         sha = app.repos.commit_actions(
             project.id,
@@ -135,19 +138,16 @@ def _file_write(app: App, req: Request, id: str, file_path: str, action: str) ->
     if action != "delete":
         _required(req, "content")
     content = _content(req.param("content", ""), req.param("encoding"))
-    project_id = [0]
 
-    def actions(parent: str | None) -> list[FileAction]:
-        with app.state.lock:
-            project_id[0] = app.find_project(req, id).id
-        exists = _exists(app, project_id[0], parent, file_path)
+    def actions(project_id: int, parent: str | None) -> list[FileAction]:
+        exists = _exists(app, project_id, parent, file_path)
         if action == "create" and exists:
             raise bad_request(EXISTS)
         if action != "create" and not exists:
             raise bad_request(MISSING)
         last = req.param("last_commit_id")
         if action == "update" and last and parent:
-            newest = app.repos.commits(project_id[0], parent, path=file_path, limit=1)
+            newest = app.repos.commits(project_id, parent, path=file_path, limit=1)
             if newest and newest[0]["id"] != last:
                 raise bad_request("You are attempting to update a file that has changed since you started editing it.")
         return [FileAction(action, file_path, content, req.flag("execute_filemode"))]
@@ -180,9 +180,7 @@ def create_commit(app: App, req: Request, id: str) -> Response:
     if not isinstance(specs, list) or not specs:
         raise ApiError(400, {"error": "actions is empty"})
 
-    def actions(parent: str | None) -> list[FileAction]:
-        with app.state.lock:
-            pid = app.find_project(req, id).id
+    def actions(pid: int, parent: str | None) -> list[FileAction]:
         result = []
         for spec in specs:
             kind, path = spec.get("action"), spec.get("file_path")

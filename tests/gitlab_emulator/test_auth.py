@@ -40,6 +40,9 @@ def test_bearer_header_is_accepted(gitlab: GitLabEmulator) -> None:
     assert response.status_code == 200
     assert response.json()["username"] == "root"
     assert response.json()["is_admin"] is True
+    bad = api(gitlab, "GET", "/user", token=None, headers={"Authorization": "Bearer glpat-wrong"})
+    assert bad.status_code == 401
+    assert bad.json() == {"message": "401 Unauthorized"}
 
 
 def test_revoked_token_and_blocked_user_are_401(gitlab: GitLabEmulator) -> None:

@@ -205,3 +205,39 @@ def test_unknown_namespace_is_400_namespace_is_not_valid(gitlab: GitLabEmulator)
     response = api(gitlab, "POST", "/projects", json={"name": "App", "namespace_id": 9999})
     assert response.status_code == 400
     assert response.json() == {"message": {"namespace": ["is not valid"]}}
+
+
+def test_racing_creators_get_one_201_and_taken_for_the_rest(gitlab: GitLabEmulator) -> None:
+    import threading
+
+    _, opd = _tree(gitlab)
+    statuses: list[int] = []
+
+    def create() -> None:
+        response = api(gitlab, "POST", "/projects", json={"name": "App", "path": "app", "namespace_id": opd.id,
+                                                          "initialize_with_readme": True})
+        statuses.append(response.status_code)
+
+    threads = [threading.Thread(target=create) for _ in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(statuses) == [201, 400, 400, 400, 400, 400]
+    assert len(gitlab.client().groups.get(opd.id).projects.list(get_all=True)) == 1
+
+
+def test_subgroup_needs_maintainer_on_the_parent_and_group_members_api(gitlab: GitLabEmulator) -> None:
+    root, _ = _tree(gitlab)
+    dev = gitlab.create_user("dev")
+    client = gitlab.client()
+    client.groups.get(root.id).members.create({"user_id": dev.id, "access_level": 30})
+    as_dev = gitlab.client(gitlab.create_token("dev"))
+    with pytest.raises(glexc.GitlabCreateError) as caught:
+        as_dev.groups.create({"name": "X", "path": "x", "parent_id": root.id})
+    assert caught.value.response_code == 403
+    member = client.groups.get(root.id).members.get(dev.id)
+    member.access_level = MAINTAINER
+    member.save()
+    assert as_dev.groups.create({"name": "X", "path": "x", "parent_id": root.id}).full_path == "pemko/x"
+    assert {m.username for m in client.groups.get("pemko/disdik").members_all.list(get_all=True)} >= {"dev", "root"}
