@@ -1,0 +1,146 @@
+"""`python -m tests.sandbox up|down|status`: the local stack for people (root, Debian 12).
+
+    sudo python -m tests.sandbox up            # builds the root filesystem once, starts kominfo1
+    sudo python -m tests.sandbox up --servers 3
+    sudo python -m tests.sandbox status [--json]
+    sudo python -m tests.sandbox down
+
+State (client key, ssh_config, known_hosts, inventory, provision.toml) lives in
+<checkout>/.sandbox, or $KOMINFO_SANDBOX_DIR. `up` is idempotent: servers already running
+are kept, missing ones started. The servers outlive this command until `down`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from tests.sandbox import SandboxError
+from tests.sandbox.server import SERVICES, Sandbox, Server, clean_orphans
+
+CHECKOUT = Path(__file__).resolve().parents[2]
+
+
+def default_state_dir() -> Path:
+    import os
+
+    return Path(os.environ.get("KOMINFO_SANDBOX_DIR") or CHECKOUT / ".sandbox")
+
+
+def provision_toml(sb: Sandbox) -> str:
+    """The toolkit's configuration pointing at this sandbox (other sandbox parts add their sections)."""
+    state = sb.state_dir
+    return (
+        "# Written by `python -m tests.sandbox up`: the toolkit configured against the sandbox.\n"
+        "# Use it with: PROVISION_CONFIG=" + str(state / "provision.toml") + " python cli.py ...\n\n"
+        "[general]\n"
+        f'state_dir = "{state / "state"}"\n\n'
+        "[database]\n"
+        f'url = "sqlite:///{state / "state" / "state.db"}"\n\n'
+        "[hosting]\n"
+        f'inventory = "{CHECKOUT / "inventory" / "sandbox"}"\n'
+        f'ssh_config = "{sb.ssh_config}"\n'
+        f'known_hosts = "{sb.known_hosts}"\n'
+    )
+
+
+def _describe(server: Server) -> dict[str, object]:
+    states = server.run(["systemctl", "is-active", *SERVICES], check=False).stdout.split() if server.alive else []
+    forwards = {p: int((server.dir / f"forward-{p}").read_text()) for p in (server.record.forwards or {})
+                if (server.dir / f"forward-{p}").exists()}
+    return {"name": server.name, "netns": server.netns, "alive": server.alive,
+            "services": dict(zip(SERVICES, states)), "forwards": forwards}
+
+
+def cmd_up(state: Path, servers: int) -> int:
+    sb = Sandbox(state, persistent=True)
+    wanted = [f"kominfo{i}" for i in range(1, servers + 1)]
+    missing = [n for n in wanted if n not in sb.servers]
+    if missing:
+        print(f"starting {', '.join(missing)} (the first run builds the root filesystem: a few minutes)")
+        sb.start_servers(missing, wait_services=True)
+    else:
+        print(f"already up: {', '.join(wanted)}")
+    sb.write_client_files()
+    for name in wanted:
+        for port in (80, 443):
+            sb.servers[name].forward(port)
+    (state / "state").mkdir(exist_ok=True)
+    (state / "provision.toml").write_text(provision_toml(sb))
+    print_usage(sb)
+    return 0
+
+
+def print_usage(sb: Sandbox) -> None:
+    rel = sb.state_dir.relative_to(CHECKOUT) if sb.state_dir.is_relative_to(CHECKOUT) else sb.state_dir
+    print(f"\nSandbox up in {rel}:")
+    for s in sorted(sb.servers.values(), key=lambda s: s.name):
+        d = _describe(s)
+        fw = ", ".join(f"http{'s' if p == '443' else ''}://127.0.0.1:{lp}/ -> {s.name}:{p}"
+                       for p, lp in d["forwards"].items())  # type: ignore[union-attr]
+        print(f"  {s.name:10} services {' '.join(f'{k}={v}' for k, v in d['services'].items())}")  # type: ignore[union-attr]
+        print(f"  {'':10} {fw}")
+    first = min(sb.servers) if sb.servers else "kominfo1"
+    print(f"""
+Use it:
+  ssh -F {rel}/ssh_config {first}
+  ansible -i inventory/sandbox kominfo -m ping
+  PROVISION_CONFIG={rel}/provision.toml python cli.py config show
+Stop it:
+  python -m tests.sandbox down""")
+
+
+def cmd_status(state: Path, as_json: bool) -> int:
+    sb = Sandbox(state, persistent=True)
+    info = [_describe(s) for s in sorted(sb.servers.values(), key=lambda s: s.name)]
+    if as_json:
+        print(json.dumps({"state_dir": str(sb.state_dir), "servers": info}, indent=2))
+    elif not info:
+        print(f"no sandbox servers running for {sb.state_dir} (start: python -m tests.sandbox up)")
+    else:
+        print_usage(sb)
+    return 0 if all(i["alive"] for i in info) else 3
+
+
+def cmd_down(state: Path) -> int:
+    sb = Sandbox(state, persistent=True)
+    names = sorted(sb.servers)
+    sb.stop_all()
+    cleaned = clean_orphans()
+    (state / "provision.toml").unlink(missing_ok=True)
+    print(f"stopped: {', '.join(names) or 'nothing was running'}"
+          + (f"; cleaned leftovers: {', '.join(cleaned)}" if cleaned else ""))
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m tests.sandbox", description=__doc__.split("\n")[0])
+    parser.add_argument("--state-dir", type=Path, default=None, help="default: <checkout>/.sandbox")
+    sub = parser.add_subparsers(dest="command", required=True)
+    up = sub.add_parser("up", help="start the sandbox servers (idempotent)")
+    up.add_argument("--servers", type=int, default=1, help="how many Kominfo servers (default 1)")
+    st = sub.add_parser("status", help="what runs; exit 3 if a server died")
+    st.add_argument("--json", action="store_true")
+    sub.add_parser("down", help="stop everything and clean leftovers")
+    args = parser.parse_args(argv)
+    state = (args.state_dir or default_state_dir()).resolve()
+    try:
+        if args.command == "up":
+            if not 1 <= args.servers <= 20:
+                parser.error("--servers must be between 1 and 20")
+            return cmd_up(state, args.servers)
+        if args.command == "status":
+            return cmd_status(state, args.json)
+        return cmd_down(state)
+    except SandboxError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("interrupted: run `python -m tests.sandbox down` to clean up", file=sys.stderr)
+        return 10
+
+
+if __name__ == "__main__":
+    sys.exit(main())
