@@ -119,3 +119,16 @@ def test_first_push_to_an_empty_project_sets_and_protects_the_default_branch(git
     assert fresh.empty_repo is False
     assert [b.name for b in fresh.protectedbranches.list()] == ["trunk"]
     assert fresh.files.get("index.php", ref="trunk").decode() == b"index.php"
+
+
+def test_large_push_goes_through_chunked_transfer(gitlab: GitLabEmulator, project, tmp_path: Path) -> None:  # noqa: ANN001
+    import os
+
+    work = tmp_path / "w"
+    git("clone", "-q", gitlab.http_clone_url("pemko/app", gitlab.root_token), str(work))
+    payload = os.urandom(3_000_000)  # above git's 1 MiB http.postBuffer: the push body is chunked
+    (work / "vendor.bin").write_bytes(payload)
+    git("add", "vendor.bin", cwd=work)
+    git("commit", "-q", "-m", "vendor", cwd=work)
+    git("push", "-q", "origin", "HEAD:refs/heads/vendor", cwd=work)
+    assert gitlab.read_file("pemko/app", "vendor.bin", ref="vendor") == payload
