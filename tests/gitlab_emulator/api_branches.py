@@ -64,7 +64,7 @@ def create_branch(app: App, req: Request, id: str) -> Response:
     for field in ("branch", "ref"):
         if not req.has(field):
             raise ApiError(400, {"error": f"{field} is missing"})
-    app.require(req, project, DEVELOPER)
+    app.require(req, project, DEVELOPER, code=True)
     name, ref = str(req.param("branch")), str(req.param("ref"))
     if not _REF_RE.match(name):
         raise bad_request("Branch name is invalid")
@@ -80,7 +80,7 @@ def create_branch(app: App, req: Request, id: str) -> Response:
 @ROUTER.route("DELETE", "/projects/:id/repository/branches/:branch")
 def delete_branch(app: App, req: Request, id: str, branch: str) -> Response:
     project = app.find_project(req, id)
-    app.require(req, project, DEVELOPER)
+    app.require(req, project, DEVELOPER, code=True)
     sha = app.repos.branches(project.id).get(branch)
     if sha is None:
         raise not_found("Branch")

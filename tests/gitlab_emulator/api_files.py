@@ -96,7 +96,7 @@ def commit(app: App, req: Request, id: str, make_actions: ActionMaker) -> tuple[
     branch = str(req.param("branch"))
     with app.state.lock:
         project = app.find_project(req, id)
-        app.require(req, project, DEVELOPER)
+        app.require(req, project, DEVELOPER, code=True)
         reason = push_denied(app, project, branch, req.user)
         if reason is not None:
             raise forbidden(reason)

@@ -32,7 +32,7 @@ def _require_manage(app: App, req: Request, source: Project | Namespace, level: 
     mine = _level(app, req, source)
     if mine < MAINTAINER or (level is not None and level >= OWNER and mine < OWNER):
         raise forbidden()
-    if isinstance(source, Project) and source.archived:
+    if isinstance(source, Project) and source.archived and app.settings.archived_blocks_settings:
         raise forbidden()
 
 

@@ -23,6 +23,9 @@ class Settings:
     protect_default_branch: bool = True  # "Fully protected" default branch protection
     delayed_project_deletion: bool = True  # GitLab 18: DELETE marks the project, the path stays taken
     legacy_masking: bool = False  # mask rule `[a-zA-Z0-9_+=/@:.~-]{8,}` instead of "one line, no spaces, 8+"
+    # The notes: any write to an archived project is 403. GitLab's policy only makes the code
+    # read-only (push, files, branches); False lets settings and members change, as there.
+    archived_blocks_settings: bool = True
     ssh_user: str = "git"
     ssh_host: str = "127.0.0.1"
     ssh_port: int | None = None
@@ -76,11 +79,12 @@ class App:
             raise not_found("User")
         return user
 
-    def require(self, req: Request, project: Project, level: int = MAINTAINER, write: bool = True) -> None:
-        """403 unless the caller has `level`; writes to an archived project are refused whatever the level."""
+    def require(self, req: Request, project: Project, level: int = MAINTAINER, write: bool = True, code: bool = False) -> None:
+        """403 unless the caller has `level`; writes to an archived project are refused whatever the level
+        (settings writes only while `Settings.archived_blocks_settings`)."""
         if self.state.project_level(req.user, project) < level:
             raise forbidden()
-        if write and project.archived:
+        if write and project.archived and (code or self.settings.archived_blocks_settings):
             raise forbidden()
 
     # -- JSON -----------------------------------------------------------------------------

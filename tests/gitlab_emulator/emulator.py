@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import shutil
 import tempfile
 import threading
@@ -44,6 +45,7 @@ class GitLabEmulator(AdminHelpers):
         self.calls = CallLog()
         self.internal_errors: list[str] = []
         self.settings = settings or Settings()
+        self._initial_settings = dataclasses.replace(self.settings)
         self._ssh_wanted = ssh
         self._ssh_port = ssh_port
         self.ssh: SshServer | None = None
@@ -127,8 +129,12 @@ class GitLabEmulator(AdminHelpers):
             self.ssh.write_keys([(k.id, k.key) for k in st.deploy_keys.values() if k.id in linked])
 
     def reset(self) -> None:
-        """Forget every user, group, project and repository; new root token; no faults; no calls."""
+        """Forget every user, group, project and repository; new root token; no faults; no calls;
+        the settings given at construction back (the SSH details stay)."""
         with self.app.state.lock:
+            for f in dataclasses.fields(Settings):
+                if not f.name.startswith("ssh_"):
+                    setattr(self.settings, f.name, getattr(self._initial_settings, f.name))
             # Wipe the whole directory: ids restart at 1 and `git init` would reuse a stale repository.
             shutil.rmtree(self.app.repos.root, ignore_errors=True)
             self.app.repos.root.mkdir(parents=True)

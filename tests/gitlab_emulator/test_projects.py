@@ -241,3 +241,20 @@ def test_subgroup_needs_maintainer_on_the_parent_and_group_members_api(gitlab: G
     member.save()
     assert as_dev.groups.create({"name": "X", "path": "x", "parent_id": root.id}).full_path == "pemko/x"
     assert {m.username for m in client.groups.get("pemko/disdik").members_all.list(get_all=True)} >= {"dev", "root"}
+
+
+def test_gitlab_policy_mode_keeps_settings_writable_when_archived(gitlab: GitLabEmulator) -> None:
+    gitlab.settings.archived_blocks_settings = False  # the fixture's reset() restores it
+    gitlab.create_group("pemko")
+    gitlab.create_project("pemko/app")
+    gitlab.archive_project("pemko/app")
+    gitlab.create_user("dev")
+    project = gitlab.client().projects.get("pemko/app")
+    project.members.create({"username": "dev", "access_level": 30})
+    project.description = "still editable"
+    project.save()
+    with pytest.raises(glexc.GitlabCreateError) as code:
+        project.files.create({"file_path": "x", "branch": "main", "content": "x", "commit_message": "x"})
+    assert code.value.response_code == 403
+    gitlab.reset()
+    assert gitlab.settings.archived_blocks_settings is True
