@@ -1,0 +1,57 @@
+"""`provision report`: official documents from the stored records."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import click
+
+from provision.cli.common import command, json_option, print_json
+
+
+class _ReportGroup(click.Group):
+    """Takes `report REQ KIND` (the documented order) as well as `report KIND REQ`."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        if len(args) >= 2 and args[0] not in self.commands and args[1] in self.commands:
+            args = [args[1], args[0], *args[2:]]
+        return super().parse_args(ctx, args)
+
+
+@click.group("report", cls=_ReportGroup)
+def report_cmd() -> None:
+    """Official documents in Bahasa Indonesia: Markdown, HTML and PDF.
+
+    \b
+    Example:
+      provision report REQ-2026-0001 berita-acara
+    """
+
+
+@report_cmd.command("berita-acara")
+@click.argument("request_id", metavar="REQ")
+@click.option("--env", "env", type=click.Choice(["staging", "production"]), default=None,
+              help="Use the latest test run of this environment (default: the latest of any).")
+@click.option("--test-run", "test_run", type=int, default=None, help="Use this test run (its number).")
+@click.option("--reissue", is_flag=True, help="Issue a new number even if this test run already has one.")
+@json_option
+@command(request_arg="request_id", locks=True)
+def berita_acara(app: Any, request_id: str, env: str | None, test_run: int | None, reissue: bool,
+                 as_json: bool) -> int:
+    """The Berita Acara Uji Instalasi dan Uji Fungsi (step 14) from the latest test run.
+
+    \b
+    Example:
+      provision report REQ-2026-0001 berita-acara
+    """
+    from provision.reports.berita_acara import issue
+
+    doc = issue(app, request_id, env=env, test_run_id=test_run, reissue=reissue)
+    if as_json:
+        print_json(doc.as_dict())
+        return 0
+    verb = "Already issued" if doc.reused else "Issued"
+    click.echo(f"{verb}: Berita Acara {doc.number} of {doc.date.isoformat()} for {request_id}.")
+    for fmt, path in doc.paths.items():
+        click.echo(f"  {fmt}: {path}")
+    return 0

@@ -1,0 +1,141 @@
+"""The report engine: numbering, rendering (Markdown, HTML, PDF), storing, auditing.
+
+Numbers come from `reports.number_format` (placeholders: seq, kind, month_roman, month,
+year, request) with `seq` counting documents of that kind in the year, and are unique in
+the `Document` table. Issuing again from the same source (e.g. the same test run) gives
+back the document already issued rather than spending a new number, unless `reissue`.
+PDF is drawn by fpdf2 from the HTML (no browser involved).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
+from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
+
+from provision.audit import utcnow
+from provision.errors import ConfigError
+from provision.store.models import Document
+
+KIND_CODES = {"berita-acara": "BA", "rekomendasi": "REK"}
+ROMAN = ["I", "II", "III", "IV", "V", "VI", "VII", "VIII", "IX", "X", "XI", "XII"]
+BULAN = ["Januari", "Februari", "Maret", "April", "Mei", "Juni", "Juli", "Agustus", "September",
+         "Oktober", "November", "Desember"]
+HARI = ["Senin", "Selasa", "Rabu", "Kamis", "Jumat", "Sabtu", "Minggu"]
+_SOURCE = re.compile(r"<!-- source: (.+?) -->")
+
+
+def tanggal(d: dt.date, with_day: bool = False) -> str:
+    """A date the Indonesian way: '2 November 2026' (or 'Senin, 2 November 2026')."""
+    text = f"{d.day} {BULAN[d.month - 1]} {d.year}"
+    return f"{HARI[d.weekday()]}, {text}" if with_day else text
+
+
+@dataclass
+class IssuedDocument:
+    kind: str
+    number: str
+    date: dt.date
+    paths: dict[str, Path] = field(default_factory=dict)
+    sha256: str = ""
+    reused: bool = False
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"kind": self.kind, "number": self.number, "date": self.date.isoformat(),
+                "files": {k: str(v) for k, v in self.paths.items()}, "sha256": self.sha256, "reused": self.reused}
+
+
+def _env() -> Environment:
+    env = Environment(loader=PackageLoader("provision.reports", "templates"), undefined=StrictUndefined,
+                      autoescape=select_autoescape(["html", "html.j2"]), trim_blocks=True, lstrip_blocks=True,
+                      keep_trailing_newline=True)
+    env.filters["tanggal"] = tanggal
+    env.filters["tanggal_hari"] = lambda d: tanggal(d, True)
+    return env
+
+
+class ReportEngine:
+    def __init__(self, app: Any) -> None:
+        self.app = app
+        self.env = _env()
+
+    def number(self, kind: str, date: dt.date, request_id: str, seq: int) -> str:
+        fmt = self.app.config.reports.number_format
+        try:
+            return fmt.format(seq=f"{seq:03d}", kind=KIND_CODES.get(kind, kind.upper()), month_roman=ROMAN[date.month - 1],
+                              month=f"{date.month:02d}", year=date.year, request=request_id)
+        except (KeyError, IndexError, ValueError) as e:
+            raise ConfigError(f"reports.number_format {fmt!r}: {e} (placeholders: seq, kind, month_roman, "
+                              "month, year, request).") from e
+
+    def existing(self, request_id: str, kind: str, source: str) -> IssuedDocument | None:
+        with self.app.store.read() as s:
+            rows = list(s.execute(select(Document).where(Document.request_id == request_id, Document.kind == kind)
+                                  .order_by(Document.id.desc())).scalars())
+        for row in rows:
+            md = Path(row.path)
+            try:
+                text = md.read_text(encoding="utf-8")
+            except OSError:
+                continue
+            m = _SOURCE.search(text)
+            if m and m.group(1) == source:
+                paths = {ext: md.with_suffix("." + ext) for ext in ("md", "html", "pdf")
+                         if md.with_suffix("." + ext).exists()}
+                return IssuedDocument(kind, row.number, row.date, paths, row.sha256, reused=True)
+        return None
+
+    def issue(self, request_id: str, kind: str, source: str, context: Callable[[str, dt.date], dict[str, Any]],
+              formats: tuple[str, ...] = ("md", "html", "pdf"), reissue: bool = False) -> IssuedDocument:
+        """Render and record one document. `context(number, date)` gives the template data;
+        `source` names what it was made from (reused unless `reissue`)."""
+        if not reissue:
+            found = self.existing(request_id, kind, source)
+            if found:
+                return found
+        date = self.app.today()
+        out_dir = self.app.reports_dir / request_id
+        out_dir.mkdir(parents=True, exist_ok=True)
+        for _attempt in range(5):  # another run may take the same number: take the next one
+            with self.app.store.read() as s:
+                count = s.execute(select(func.count()).select_from(Document).where(
+                    Document.kind == kind, Document.date >= dt.date(date.year, 1, 1),
+                    Document.date <= dt.date(date.year, 12, 31))).scalar() or 0
+            number = self.number(kind, date, request_id, count + 1 + _attempt)
+            data = {**context(number, date), "number": number, "date": date, "kind": kind, "source": source}
+            base = out_dir / f"{kind}-{re.sub(r'[^A-Za-z0-9]+', '-', number).strip('-')}"
+            md = self.env.get_template(f"{kind}.md.j2").render(**data)
+            html = self.env.get_template(f"{kind}.html.j2").render(**data)
+            paths = {"md": base.with_suffix(".md")}
+            paths["md"].write_text(md, encoding="utf-8")
+            if "html" in formats:
+                paths["html"] = base.with_suffix(".html")
+                paths["html"].write_text(html, encoding="utf-8")
+            if "pdf" in formats:
+                from provision.reports.pdf import html_to_pdf
+
+                paths["pdf"] = base.with_suffix(".pdf")
+                html_to_pdf(html, paths["pdf"], title=f"{kind} {number}")
+            digest = hashlib.sha256(md.encode()).hexdigest()
+            try:
+                with self.app.store.write() as s:
+                    s.add(Document(request_id=request_id, kind=kind, number=number, date=date, path=str(paths["md"]),
+                                   sha256=digest, created_at=utcnow()))
+            except IntegrityError:
+                for p in paths.values():
+                    p.unlink(missing_ok=True)
+                continue
+            self.app.audit.record("report", "issue", f"{kind} {number}", request_id=request_id,
+                                  after={"number": number, "date": date.isoformat(), "sha256": digest,
+                                         "source": source, "files": [str(p) for p in paths.values()]})
+            return IssuedDocument(kind, number, date, paths, digest)
+        raise ConfigError(f"could not give the {kind} a unique number after 5 tries; check reports.number_format "
+                          "(it should contain {seq}).")
