@@ -23,7 +23,8 @@ def _answer(status: int, data: dict[str, Any]) -> tuple[int, dict[str, str], byt
 def _actor(app: App, gl_id: str) -> tuple[User | None, int | None]:
     kind, _, num = gl_id.partition("-")
     if kind == "user" and num.isdigit():
-        return app.state.users.get(int(num)), None
+        user = app.state.users.get(int(num))
+        return (user, None) if user is not None and user.state == "active" else (None, None)
     if kind == "key" and num.isdigit() and int(num) in app.state.deploy_keys:
         return None, int(num)
     return None, None

@@ -38,9 +38,10 @@ def _credentials(emu: GitLabEmulator, headers: Mapping[str, str]) -> tuple[User 
     except ValueError:
         return None, None, True
     token = emu.app.state.tokens.get(password)
-    if token is None or not token.active:
+    user = emu.app.state.users.get(token.user_id) if token is not None else None
+    if token is None or not token.active or user is None or user.state != "active":
         return None, None, True
-    return emu.app.state.users.get(token.user_id), token, True
+    return user, token, True
 
 
 def _authorize(emu: GitLabEmulator, project: Project | None, user: User | None, token: Token | None, write: bool) -> Answer | None:

@@ -132,3 +132,10 @@ def test_large_push_goes_through_chunked_transfer(gitlab: GitLabEmulator, projec
     git("commit", "-q", "-m", "vendor", cwd=work)
     git("push", "-q", "origin", "HEAD:refs/heads/vendor", cwd=work)
     assert gitlab.read_file("pemko/app", "vendor.bin", ref="vendor") == payload
+
+
+def test_blocked_user_cannot_clone(gitlab: GitLabEmulator, project, tmp_path: Path) -> None:  # noqa: ANN001
+    token = _member_token(gitlab, "dev", DEVELOPER)
+    git("ls-remote", gitlab.http_clone_url("pemko/app", token))
+    gitlab.block_user("dev")
+    assert git("ls-remote", gitlab.http_clone_url("pemko/app", token), check=False).returncode != 0
