@@ -14,6 +14,7 @@ from typing import Any
 from provision.errors import NotFound, Problem, UnsafePlan, UsageError, ValidationError
 from provision.gitlab.client import GitLabClient, enc
 from provision.gitlab.desired import ROLE_OF, Desired, fingerprint, key_body
+from provision.gitlab.seed import seed_paths
 from provision.plan import Change, Plan
 
 PROVIDER = "gitlab"
@@ -144,7 +145,7 @@ class Planner:
         self.add("create", "gitlab.project", d.full_path, None,
                  {**self._project_settings(), "default_branch": d.default_branch})
         self.add("create", "gitlab.seed", f"{d.full_path} seed files", None,
-                 {"branch": d.default_branch}, {"empty": True})
+                 {"branch": d.default_branch, "files": list(seed_paths(d))}, {"empty": True})
         self.add("create", "gitlab.protected_branch", f"{d.full_path} branch {d.default_branch}", None,
                  WANTED_PROTECTION)
         for username, level in sorted(d.members.items()):
@@ -168,7 +169,7 @@ class Planner:
         empty = bool(project.get("empty_repo"))
         if empty:
             self.add("create", "gitlab.seed", f"{d.full_path} seed files", None,
-                     {"branch": d.default_branch}, {"empty": True})
+                     {"branch": d.default_branch, "files": list(seed_paths(d))}, {"empty": True})
         elif project.get("default_branch") != d.default_branch:
             branch = c.get(f"/projects/{pid}/repository/branches/{enc(d.default_branch)}",
                            f"branch {d.default_branch}")

@@ -242,7 +242,15 @@ class GitLabProvider:
                 raise GitLabError(f"{what}: GitLab said it exists but it cannot be read.", 409)
         patch = protection_patch(rule)
         if patch:
-            c.patch(f"{path}/{enc(d.default_branch)}", what, patch)
+            try:
+                c.patch(f"{path}/{enc(d.default_branch)}", what, patch)
+            except GitLabError as e:
+                if e.status not in (400, 422):
+                    raise
+                # GitLab Free does not take access-level lists in a PATCH: protect again.
+                c.delete(f"{path}/{enc(d.default_branch)}", what)
+                c.post(path, what, {"name": d.default_branch, "push_access_level": 40,
+                                    "merge_access_level": 40, "allow_force_push": False})
         return {"protected": True, "changed": bool(patch), "found": "already protected" if not patch else None}
 
     def _member(self, change: Change, d: Desired, ctx: dict[str, Any]) -> dict[str, Any]:

@@ -31,17 +31,21 @@ def seed_files(d: Desired, organisation: str = "Diskominfo") -> dict[str, str]:
     def render(name: str) -> str:
         return env.get_template(name).render(d=d, organisation=organisation)
 
+    return {path: render(template) for path, template in seed_paths(d).items()}
+
+
+def seed_paths(d: Desired) -> dict[str, str]:
+    """Path in the repository -> template name."""
     docs = d.documents
     test_dir = docs["test_documents"].rstrip("/")
-    files = {
-        "README.md": render("README.md.j2"),
-        docs["installation_guide"]: render("installation_guide.md.j2"),
-        docs["user_guide"]: render("user_guide.md.j2"),
-        docs["system_requirements"]: render("system_requirements.md.j2"),
-        (f"{test_dir}/README.md" if test_dir not in ("", ".") else "PENGUJIAN.md"): render("test_documents.md.j2"),
-        ".gitlab-ci.yml": render("gitlab-ci.yml.j2"),
+    return {
+        "README.md": "README.md.j2",
+        docs["installation_guide"]: "installation_guide.md.j2",
+        docs["user_guide"]: "user_guide.md.j2",
+        docs["system_requirements"]: "system_requirements.md.j2",
+        (f"{test_dir}/README.md" if test_dir not in ("", ".") else "PENGUJIAN.md"): "test_documents.md.j2",
+        ".gitlab-ci.yml": "gitlab-ci.yml.j2",
     }
-    return files
 
 
 def blob_id(content: str | bytes) -> str:

@@ -281,3 +281,17 @@ def test_public_project_in_a_private_root_group_is_refused(env: Env) -> None:
     assert r.exit_code == ExitCode.USAGE, r
     assert "asks for a public project but the root group pemko-batam is private" in r.stderr
     assert env.emulator.calls.writes == 0
+
+
+def test_protection_is_redone_when_gitlab_refuses_the_patch(env: Env) -> None:
+    rid = env.open_request()
+    assert apply(rid).exit_code == 0
+    env.emulator.protect_branch("pemko-batam/disdik/sisekolah", "main", push=30, merge=40, allow_force_push=True)
+    env.emulator.faults.error(r"/protected_branches/main$", status=422, times=1, methods=["PATCH"])
+    env.emulator.calls.reset()
+    r = apply(rid)
+    assert r.exit_code == 0, r
+    assert "~ gitlab.protected_branch pemko-batam/disdik/sisekolah branch main" in r.stdout
+    assert [c.method for c in env.emulator.calls.api(r"/protected_branches")] == ["GET", "GET", "PATCH", "DELETE", "POST"]
+    rule = next(b for b in env.emulator.project("pemko-batam/disdik/sisekolah").protected_branches if b.name == "main")
+    assert [a.access_level for a in rule.push_access_levels] == [40] and rule.allow_force_push is False
