@@ -29,7 +29,7 @@ class Case:
 
     def __init__(self, target: Target, tmp: Path, *, members: list[tuple[str, str]] | None = None,
                  team: list[str] | None = None, opd: str | None = None, per_page: int = 100,
-                 key: str | None = None, variables: dict[str, str] | None = None) -> None:
+                 key: str | None = None, variables: dict[str, str] | None = None, branch: str = "main") -> None:
         self.target, self.tmp = target, tmp
         self.opd = opd or target.unique("opd")
         self.slug = target.unique("app")
@@ -40,7 +40,7 @@ class Case:
         self.key = key
         self.variables = variables if variables is not None else {"APP_STAGE": "staging"}
         self.per_page = per_page
-        self.spec = make_spec(self.slug, self.members)
+        self.spec = make_spec(self.slug, self.members, branch=branch)
         self.path = f"{target.root_group}/{self.opd}/{self.slug}"
         self.provider = self.new_provider()
 
@@ -236,3 +236,27 @@ def test_a_second_request_of_the_same_opd_reuses_its_group(target: Target, tmp_p
     assert ("create", "gitlab.group") not in kinds(plan)
     assert report.ok
     assert second.project().namespace["full_path"] == f"{target.root_group}/{first.opd}"
+
+
+def test_another_default_branch_is_created_protected_and_made_default(target: Target, tmp_path: Path) -> None:
+    case = Case(target, tmp_path, branch="develop")
+    case.apply()
+    p = case.project()
+    assert p.default_branch == "develop"
+    assert [a["access_level"] for a in p.protectedbranches.get("develop").push_access_levels] == [40]
+    assert "`develop`" in p.files.raw("README.md", ref="develop").decode()
+    assert case.plan().changes == []
+
+
+def test_a_changed_default_branch_is_put_back(target: Target, tmp_path: Path) -> None:
+    case = Case(target, tmp_path)
+    case.apply()
+    p = case.project()
+    p.branches.create({"branch": "other", "ref": "main"})
+    p.default_branch = "other"
+    p.save()
+    plan = case.plan()
+    assert kinds(plan) == [("update", "gitlab.default_branch")]
+    case.provider.apply(plan, Recorder())
+    assert case.project().default_branch == "main"
+    assert case.plan().changes == []

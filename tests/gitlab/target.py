@@ -28,7 +28,7 @@ application:
   name: Sistem Informasi {slug}
 repository:
   visibility: {visibility}
-  default_branch: main
+  default_branch: {branch}
   members:
 {members}
 runtime:
@@ -78,12 +78,12 @@ def make_request(request_id: str, opd_code: str = "disdik", opd_name: str = "Din
     return SimpleNamespace(id=request_id, opd_code=opd_code, opd_name=opd_name, status="open")
 
 
-def make_spec(slug: str, members: list[tuple[str, str]], visibility: str = "private") -> Any:
+def make_spec(slug: str, members: list[tuple[str, str]], visibility: str = "private", branch: str = "main") -> Any:
     lines = "\n".join(f"    - {{username: {u}, role: {r}}}" for u, r in members) or "    []"
     if not members:
-        text = SPEC.format(slug=slug, visibility=visibility, members="").replace("  members:\n", "  members: []\n")
+        text = SPEC.format(slug=slug, visibility=visibility, members="", branch=branch).replace("  members:\n", "  members: []\n")
     else:
-        text = SPEC.format(slug=slug, visibility=visibility, members=lines)
+        text = SPEC.format(slug=slug, visibility=visibility, members=lines, branch=branch)
     return load_spec(text)
 
 
