@@ -1,0 +1,195 @@
+"""Host checks over SSH with testinfra (paramiko backend, host keys pinned).
+
+One unit per inventory host: one SSH connection, one shell script that gathers every fact
+for every application on that host (services, vhost and php-fpm pool files, the app user
+and its home's owner and mode, disk use, database answers), then one Result per
+application and aspect. One round trip per host instead of one per fact keeps 200
+applications within seconds; the layout checked is the one the playbooks create
+(user and instance = the slug, home `<apps_root>/<slug>` owned `<slug>:www-data` 0750,
+`/etc/nginx/sites-{available,enabled}/<slug>.conf`, `/etc/php/<v>/fpm/pool.d/<slug>.conf`,
+`<slug>.service` for python and node).
+"""
+
+from __future__ import annotations
+
+import shlex
+from pathlib import Path
+from typing import Any
+
+from provision.checks.results import Result, failed, passed, warned
+from provision.checks.runner import Deadline, Unit
+from provision.checks.targets import AppTarget, Inventory
+from provision.errors import ConfigError
+
+KIND = "host"
+WEB_GROUP = "www-data"
+DB_SERVICES = {"mariadb": "mariadb", "postgresql": "postgresql@15-main"}
+
+
+def ssh_settings(config: Any, hostvars: dict[str, Any]) -> tuple[str, str]:
+    """(ssh_config, known_hosts) for a host: hosting.* else the inventory's `-F` and the
+    ssh_config's UserKnownHostsFile. ConfigError when no host key is pinned."""
+    import paramiko
+
+    ssh_config = config.hosting.ssh_config
+    if not ssh_config:
+        words = shlex.split(str(hostvars.get("ansible_ssh_common_args", "")))
+        ssh_config = next((words[i + 1] for i, w in enumerate(words[:-1]) if w == "-F"), "")
+    known = config.hosting.known_hosts
+    if not known and ssh_config:
+        name = str(hostvars.get("ansible_host") or "")
+        known = paramiko.SSHConfig.from_path(ssh_config).lookup(name).get("userknownhostsfile", "")
+    if not known or not Path(known.split()[0]).expanduser().is_file():
+        raise ConfigError("no pinned host keys (hosting.known_hosts, or UserKnownHostsFile in the ssh_config): "
+                          "the host check never accepts an unknown key")
+    return ssh_config, known.split()[0]
+
+
+def connect(name: str, config: Any, hostvars: dict[str, Any], timeout: float) -> Any:
+    """A testinfra Host on the paramiko backend whose client accepts only the pinned key."""
+    import paramiko
+    import testinfra
+
+    ssh_config, known = ssh_settings(config, hostvars)
+    target = str(hostvars.get("ansible_host") or name)
+    cfg = paramiko.SSHConfig.from_path(ssh_config).lookup(target) if ssh_config else {"hostname": target}
+    client = paramiko.SSHClient()
+    client.load_host_keys(str(Path(known).expanduser()))
+    client.set_missing_host_key_policy(paramiko.RejectPolicy())
+    sock = paramiko.ProxyCommand(cfg["proxycommand"]) if cfg.get("proxycommand") else None
+    keys = cfg.get("identityfile") or None
+    client.connect(cfg.get("hostname", target), port=int(cfg.get("port", hostvars.get("ansible_port", 22))),
+                   username=str(hostvars.get("ansible_user") or cfg.get("user", "root")), key_filename=keys,
+                   sock=sock, timeout=timeout, banner_timeout=timeout, auth_timeout=timeout,
+                   allow_agent=False, look_for_keys=False)
+    host = testinfra.get_host(f"paramiko://{target}", ssh_config=ssh_config or None)
+    host.backend.__dict__["client"] = client  # the backend builds its own, unpinned: use ours
+    return host
+
+
+def script(apps: list[AppTarget], apps_root: str) -> str:
+    q = shlex.quote
+    units = ["nginx"]
+    lines = ["st() { stat -c '%U:%G:%a' \"$1\" 2>/dev/null || echo missing; }",
+             "ex() { if test -e \"$1\"; then echo ok; else echo missing; fi; }"]
+    for a in apps:
+        i = a.instance
+        lines.append(f"echo \"user {i} $(id -u {q(i)} 2>/dev/null || echo missing)\"")
+        lines.append(f"echo \"home {i} $(st {q(apps_root + '/' + i)})\"")
+        lines.append(f"echo \"vhost {i} $(ex /etc/nginx/sites-available/{q(i)}.conf) "
+                     f"$(ex /etc/nginx/sites-enabled/{q(i)}.conf)\"")
+        if a.runtime == "php":
+            v = a.php_version
+            units.append(f"php{v}-fpm")
+            lines.append(f"echo \"pool {i} $(ex /etc/php/{q(v)}/fpm/pool.d/{q(i)}.conf) $(ex /run/php/{q(i)}.sock)\"")
+        elif a.runtime in ("python", "node"):
+            units.append(i)
+        if a.database in DB_SERVICES:
+            units.append(DB_SERVICES[a.database])
+    units = list(dict.fromkeys(units))
+    lines.append(f"set -- {' '.join(q(u) for u in units)}; "
+                 "for u in \"$@\"; do echo \"unit $u $(systemctl is-active \"$u\" 2>/dev/null | head -n1)\"; done")
+    dbs = {a.database for a in apps}
+    if "mariadb" in dbs:
+        lines.append("echo \"db mariadb $(mysqladmin --connect-timeout=3 ping >/dev/null 2>&1 && echo ok || echo down)\"")
+    if "postgresql" in dbs:
+        lines.append("echo \"db postgresql $(pg_isready -t 3 -q >/dev/null 2>&1 && echo ok || echo down)\"")
+    root = q(apps_root)
+    lines.append(f"d={root}; test -d \"$d\" || d=/; echo \"df $(df -P \"$d\" | awk 'NR==2 {{print $5}}') $d\"")
+    return "\n".join(lines) + "\n"
+
+
+def parse(output: str) -> dict[tuple[str, str], list[str]]:
+    facts: dict[tuple[str, str], list[str]] = {}
+    for line in output.splitlines():
+        parts = line.split()
+        if len(parts) >= 2:
+            facts[(parts[0], parts[1])] = parts[2:]
+    return facts
+
+
+def judge(apps: list[AppTarget], facts: dict[tuple[str, str], list[str]], host: str,
+          warn_pct: int, fail_pct: int, apps_root: str) -> list[Result]:
+    out: list[Result] = []
+    df_key = next((k for k in facts if k[0] == "df"), None)
+    pct = df_key[1].rstrip("%") if df_key else ""
+    use = int(pct) if pct.isdigit() else None
+    mount = (facts[df_key] or ["/"])[0] if df_key else "/"
+
+    def unit(name: str) -> str:
+        return (facts.get(("unit", name)) or ["unknown"])[0]
+
+    for a in apps:
+        rid, i = a.request_id, a.instance
+        need = ["nginx"] + ([f"php{a.php_version}-fpm"] if a.runtime == "php" else []) + \
+               ([i] if a.runtime in ("python", "node") else []) + \
+               ([DB_SERVICES[a.database]] if a.database in DB_SERVICES else [])
+        down = [f"{u} is {unit(u)}" for u in need if unit(u) != "active"]
+        out.append(failed(KIND, rid, f"{host}: services", "; ".join(down)) if down
+                   else passed(KIND, rid, f"{host}: services", ", ".join(need) + " running"))
+        avail, enabled = (facts.get(("vhost", i)) or ["missing", "missing"])[:2]
+        if avail != "ok" or enabled != "ok":
+            why = "missing" if avail != "ok" else "not enabled (no link in sites-enabled)"
+            out.append(failed(KIND, rid, f"{host}: nginx vhost", f"/etc/nginx/sites-available/{i}.conf {why}"))
+        else:
+            out.append(passed(KIND, rid, f"{host}: nginx vhost", f"{i}.conf present and enabled"))
+        if a.runtime == "php":
+            conf, sock = (facts.get(("pool", i)) or ["missing", "missing"])[:2]
+            path = f"/etc/php/{a.php_version}/fpm/pool.d/{i}.conf"
+            if conf != "ok":
+                out.append(failed(KIND, rid, f"{host}: php-fpm pool", f"{path} missing"))
+            elif sock != "ok":
+                out.append(failed(KIND, rid, f"{host}: php-fpm pool", f"{path} present but /run/php/{i}.sock "
+                                  "is missing (php-fpm not reloaded?)"))
+            else:
+                out.append(passed(KIND, rid, f"{host}: php-fpm pool", f"pool {i} listening"))
+        uid = (facts.get(("user", i)) or ["missing"])[0]
+        home = (facts.get(("home", i)) or ["missing"])[0]
+        want = f"{i}:{WEB_GROUP}:750"
+        if uid == "missing":
+            out.append(failed(KIND, rid, f"{host}: app user", f"the user {i} does not exist"))
+        elif home == "missing":
+            out.append(failed(KIND, rid, f"{host}: app user", f"{apps_root}/{i} does not exist"))
+        elif home != want:
+            o, g, m = (home.split(":") + ["", "", ""])[:3]
+            out.append(failed(KIND, rid, f"{host}: app user", f"{apps_root}/{i} is {o}:{g} mode {m}, "
+                              f"expected {i}:{WEB_GROUP} mode 750"))
+        else:
+            out.append(passed(KIND, rid, f"{host}: app user", f"user {i} (uid {uid}), home {want}"))
+        if use is None:
+            out.append(failed(KIND, rid, f"{host}: disk space", "df gave no answer"))
+        elif use >= fail_pct:
+            out.append(failed(KIND, rid, f"{host}: disk space", f"{mount} is {use}% full (checks.disk_fail_percent={fail_pct})"))
+        elif use >= warn_pct:
+            out.append(warned(KIND, rid, f"{host}: disk space", f"{mount} is {use}% full (checks.disk_warn_percent={warn_pct})"))
+        else:
+            out.append(passed(KIND, rid, f"{host}: disk space", f"{mount} is {use}% full"))
+        if a.database in DB_SERVICES:
+            state = (facts.get(("db", a.database)) or ["down"])[0]
+            out.append(passed(KIND, rid, f"{host}: database", f"{a.database} answers") if state == "ok"
+                       else failed(KIND, rid, f"{host}: database", f"{a.database} does not answer on {host}"))
+    return out
+
+
+def host_units(targets: list[AppTarget], inventory: Inventory, config: Any) -> list[Unit]:
+    by_host: dict[str, list[AppTarget]] = {}
+    for t in targets:
+        by_host.setdefault(t.host, []).append(t)
+    c = config.checks
+    apps_root = config.hosting.apps_root.rstrip("/")
+    units = []
+    for host, apps in sorted(by_host.items()):
+        def fn(d: Deadline, host: str = host, apps: list[AppTarget] = apps) -> list[Result]:
+            if host not in inventory.hostvars:
+                return [failed(KIND, a.request_id, f"{host}: inventory", f"the host {host} is not in the "
+                               f"inventory ({config.hosting.inventory or 'hosting.inventory not set'})") for a in apps]
+            h = connect(host, config, inventory.hostvars[host], d.left())
+            try:
+                r = h.run(script(apps, apps_root))
+            finally:
+                h.backend.client.close()
+            if r.rc != 0 and not r.stdout:
+                raise RuntimeError(f"the fact script exited {r.rc}: {r.stderr.strip()[-300:]}")
+            return judge(apps, parse(r.stdout), host, c.disk_warn_percent, c.disk_fail_percent, apps_root)
+        units.append(Unit(KIND, f"host {host}", [a.request_id for a in apps], fn, c.timeout, name=f"{host}: ssh"))
+    return units

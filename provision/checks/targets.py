@@ -1,0 +1,146 @@
+"""What the checks check: every active row of the hosting registry, with its request and spec.
+
+Also the shared facts several checks need: the inventory (SSH connections, the hosts'
+addresses), where to connect for a name (`checks.connect_to`, else the host's address),
+and the probe allow-list.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import select
+
+from provision.checks.guard import AddressGuard
+from provision.errors import ConfigError, NotFound, ProvisionError
+from provision.store.models import Hosting, Request
+
+
+@dataclass
+class AppTarget:
+    """One hosted application as recorded: registry row, request and latest spec."""
+
+    request_id: str
+    host: str
+    domain: str
+    runtime: str
+    database: str | None
+    opd_code: str
+    opd_name: str
+    spec: Any = None  # None when the request has no valid spec (reported by the checks)
+    spec_error: str = ""
+    request: Any = None
+
+    @property
+    def instance(self) -> str:
+        return self.spec.application.slug if self.spec is not None else self.domain.split(".")[0]
+
+    @property
+    def tls(self) -> bool:
+        return bool(self.spec.hosting.tls) if self.spec is not None else True
+
+    @property
+    def php_version(self) -> str:
+        if self.spec is not None and self.spec.runtime.kind == "php" and self.spec.runtime.version:
+            return str(self.spec.runtime.version)
+        return "8.2"
+
+
+@dataclass
+class RequestFacts:
+    """What `provision.gitlab` needs of a request (the ORM row is detached from its session)."""
+
+    id: str
+    opd_code: str
+    opd_name: str
+    status: str
+
+
+def load_targets(app: Any, request_id: str | None = None) -> list[AppTarget]:
+    """Active registry rows (one request's with `request_id`); NotFound for an unknown request."""
+    with app.store.read() as s:
+        q = select(Hosting, Request).join(Request, Request.id == Hosting.request_id).where(
+            Hosting.status == "active").order_by(Hosting.request_id)
+        if request_id:
+            q = q.where(Hosting.request_id == request_id)
+        rows = [(h.request_id, h.host, h.domain, h.runtime, h.database,
+                 RequestFacts(r.id, r.opd_code, r.opd_name, r.status)) for h, r in s.execute(q)]
+    if request_id and not rows:
+        app.requests.get(request_id)  # NotFound for an unknown request
+        raise NotFound(f"request {request_id} has no active hosting in the registry; nothing to check.",
+                       "Check `provision hosting` for it, or run `provision check` without --request.")
+    out = []
+    for rid, host, domain, runtime, database, req in rows:
+        t = AppTarget(rid, host, domain.rstrip(".").lower(), runtime, database or None,
+                      req.opd_code, req.opd_name, request=req)
+        try:
+            t.spec = app.specs.get(rid)
+        except ProvisionError as e:
+            t.spec_error = str(e)
+        out.append(t)
+    return out
+
+
+@dataclass
+class Inventory:
+    """The parts of the Ansible inventory the checks use."""
+
+    hostvars: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    def addresses(self, host: str) -> list[str]:
+        """The host's IP addresses: `provision_addresses`, plus `ansible_host` when it is an IP."""
+        hv = self.hostvars.get(host, {})
+        out = [str(a) for a in hv.get("provision_addresses") or []]
+        ah = str(hv.get("ansible_host", ""))
+        try:
+            ipaddress.ip_address(ah)
+            out.append(ah)
+        except ValueError:
+            pass
+        return [str(ipaddress.ip_address(a)) for a in dict.fromkeys(out)]
+
+    def all_addresses(self) -> dict[str, str]:
+        """address -> inventory host."""
+        return {a: h for h in sorted(self.hostvars) for a in self.addresses(h)}
+
+
+def load_check_inventory(config: Any) -> Inventory:
+    if not config.hosting.inventory:
+        return Inventory()
+    from provision.install.inventory import load_inventory
+
+    return Inventory(load_inventory(config.hosting.inventory).hostvars)
+
+
+def split_hostport(text: str, what: str) -> tuple[str, int]:
+    host, sep, port = text.strip().rpartition(":")
+    host = host.strip("[]")
+    if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise ConfigError(f"{what}: {text!r} is not host:port.")
+    return host, int(port)
+
+
+class Endpoints:
+    """Where a check connects for (name, port): checks.connect_to, else the host's address."""
+
+    def __init__(self, connect_to: dict[str, str], inventory: Inventory, guard: AddressGuard) -> None:
+        self.map = {k.lower(): split_hostport(v, f"checks.connect_to[{k!r}]") for k, v in connect_to.items()}
+        self.inventory = inventory
+        self.guard = guard
+
+    def resolve(self, domain: str, host: str, port: int) -> tuple[str, int]:
+        """(address, port) to connect to; raises NotAllowed when outside the allow-list,
+        LookupError when nothing says where the name lives."""
+        for key in (f"{domain}:{port}", f"{host}:{port}"):
+            if key.lower() in self.map:
+                addr, p = self.map[key.lower()]
+                self.guard.require(addr)
+                return addr, p
+        addrs = self.inventory.addresses(host)
+        if not addrs:
+            raise LookupError(f"no address for {host}: set provision_addresses in the inventory "
+                              f"or checks.connect_to[\"{host}:{port}\"]")
+        self.guard.require(addrs[0])
+        return addrs[0], port
