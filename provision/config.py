@@ -117,6 +117,15 @@ class Checks(Section):
     timeout: float = Field(10.0, gt=0)
     tls_warn_days: int = Field(21, ge=0)
     tls_fail_days: int = Field(7, ge=0)
+    # The only addresses a check connects to (HTTP, TLS, and the probes of A/AAAA records).
+    probe_networks: list[str] = ["127.0.0.0/8", "::1/128"]
+    probe_ports: list[int] = [80, 443]  # an A/AAAA record "answers" when one of these accepts TCP
+    probe_timeout: float = Field(1.0, gt=0)
+    connect_to: dict[str, str] = {}  # "name:port" -> "address:port" (like curl --connect-to)
+    ca_bundle: str = ""  # CA certificates the TLS check trusts (default: the system's)
+    resolvers: list[str] = []  # host:port servers that may resolve CNAME targets outside the zone
+    disk_warn_percent: int = Field(80, ge=1, le=100)
+    disk_fail_percent: int = Field(90, ge=1, le=100)
 
 
 class Settings(Section):
