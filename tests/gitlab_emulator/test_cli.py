@@ -85,3 +85,18 @@ def test_start_fails_with_the_reason_when_sshd_is_missing(monkeypatch: pytest.Mo
         emulator.start()
     with pytest.raises(requests.ConnectionError):
         requests.get(emulator.api_url + "/projects", timeout=2)
+
+
+def test_a_handler_bug_is_a_500_and_is_recorded(monkeypatch: pytest.MonkeyPatch) -> None:
+    from . import api_users
+
+    def broken(app: object, req: object) -> None:
+        raise KeyError("bug")
+
+    with GitLabEmulator(ssh=False) as emulator:
+        route = next(r for r in api_users.ROUTER.routes if r.parts == ["user"] and r.method == "GET")
+        monkeypatch.setattr(route, "handler", broken)
+        response = requests.get(emulator.api_url + "/user", headers={"PRIVATE-TOKEN": emulator.root_token}, timeout=10)
+        assert response.status_code == 500
+        assert response.json() == {"message": "500 Internal Server Error"}
+        assert len(emulator.internal_errors) == 1 and "KeyError" in emulator.internal_errors[0]
