@@ -25,14 +25,24 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 
+CPU: dict[str, float] = {}
+
+
 def timed(cmd: list[str], env: dict[str, str], runs: int) -> float:
-    samples = []
+    """Median wall time; the median CPU time (user + sys) goes to CPU[cmd], which a
+    loaded machine disturbs much less than wall time."""
+    samples, cpu = [], []
     for _ in range(runs):
         t0 = time.perf_counter()
-        r = subprocess.run(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        p = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        assert p.stderr is not None
+        err = p.stderr.read()
+        _, status, usage = os.wait4(p.pid, 0)
         samples.append(time.perf_counter() - t0)
-        if r.returncode != 0:
-            raise SystemExit(f"{' '.join(cmd)} failed: {r.stderr.decode()[-500:]}")
+        cpu.append(usage.ru_utime + usage.ru_stime)
+        if os.waitstatus_to_exitcode(status) != 0:
+            raise SystemExit(f"{' '.join(cmd)} failed: {err.decode()[-500:]}")
+    CPU[" ".join(cmd[1:])] = statistics.median(cpu)
     return statistics.median(samples)
 
 
@@ -92,13 +102,16 @@ def main() -> None:
         t_overdue = timed([provision, "request", "list", "--overdue"], env, args.runs)
         print(f"median of {args.runs} runs; store: SQLite with {args.requests:,} requests x 15 steps "
               f"(populated in {t_pop:.1f} s)")
-        print(f"{'command':44} {'median':>9}  compared with")
-        print(f"{'ansible-playbook --version (anchor)':44} {t_ansible * 1000:7.0f} ms")
-        print(f"{'provision --help':44} {t_help * 1000:7.0f} ms  {t_help / t_ansible:.2f}x ansible "
-              f"(target <= 0.33x)")
-        for name, t in (("provision request list", t_list), ("provision request list --json", t_json),
-                        ("provision request list --overdue", t_overdue)):
-            print(f"{name:44} {t * 1000:7.0f} ms  {'OK' if t < 0.3 else 'over'} vs 300 ms target")
+        cpu = list(CPU.values())
+        print(f"{'command':36} {'wall':>8} {'cpu':>8}  compared with")
+        print(f"{'ansible-playbook --version (anchor)':36} {t_ansible * 1000:6.0f}ms {cpu[0] * 1000:6.0f}ms")
+        print(f"{'provision --help':36} {t_help * 1000:6.0f}ms {cpu[1] * 1000:6.0f}ms  "
+              f"{t_help / t_ansible:.2f}x ansible wall, {cpu[1] / cpu[0]:.2f}x cpu (target <= 0.33x)")
+        for (name, t), c in zip((("provision request list", t_list),
+                                 ("provision request list --json", t_json),
+                                 ("provision request list --overdue", t_overdue)), cpu[2:]):
+            print(f"{name:36} {t * 1000:6.0f}ms {c * 1000:6.0f}ms  target 300 ms: "
+                  f"{'met' if t < 0.3 else 'missed'} (wall)")
     finally:
         shutil.rmtree(work, ignore_errors=True)
 
