@@ -28,10 +28,11 @@ from provision.config import Dns as DnsSettings
 from provision.dns.errors import PrerequisiteFailed, ReadBackMismatch, ZoneChanged
 from provision.dns.records import key_text
 from provision.dns.planner import PROVIDER, make_delete_plan, make_plan, owners_table
-from provision.dns.transport import Transport, load_keyring, parse_server
+from provision.dns.transport import Transport, load_keyring, parse_server, server_text
 from provision.dns.update import build, groups_of, pack
 from provision.dns.validate import validate_spec, zone_name
-from provision.dns.verify import Progress, expected_of, mismatches, servers_from, verify_servers
+from provision.dns.verify import (Progress, ServerResult, before_of, changed_state, expected_of, mismatches,
+                                  servers_from, verify_servers)
 from provision.dns.zone import ZoneState
 from provision.errors import ChecksFailed, PartialApply, ProvisionError
 from provision.plan import ApplyReport, Change, Plan
@@ -41,6 +42,32 @@ class Recorder(Protocol):
     def attempt(self, provider: str, change: Change) -> int: ...
     def succeeded(self, attempt_id: int, provider: str, change: Change, detail: Any = None) -> Any: ...
     def failed(self, attempt_id: int, provider: str, change: Change, reason: str) -> Any: ...
+
+
+def _attempt(recorder: Recorder, changes: list[Change]) -> list[int]:
+    """Record the attempts (one transaction when the recorder offers `attempt_many`)."""
+    many = getattr(recorder, "attempt_many", None)
+    if many is not None:
+        return list(many(PROVIDER, changes))
+    return [recorder.attempt(PROVIDER, c) for c in changes]
+
+
+def _settle(recorder: Recorder, done: list[tuple[int, Change, Any]], failed: list[tuple[int, Change, str]]) -> None:
+    """Record outcomes (batched through `succeeded_many`/`failed_many` when offered)."""
+    if done:
+        many = getattr(recorder, "succeeded_many", None)
+        if many is not None:
+            many(PROVIDER, done)
+        else:
+            for i, c, detail in done:
+                recorder.succeeded(i, PROVIDER, c, detail)
+    if failed:
+        many = getattr(recorder, "failed_many", None)
+        if many is not None:
+            many(PROVIDER, failed)
+        else:
+            for i, c, reason in failed:
+                recorder.failed(i, PROVIDER, c, reason)
 
 
 class DnsPartialApply(PartialApply):
@@ -71,6 +98,8 @@ class DnsProvider:
         self.origin = zone_name(settings)
         self.prefix = settings.ownership_prefix
         self._transport = transport
+        self._zone: ZoneState | None = None  # the last zone read (its NS set names the servers)
+        self._serial: int | None = None  # the primary's serial after the last apply
 
     @classmethod
     def from_config(cls, config: Any) -> DnsProvider:
@@ -86,7 +115,8 @@ class DnsProvider:
 
     # -- reading ------------------------------------------------------------------------
     def read_zone(self) -> ZoneState:
-        return ZoneState.from_zone(self.transport.axfr(), self.prefix)
+        self._zone = ZoneState.from_zone(self.transport.axfr(), self.prefix)
+        return self._zone
 
     def list_names(self) -> list[dict[str, object]]:
         """Every name in the zone with its record types and owner (None: hand-made)."""
@@ -120,7 +150,7 @@ class DnsProvider:
         t = self.transport
         soa = dns.rdata.from_text(dns.rdataclass.IN, dns.rdatatype.SOA, plan.meta["soa"],
                                   origin=self.origin, relativize=False)
-        queue = pack(groups_of(plan, self.origin))
+        queue = pack(groups_of(plan, self.origin, self.prefix))
         parts: list[dict[str, Any]] = []
         pending: list[tuple[Change, int]] = []
         index = 0
@@ -143,7 +173,7 @@ class DnsProvider:
                     queue[:0] = [groups[:half], groups[half:]]
                     index -= 1
                     continue
-            ids = [recorder.attempt(PROVIDER, c) for c in changes]
+            ids = _attempt(recorder, changes)
             if error is None:
                 try:
                     t.send_update(msg, what)
@@ -152,9 +182,8 @@ class DnsProvider:
                 except ProvisionError as e:
                     error = self._diagnose(e, soa, index, what)
             if error is not None:
-                for c, i in zip(changes, ids):
-                    recorder.failed(i, PROVIDER, c, str(error))
-                    report.failed.append((c, str(error)))
+                _settle(recorder, [], [(i, c, str(error)) for c, i in zip(changes, ids)])
+                report.failed += [(c, str(error)) for c in changes]
                 parts.append({"part": index, "status": "failed", "error": str(error),
                               "changes": [c.target for c in changes]})
                 for rest in queue:
@@ -205,35 +234,46 @@ class DnsProvider:
         return e
 
     def _read_back(self, report: ApplyReport, pending: list[tuple[Change, int]], recorder: Recorder) -> None:
+        """Read the changed record sets back from the primary (an IXFR since the plan)."""
         if not pending:
             return
-        state = self.read_zone()
-        wrong = mismatches(state.rrsets, expected_of([c for c, _ in pending]))
+        changes = [c for c, _ in pending]
+        serial, rrsets = changed_state(self.transport.ixfr(int(report.plan.meta["serial"])),
+                                       before_of(changes))
+        wrong = mismatches(rrsets, expected_of(changes))
+        done: list[tuple[int, Change, Any]] = []
+        failed: list[tuple[int, Change, str]] = []
         for c, i in pending:
             why = wrong.get(c.data.key)
             if why is None:
-                recorder.succeeded(i, PROVIDER, c, {"serial": state.serial})
+                done.append((i, c, {"serial": serial}))
                 report.applied.append(c)
             else:
                 reason = f"read back from the primary: {key_text(c.data.key)} {why}"
-                recorder.failed(i, PROVIDER, c, reason)
+                failed.append((i, c, reason))
                 report.failed.append((c, reason))
-        report.details["serial"] = state.serial
-        report.details["read_back"] = {"serial": state.serial, "wrong": len(wrong)}
-        self._after = state
+        _settle(recorder, done, failed)
+        report.details["serial"] = serial
+        report.details["read_back"] = {"serial": serial, "wrong": len(wrong)}
+        self._serial = serial
 
     def _verify(self, report: ApplyReport, progress: Progress | None) -> None:
-        state = self._after
-        servers = servers_from(list(self.settings.verify_servers), state)
-        results = verify_servers(self.transport, servers, state.serial,
-                                 expected_of(report.applied), self.settings.verify_timeout,
-                                 self.prefix, progress)
+        serial = report.details["serial"]
+        servers = servers_from(list(self.settings.verify_servers),
+                               self._zone if self._zone is not None else self.read_zone())
+        # The read back was this very check on the primary: not repeated.
+        others = [s for s in servers if s != self.transport.primary]
+        found = verify_servers(self.transport, others, serial, expected_of(report.applied),
+                               self.settings.verify_timeout, int(report.plan.meta["serial"]),
+                               before_of(report.applied), progress)
+        results = [ServerResult(server_text(*s), ok=True, serial=serial, method="read back")
+                   if s == self.transport.primary else found.pop(0) for s in servers]
         report.details["verification"] = [r.as_dict() for r in results]
         bad = [r for r in results if not r.ok]
         if bad:
             raise VerificationFailed(
                 f"applied, but {len(bad)} of {len(results)} authoritative servers do not serve serial "
-                f"{state.serial} with the new records: "
+                f"{serial} with the new records: "
                 + "; ".join(f"{r.server}: {r.error}" for r in bad) + ".", report,
                 "Check the secondaries' transfers (allow-transfer, notify) and run `provision dns plan` "
                 "to confirm the primary.")

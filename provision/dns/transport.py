@@ -12,6 +12,7 @@ import dns.flags
 import dns.message
 import dns.name
 import dns.query
+import dns.rdata
 import dns.rcode
 import dns.rdatatype
 import dns.tsig
@@ -101,6 +102,22 @@ class Transport:
             return dns.zone.from_xfr(xfr, relativize=False, check_origin=False)
         except Exception as e:
             raise translate(e, where, self.zone.to_text(), what) from e
+
+    def ixfr(self, since: int, server: tuple[str, int] | None = None) -> list[tuple[dns.name.Name, int, int, dns.rdata.Rdata]]:
+        """The records of a TSIG-signed IXFR from serial `since`, in order, as
+        (name, rdtype, ttl, rdata). The server may answer with the whole zone instead."""
+        host, port = server or self.primary
+        what = f"incremental transfer of {self.zone} since serial {since}"
+        out: list[tuple[dns.name.Name, int, int, dns.rdata.Rdata]] = []
+        try:
+            for msg in dns.query.xfr(host, self.zone, rdtype=dns.rdatatype.IXFR, serial=since,
+                                     keyring=self.keyring, keyname=self.keyname, port=port,
+                                     timeout=self.timeout, lifetime=self.timeout * 6, relativize=False):
+                for rrset in msg.answer:
+                    out.extend((rrset.name, rrset.rdtype, rrset.ttl, rd) for rd in rrset)
+        except Exception as e:
+            raise translate(e, server_text(host, port), self.zone.to_text(), what) from e
+        return out
 
     def query(self, server: tuple[str, int], qname: dns.name.Name, rdtype: int,
               timeout: float | None = None) -> dns.message.Message:

@@ -29,8 +29,9 @@ from provision.dns.planner import Op
 from provision.dns.records import owner_name
 from provision.plan import Change, Plan
 
-#: Estimated bytes per message before signing; the real size is checked with to_wire().
-BUDGET = 58_000
+#: Bytes per message before the SOA prerequisite and the signature (about 200 bytes);
+#: the estimate is checked by to_wire(), and a part that is still too big is halved.
+BUDGET = 64_000
 _RR_FIXED = 2 + 10  # compressed owner name pointer + type, class, ttl, rdlength
 
 
@@ -49,20 +50,30 @@ def _rdlen(rd: dns.rdata.Rdata) -> int:
     return len(rd.to_digestable())
 
 
-def _estimate(group: Group, origin: dns.name.Name) -> int:
+def _estimate(group: Group, origin: dns.name.Name, prefix_len: int) -> int:
+    """Bytes this group adds to a message, as build() writes it (names compressed)."""
+    ops = group.ops
     rel = group.base.relativize(origin)
-    size = sum(len(label) + 1 for label in rel.labels) + 2 + 24  # the name once, the ownership name once (prefix label)
-    for op in group.ops:
-        size += 3 * _RR_FIXED  # prerequisite, delete, add headers at most
-        for rrset in (op.old, op.new):
-            if rrset is not None:
-                size += sum(_RR_FIXED + _rdlen(rd) for rd in rrset.rdatas)
-        if op.old is not None and op.new is None:
-            size += sum(_RR_FIXED + _rdlen(rd) for rd in op.old.rdatas)  # exact delete
+    size = sum(len(label) + 1 for label in rel.labels) + 2 + prefix_len + 1 + 2  # both names once
+    guard = ops[0].guard
+    if guard == "absent":
+        size += 2 * _RR_FIXED
+    elif guard == "adopt":
+        size += _RR_FIXED
+    elif ops[0].owner_old is not None:
+        size += sum(_RR_FIXED + _rdlen(rd) for rd in ops[0].owner_old.rdatas)
+    for op in ops:
+        if op.old is None:
+            size += _RR_FIXED if guard != "absent" else 0  # absent(name, type)
+        else:
+            old = sum(_RR_FIXED + _rdlen(rd) for rd in op.old.rdatas)
+            size += old + (old if op.new is None else _RR_FIXED)  # present, then delete
+        if op.new is not None:
+            size += sum(_RR_FIXED + _rdlen(rd) for rd in op.new.rdatas)
     return size
 
 
-def groups_of(plan: Plan, origin: dns.name.Name) -> list[Group]:
+def groups_of(plan: Plan, origin: dns.name.Name, prefix: str) -> list[Group]:
     """The plan's changes grouped by managed name, in plan order."""
     groups: dict[dns.name.Name, Group] = {}
     for c in plan.changes:
@@ -70,7 +81,7 @@ def groups_of(plan: Plan, origin: dns.name.Name) -> list[Group]:
         groups.setdefault(op.base, Group(op.base)).changes.append(c)
     out = list(groups.values())
     for g in out:
-        g.size = _estimate(g, origin)
+        g.size = _estimate(g, origin, len(prefix))
     return out
 
 

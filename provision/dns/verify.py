@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 
 import dns.message
 import dns.name
+import dns.rdata
 import dns.rcode
 import dns.rdatatype
 
@@ -33,6 +34,43 @@ def serial_ge(a: int, b: int) -> bool:
 
 def expected_of(changes: list) -> dict[Key, RRset | None]:  # list[Change]
     return {c.data.key: c.data.new for c in changes}
+
+
+def before_of(changes: list) -> dict[Key, RRset | None]:  # list[Change]
+    return {c.data.key: c.data.old for c in changes}
+
+
+def changed_state(records: list[tuple[dns.name.Name, int, int, dns.rdata.Rdata]],
+                  before: dict[Key, RRset | None]) -> tuple[int, dict[Key, RRset]]:
+    """(serial, record sets of `before`'s keys) after the IXFR answer `records`.
+
+    Applies the answer's deletions and additions (RFC 1995) to `before`; an answer in
+    AXFR form (the whole zone) is read as such. Keys outside `before` are ignored.
+    """
+    if not records or records[0][1] != dns.rdatatype.SOA:
+        raise ProvisionError("the transfer did not start with the zone's SOA")
+    serial = int(records[0][3].serial)  # type: ignore[attr-defined]
+    state: dict[Key, tuple[int, set[dns.rdata.Rdata]]] = {}
+    full = len(records) > 1 and records[1][1] != dns.rdatatype.SOA
+    if not full:
+        for key, rrset in before.items():
+            if rrset is not None:
+                state[key] = (rrset.ttl, set(rrset.rdatas))
+    adding = True
+    for name, rdtype, ttl, rd in records[1:-1] if len(records) > 1 else []:
+        if rdtype == dns.rdatatype.SOA and not full:
+            adding = not adding  # old SOA opens deletions, new SOA opens additions
+            continue
+        key = (name, rdtype)
+        if key not in before:
+            continue
+        _, values = state.setdefault(key, (ttl, set()))
+        if adding:
+            values.add(rd)
+            state[key] = (ttl, values)
+        else:
+            values.discard(rd)
+    return serial, {k: RRset(ttl, frozenset(v)) for k, (ttl, v) in state.items() if v}
 
 
 def mismatches(rrsets: dict[Key, RRset], expected: dict[Key, RRset | None]) -> dict[Key, str]:
@@ -101,26 +139,30 @@ def _query_rrsets(transport: Transport, server: tuple[str, int], keys: list[Key]
 
 
 def verify_server(transport: Transport, server: tuple[str, int], serial: int,
-                  expected: dict[Key, RRset | None], timeout: float, prefix: str,
-                  progress: Progress | None = None) -> ServerResult:
-    """Poll one server until it serves `serial` (or later) and `expected`, or time runs out."""
+                  expected: dict[Key, RRset | None], timeout: float, since: int,
+                  before: dict[Key, RRset | None], progress: Progress | None = None) -> ServerResult:
+    """Poll one server until it serves `serial` (or later) and `expected`, or time runs out.
+
+    Records are read by an IXFR since the plan's serial (the changes only), or record by
+    record when the server refuses us transfers.
+    """
     res = ServerResult(server_text(*server))
     start = time.monotonic()
     deadline = start + timeout
-    use_axfr = True
+    use_xfr = True
     while True:
         left = max(0.2, deadline - time.monotonic())
         try:
             soa = transport.soa(server, timeout=min(transport.timeout, left))
             res.serial = int(soa.serial)  # type: ignore[attr-defined]
             if serial_ge(res.serial, serial):
-                if use_axfr:
+                if use_xfr:
                     try:
-                        rrsets = ZoneState.from_zone(transport.axfr(server), prefix).rrsets
-                        res.method = "axfr"
+                        res.serial, rrsets = changed_state(transport.ixfr(since, server), before)
+                        res.method = "ixfr"
                     except ProvisionError:
-                        use_axfr = False  # transfers not allowed to us there: ask record by record
-                if not use_axfr:
+                        use_xfr = False  # transfers not allowed to us there: ask record by record
+                if not use_xfr:
                     rrsets = _query_rrsets(transport, server, list(expected), min(transport.timeout, left))
                     res.method = "query"
                 wrong = mismatches(rrsets, expected)
@@ -145,12 +187,12 @@ def verify_server(transport: Transport, server: tuple[str, int], serial: int,
 
 
 def verify_servers(transport: Transport, servers: list[tuple[str, int]], serial: int,
-                   expected: dict[Key, RRset | None], timeout: float, prefix: str,
-                   progress: Progress | None = None) -> list[ServerResult]:
+                   expected: dict[Key, RRset | None], timeout: float, since: int,
+                   before: dict[Key, RRset | None], progress: Progress | None = None) -> list[ServerResult]:
     """Every server checked at once; results in the order given."""
     if not servers:
         return []
     with ThreadPoolExecutor(max_workers=min(8, len(servers))) as pool:
-        futures = [pool.submit(verify_server, transport, s, serial, expected, timeout, prefix, progress)
+        futures = [pool.submit(verify_server, transport, s, serial, expected, timeout, since, before, progress)
                    for s in servers]
         return [f.result() for f in futures]

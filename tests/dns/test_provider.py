@@ -46,6 +46,7 @@ def test_create_twice_second_sends_nothing(bind_zone: BindPair, provider: Counti
     verification = report.details["verification"]
     assert [v["server"] for v in verification] == bind_zone.servers
     assert all(v["ok"] and v["serial"] == 2026010102 for v in verification)
+    assert [v["method"] for v in verification] == ["read back", "ixfr"]  # the primary was just read back
     plan2, report2 = apply(provider, make_spec(APP))
     assert plan2.empty and plan2.summary() == "nothing to do"
     assert provider.sent == 1 and report2.applied == []

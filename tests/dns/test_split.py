@@ -120,3 +120,50 @@ def test_noerror_without_effect_caught_by_read_back(bind_zone: BindPair, monkeyp
     assert rec.outcomes("failed") == ["sisekolah.batam.test. A"]
     assert "read back from the primary: sisekolah.batam.test. A holds nothing" in rec.events[-1][3] or any(
         "holds nothing" in r for o, _, _, r in rec.events if o == "failed")
+
+
+def test_batching_recorder_gets_one_call_per_message(bind_zone: BindPair, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(update_mod, "BUDGET", 1500)
+
+    class Batching(MemoryRecorder):
+        calls: list[tuple[str, int]] = []
+
+        def attempt_many(self, provider: str, changes: list) -> list[int]:
+            self.calls.append(("attempt", len(changes)))
+            return [self.attempt(provider, c) for c in changes]
+
+        def succeeded_many(self, provider: str, items: list) -> None:
+            self.calls.append(("succeeded", len(items)))
+            for i, c, detail in items:
+                self.succeeded(i, provider, c, detail)
+
+    rec = Batching()
+    p = DnsProvider(settings_for(bind_zone))
+    report = p.apply(p.plan(make_spec(bulk(12), slug="bulk"), REQ, OPD), rec)
+    parts = report.details["parts"]
+    assert len(parts) >= 2
+    assert rec.calls == [("attempt", len(x["changes"])) for x in parts] + [("succeeded", 24)]
+    assert rec.outcomes("succeeded") == [c.target for c in report.applied]
+
+
+def test_ixfr_answer_in_axfr_form_is_read_as_the_whole_zone() -> None:
+    import dns.name
+    import dns.rdata
+    import dns.rdatatype
+
+    from provision.dns.records import RRset
+    from provision.dns.verify import changed_state
+    z = dns.name.from_text("batam.test.")
+    soa = dns.rdata.from_text("IN", "SOA", "ns1.batam.test. h.batam.test. 7 1 1 1 1")
+    a = dns.name.from_text("a", z)
+    rd1 = dns.rdata.from_text("IN", "A", "192.0.2.1")
+    rd2 = dns.rdata.from_text("IN", "A", "192.0.2.2")
+    key = (a, dns.rdatatype.A)
+    before = {key: RRset(300, frozenset({rd1}))}
+    full = [(z, 6, 300, soa), (a, 1, 300, rd2), (z, 6, 300, soa)]
+    assert changed_state(full, before) == (7, {key: RRset(300, frozenset({rd2}))})
+    old_soa = dns.rdata.from_text("IN", "SOA", "ns1.batam.test. h.batam.test. 6 1 1 1 1")
+    incremental = [(z, 6, 300, soa), (z, 6, 300, old_soa), (a, 1, 300, rd1), (z, 6, 300, soa),
+                   (a, 1, 600, rd2), (z, 6, 300, soa)]
+    assert changed_state(incremental, before) == (7, {key: RRset(600, frozenset({rd2}))})
+    assert changed_state([(z, 6, 300, soa)], before) == (7, before)  # no change since
