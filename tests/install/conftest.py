@@ -1,0 +1,139 @@
+"""Fixtures of the install tests: git repositories of the sample apps served by `git daemon`
+on this machine's loopback, a tunnel to it from inside the module's sandbox server, and a
+provision environment whose hosting settings point at the sandbox."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from tests.helpers import run_cli
+from tests.sandbox import free_port
+
+APPS = Path(__file__).resolve().parents[1] / "apps"
+GIT_ENV = {"GIT_CONFIG_NOSYSTEM": "1", "GIT_CONFIG_GLOBAL": "/dev/null", "GIT_AUTHOR_NAME": "Pengembang",
+           "GIT_AUTHOR_EMAIL": "dev@example.test", "GIT_COMMITTER_NAME": "Pengembang",
+           "GIT_COMMITTER_EMAIL": "dev@example.test"}
+
+
+def git(*args: str, cwd: Path) -> str:
+    proc = subprocess.run(["git", *args], cwd=cwd, env={**os.environ, **GIT_ENV}, capture_output=True,
+                          text=True, timeout=60)
+    if proc.returncode != 0:
+        raise AssertionError(f"git {' '.join(args)}: {proc.stderr}")
+    return proc.stdout.strip()
+
+
+@dataclass
+class GitServer:
+    """Bare repositories under `root`, served read-only by git daemon on 127.0.0.1:port."""
+
+    root: Path
+    port: int
+
+    def create(self, app: str, slug: str) -> Path:
+        """A work tree of sample app `app`, pushed as <slug>.git with tag v1.0.0; returns the work tree."""
+        work = self.root / "work" / slug
+        if work.exists():
+            return work
+        shutil.copytree(APPS / app, work)
+        git("init", "-q", "-b", "main", cwd=work)
+        git("add", "-A", cwd=work)
+        git("commit", "-qm", "versi 1", cwd=work)
+        git("tag", "v1.0.0", cwd=work)
+        git("clone", "-q", "--bare", str(work), str(self.root / f"{slug}.git"), cwd=self.root)
+        return work
+
+    def commit_and_tag(self, work: Path, tag: str, edits: dict[str, str]) -> str:
+        for rel, text in edits.items():
+            (work / rel).write_text(text)
+        git("commit", "-qam", tag, cwd=work)
+        git("tag", tag, cwd=work)
+        bare = self.root / f"{work.name}.git"
+        git("push", "-q", str(bare), "main", tag, cwd=work)
+        return git("rev-parse", "HEAD", cwd=work)
+
+
+@pytest.fixture(scope="module")
+def git_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[GitServer]:
+    root = tmp_path_factory.mktemp("git")
+    (root / "work").mkdir()
+    port = free_port()
+    proc = subprocess.Popen(["git", "daemon", "--reuseaddr", "--listen=127.0.0.1", f"--port={port}",
+                             f"--base-path={root}", "--export-all", str(root)],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True)
+    deadline = time.monotonic() + 10
+    import socket
+
+    while time.monotonic() < deadline:
+        try:
+            socket.create_connection(("127.0.0.1", port), 0.5).close()
+            break
+        except OSError:
+            if proc.poll() is not None:
+                pytest.fail(f"git daemon could not start: {proc.stderr.read().decode() if proc.stderr else ''}",
+                            pytrace=False)
+            time.sleep(0.05)
+    else:
+        pytest.fail("git daemon did not listen within 10 s", pytrace=False)
+    yield GitServer(root, port)
+    os.killpg(proc.pid, signal.SIGTERM)
+    proc.wait(timeout=10)
+
+
+@pytest.fixture(scope="module")
+def app_server(kominfo_server, git_server: GitServer):  # type: ignore[no-untyped-def]
+    """The module's sandbox server, with git daemon reachable inside at 127.0.0.1:<same port>."""
+    from tests.sandbox.tunnel import Tunnel
+
+    tunnel = Tunnel(kominfo_server, git_server.port)
+    try:
+        tunnel.start()
+    except Exception as e:  # noqa: BLE001 - the reason is what the failure must say
+        pytest.fail(f"tunnel into {kominfo_server.name} could not start: {e}", pytrace=False)
+    yield kominfo_server
+    tunnel.stop()
+
+
+def write_config(home: Path, sandbox, git_port: int, extra: str = "") -> Path:  # type: ignore[no-untyped-def]
+    cfg = home / "provision.toml"
+    cfg.write_text(
+        f'[general]\nstate_dir = "{home / "state"}"\n'
+        f'[dns]\nzone = "batam.go.id"\n'
+        f'[reports]\nsignatory_name = "Budi Santoso"\nsignatory_nip = "197001012000031001"\n'
+        f'[hosting]\ninventory = "{sandbox.inventory}"\nssh_config = "{sandbox.ssh_config}"\n'
+        f'known_hosts = "{sandbox.known_hosts}"\nrepo_url = "git://127.0.0.1:{git_port}/{{slug}}.git"\n'
+        f'keep_releases = 2\n' + extra)
+    return cfg
+
+
+@pytest.fixture
+def install_home(provision_home: Path, sandbox, git_server: GitServer, app_server) -> Path:  # type: ignore[no-untyped-def]
+    """A provision environment configured for the module's server (state in a temp dir)."""
+    write_config(provision_home, sandbox, git_server.port)
+    return provision_home
+
+
+def open_request(request_id: str, spec: Path | str, home: Path) -> None:
+    r = run_cli("request", "open", "--opd-code", "disdik", "--opd-name", "Dinas Pendidikan", "--app", "Aplikasi Uji",
+                "--letter-number", "005/DISDIK/2026", "--letter-date", "2026-11-02", "--id", request_id)
+    assert r.exit_code == 0, r
+    if isinstance(spec, str):
+        path = home / f"{request_id}.yaml"
+        path.write_text(spec)
+        spec = path
+    r = run_cli("spec", "set", request_id, str(spec))
+    assert r.exit_code == 0, r
+
+
+def served(server, name: str, path: str = "/") -> str:  # type: ignore[no-untyped-def]
+    """The page nginx serves for `name` inside the server."""
+    return server.run(["curl", "-sS", "--max-time", "10", "-H", f"Host: {name}", f"http://127.0.0.1{path}"]).stdout

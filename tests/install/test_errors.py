@@ -1,0 +1,74 @@
+"""Failures found before or without a working server: host not in the inventory, an
+unreachable host, the request's lock held, no test run for the report."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from tests.helpers import run_cli
+from tests.install.conftest import APPS, open_request
+from tests.sandbox import free_port
+
+
+def _config(home: Path, inventory: str) -> None:
+    inv = home / "inventory.yml"
+    inv.write_text(inventory)
+    known = home / "known_hosts"
+    known.write_text("")
+    (home / "provision.toml").write_text(
+        f'[general]\nstate_dir = "{home / "state"}"\n[hosting]\ninventory = "{inv}"\n'
+        f'known_hosts = "{known}"\nrepo_url = "git://127.0.0.1:9/{{slug}}.git"\n')
+
+
+def test_host_not_in_inventory(provision_home: Path) -> None:
+    _config(provision_home, "all:\n  hosts:\n    web1:\n      ansible_host: 127.0.0.1\n")
+    open_request("REQ-2026-0201", (APPS / "static" / "spec.yaml").read_text(), provision_home)
+    r = run_cli("install", "REQ-2026-0201", "--ref", "v1.0.0", "--yes")
+    assert r.exit_code == 2, r
+    assert "the host 'kominfo1' is not in the inventory" in r.stderr and "hosts: web1" in r.stderr
+    r = run_cli("test", "REQ-2026-0201")
+    assert r.exit_code == 2 and "not in the inventory" in r.stderr, r
+
+
+def test_unreachable_host(provision_home: Path) -> None:
+    port = free_port()  # nothing listens there
+    _config(provision_home, f"all:\n  hosts:\n    kominfo1:\n      ansible_host: 127.0.0.1\n"
+                            f"      ansible_port: {port}\n      ansible_user: root\n")
+    open_request("REQ-2026-0202", (APPS / "static" / "spec.yaml").read_text(), provision_home)
+    r = run_cli("install", "REQ-2026-0202", "--ref", "v1.0.0", "--yes")
+    assert r.exit_code == 8, r
+    assert "kominfo1 is unreachable" in r.stderr and "Nothing was changed" in r.stderr
+    r = run_cli("install", "REQ-2026-0202", "--ref", "--oops", "--yes")
+    assert r.exit_code == 2, r
+    r = run_cli("audit", "log", "REQ-2026-0202", "--json")
+    assert r.exit_code == 0
+    outcomes = [e["outcome"] for e in r.json if e["provider"] == "install"]
+    assert outcomes == ["attempted", "failed"]
+
+
+def test_lock_held_by_another_run(provision_home: Path) -> None:
+    _config(provision_home, "all:\n  hosts:\n    kominfo1:\n      ansible_host: 127.0.0.1\n")
+    open_request("REQ-2026-0203", (APPS / "static" / "spec.yaml").read_text(), provision_home)
+    from provision.context import App
+
+    app = App()
+    with app.lock("REQ-2026-0203", timeout=1):
+        r = run_cli("install", "REQ-2026-0203", "--ref", "v1.0.0", "--yes", "--lock-timeout", "0.5")
+    assert r.exit_code == 6, r
+    assert "lock" in r.stderr.lower()
+
+
+def test_report_without_test_run(provision_home: Path) -> None:
+    _config(provision_home, "all:\n  hosts:\n    kominfo1:\n")
+    open_request("REQ-2026-0204", (APPS / "static" / "spec.yaml").read_text(), provision_home)
+    r = run_cli("report", "REQ-2026-0204", "berita-acara")
+    assert r.exit_code == 2, r
+    assert "has no recorded test run" in r.stderr and "provision test REQ-2026-0204" in r.stderr
+
+
+def test_rollback_without_install(provision_home: Path) -> None:
+    _config(provision_home, "all:\n  hosts:\n    kominfo1:\n")
+    open_request("REQ-2026-0205", (APPS / "static" / "spec.yaml").read_text(), provision_home)
+    r = run_cli("rollback", "REQ-2026-0205", "--yes")
+    assert r.exit_code == 2, r
+    assert "has no successful staging install to roll back from" in r.stderr

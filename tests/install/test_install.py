@@ -1,0 +1,220 @@
+"""Install, re-install, test, report, roll back and fail, on one throwaway sandbox server.
+
+The module shares one server (`kominfo_server`); each test installs a different sample app,
+so they do not step on each other. Every CLI call checks its exit code and its message.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.helpers import run_cli
+from tests.install.conftest import APPS, open_request, served
+
+pytestmark = [pytest.mark.root, pytest.mark.slow]
+
+
+def spec_for(app: str, server, **replace: str) -> str:  # type: ignore[no-untyped-def]
+    text = (APPS / app / "spec.yaml").read_text().replace("host: kominfo1", f"host: {server.name}")
+    for old, new in replace.items():
+        assert old in text
+        text = text.replace(old, new)
+    return text
+
+
+def audit_events(request_id: str) -> list[dict]:
+    r = run_cli("audit", "export", "--format", "jsonl", "--request", request_id)
+    assert r.exit_code == 0, r
+    return [json.loads(line) for line in r.stdout.splitlines() if line.strip()]
+
+
+def test_static_install_reinstall_test_report_and_failures(install_home: Path, app_server, git_server) -> None:
+    rid = "REQ-2026-0101"
+    git_server.create("static", "portal-statis")
+    open_request(rid, spec_for("static", app_server), install_home)
+    name = "portal-statis-staging.batam.go.id"
+
+    r = run_cli("install", rid, "--ref", "v1.0.0", "--yes")
+    assert r.exit_code == 0, r
+    assert "Installed v1.0.0 (commit " in r.stdout and f"of {rid} on {app_server.name}" in r.stdout
+    assert "changed" in r.stderr and "Switch current to the new release" in r.stderr  # progress lines
+    assert "Portal Statis Pemko" in served(app_server, name)
+
+    r = run_cli("install", rid, "--ref", "v1.0.0", "--yes", "--json")
+    assert r.exit_code == 0, r
+    assert r.json["changed"] == 0, r.json["hosts"]
+    assert r.json["hosts"][app_server.name]["failed"] == 0
+    commit = r.json["commit"]
+    assert len(commit) == 40
+
+    r = run_cli("exec", rid, "--", "id", "-un")
+    assert r.exit_code == 0, r
+    assert r.stdout.strip() == "portal-statis-staging"
+    r = run_cli("exec", rid, "--", "sh", "-c", "echo gagal >&2; exit 4")
+    assert r.exit_code == 1 and "exited 4" in r.stderr, r
+    execs = [e for e in audit_events(rid) if e["provider"] == "exec" and e["outcome"] != "attempted"]
+    assert execs[0]["outcome"] == "succeeded" and len(execs[0]["after"]["output_sha256"]) == 64
+    assert execs[1]["outcome"] == "failed" and "exited 4" in execs[1]["reason"]
+
+    junit = install_home / "junit.xml"
+    r = run_cli("test", rid, "--junit", str(junit))
+    assert r.exit_code == 0, r
+    assert "PASS  smoke" in r.stdout and "checks passed" in r.stdout and "FAIL" not in r.stdout
+    assert 'failures="0"' in junit.read_text()
+    r = run_cli("report", rid, "berita-acara")
+    assert r.exit_code == 0, r
+    assert "Issued: Berita Acara 001/BA/Kominfo-PE/XI/2026" in r.stdout
+    md = Path(r.stdout.split("md: ")[1].split()[0]).read_text()
+    assert "**LAYAK**" in md and commit in md and "Budi Santoso" in md and "| sesuai |" in md
+    assert Path(r.stdout.split("pdf: ")[1].split()[0]).read_bytes().startswith(b"%PDF")
+    r = run_cli("report", rid, "berita-acara")
+    assert r.exit_code == 0 and "Already issued: Berita Acara 001/BA/" in r.stdout, r
+
+    # A failing test command: exit 3, stored, and the Berita Acara says tidak layak.
+    r = run_cli("spec", "set", rid, str(_write(install_home / "s2.yaml", spec_for(
+        "static", app_server, **{"command: test -f index.html": "command: test -f tidak-ada.txt"}))))
+    assert r.exit_code == 0, r
+    r = run_cli("test", rid)
+    assert r.exit_code == 3, r
+    assert "FAIL  app-test" in r.stdout and "1 check(s) failed" in r.stderr
+    r = run_cli("report", rid, "berita-acara")
+    assert r.exit_code == 0 and "002/BA/" in r.stdout, r
+    assert "**TIDAK LAYAK**" in Path(r.stdout.split("md: ")[1].split()[0]).read_text()
+
+    # A ref that does not exist: exit 2, audited, v1 still serving.
+    r = run_cli("install", rid, "--ref", "v9.9.9", "--yes")
+    assert r.exit_code == 2, r
+    assert "the ref 'v9.9.9' does not exist" in r.stderr
+    assert "Portal Statis Pemko" in served(app_server, name)
+    failed = [e for e in audit_events(rid) if e["provider"] == "install" and e["outcome"] == "failed"]
+    assert "v9.9.9" in failed[-1]["reason"]
+
+    # A failure half-way: v2 is fetched, then nginx -t fails (another site's broken file):
+    # our vhost is reverted, current is not switched, v1 keeps serving.
+    work = git_server.root / "work" / "portal-statis"
+    git_server.commit_and_tag(work, "v2.0.0", {"index.html": "<h1>Portal Statis Pemko v2</h1>\n"})
+    r = run_cli("spec", "set", rid, str(_write(install_home / "s3.yaml", spec_for(
+        "static", app_server, **{"tls: false": "tls: false\n  aliases: [portal]"}))))
+    assert r.exit_code == 0, r
+    app_server.run("echo 'this is not nginx' > /etc/nginx/conf.d/rusak.conf")
+    try:
+        r = run_cli("install", rid, "--ref", "v2.0.0", "--yes")
+    finally:
+        app_server.run("rm -f /etc/nginx/conf.d/rusak.conf")
+    assert r.exit_code == 1, r
+    assert "task 'Stop here, the vhost was invalid' failed" in r.stderr and "reverted" in r.stderr
+    assert "previous release" in r.stderr
+    assert "Portal Statis Pemko</h1><p>Versi 1" in served(app_server, name)
+    assert "portal-statis-staging.batam.go.id;" in app_server.run(
+        "cat /etc/nginx/sites-available/portal-statis-staging.conf").stdout  # the old vhost is back
+
+
+def _write(path: Path, text: str) -> Path:
+    path.write_text(text)
+    return path
+
+
+def test_php_app_with_mariadb_and_secrets(install_home: Path, app_server, git_server) -> None:
+    rid = "REQ-2026-0102"
+    git_server.create("php", "catatan")
+    password = "rahasia-Xq83-jangan-bocor"
+    app_server.run(["mariadb", "-e", f"CREATE DATABASE IF NOT EXISTS catatan; "
+                    f"CREATE OR REPLACE USER 'catatan'@'localhost' IDENTIFIED BY '{password}'; "
+                    "GRANT ALL ON catatan.* TO 'catatan'@'localhost';"])
+    app_server.run(["mariadb", "catatan"], input=(APPS / "php" / "schema.sql").read_text())
+    secrets = install_home / "state" / "secrets"
+    secrets.mkdir(parents=True)
+    (secrets / f"{rid}.env").write_text(f"DB_PASSWORD={password}\n")
+    (secrets / f"{rid}.env").chmod(0o644)
+    open_request(rid, spec_for("php", app_server), install_home)
+
+    r = run_cli("install", rid, "--ref", "v1.0.0", "--yes")
+    assert r.exit_code == 2, r  # a secrets file others can read is refused before anything runs
+    assert "readable or writable by group or others" in r.stderr
+    (secrets / f"{rid}.env").chmod(0o600)
+
+    r = run_cli("install", rid, "--ref", "v1.0.0", "--yes")
+    assert r.exit_code == 0, r
+    assert "catatan: pertama" in served(app_server, "catatan-staging.batam.go.id")
+    r = run_cli("test", rid, "--json")
+    assert r.exit_code == 0, r
+    kinds = {c["kind"] for c in r.json["checks"] if c["status"] == "pass"}
+    assert {"smoke", "app-test", "infra", "documents"} <= kinds
+    assert any("php8.2-fpm running" in c["name"] for c in r.json["checks"])
+    env_file = app_server.run("stat -c '%a %U' /srv/apps/catatan-staging/shared/.env").stdout.split()
+    assert env_file == ["600", "catatan-staging"]
+    # The secret reached the server's .env and nowhere in our state: not the audit log, not
+    # the database, not ansible-runner's artifacts.
+    assert password in app_server.run("cat /srv/apps/catatan-staging/shared/.env").stdout
+    leaked = subprocess.run(["grep", "-rl", password, str(install_home / "state"), "--exclude-dir=secrets"],
+                            capture_output=True, text=True)
+    assert leaked.stdout == "", f"secret found in {leaked.stdout}"
+    assert password not in json.dumps(audit_events(rid))
+
+
+def test_python_new_tag_concurrent_install_and_rollback(install_home: Path, app_server, git_server) -> None:
+    rid = "REQ-2026-0103"
+    work = git_server.create("python", "antrian")
+    open_request(rid, spec_for("python", app_server), install_home)
+    name = "antrian-staging.batam.go.id"
+    r = run_cli("install", rid, "--ref", "v1.0.0", "--yes")
+    assert r.exit_code == 0, r
+    assert "Layanan Antrian versi 1 (Selamat datang)" in served(app_server, name)
+
+    v2 = git_server.commit_and_tag(work, "v2.0.0", {"app.py": (work / "app.py").read_text().replace(
+        'VERSION = "1"', 'VERSION = "2"')})
+    # A second install of the same request while the first runs: refused by the lock.
+    first = subprocess.Popen([sys.executable, str(Path(__file__).resolve().parents[2] / "cli.py"), "install", rid,
+                              "--ref", "v2.0.0", "--yes"], env=os.environ.copy(), stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and "install.install" not in json.dumps(audit_events(rid)[-1:]):
+        time.sleep(0.2)
+    r = run_cli("install", rid, "--ref", "v2.0.0", "--yes", "--lock-timeout", "1")
+    out, errs = first.communicate(timeout=300)
+    assert r.exit_code == 6, r
+    assert "lock" in r.stderr.lower()
+    assert first.returncode == 0, errs
+    assert f"(commit {v2[:12]})" in out
+    assert "Layanan Antrian versi 2" in served(app_server, name)
+
+    r = run_cli("rollback", rid, "--yes")
+    assert r.exit_code == 0, r
+    assert f"from release {v2[:12]}" in r.stdout
+    assert "Layanan Antrian versi 1" in served(app_server, name)
+    r = run_cli("test", rid)
+    assert r.exit_code == 0, r
+    assert f"at commit {git_server_commit(work, 'v1.0.0')[:12]}" in r.stdout
+    assert "PASS  infra     service antrian-staging running" in r.stdout
+
+
+def git_server_commit(work: Path, ref: str) -> str:
+    from tests.install.conftest import git
+
+    return git("rev-list", "-n1", ref, cwd=work)
+
+
+def test_changed_host_key_is_refused(install_home: Path, app_server, sandbox) -> None:
+    rid = "REQ-2026-0104"
+    open_request(rid, spec_for("static", app_server), install_home)
+    key = install_home / "other_key"
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(key)], check=True)
+    wrong = install_home / "known_hosts"
+    wrong.write_text(f"{app_server.name} {' '.join(key.with_suffix('.pub').read_text().split()[:2])}\n")
+    cfg = install_home / "provision.toml"
+    cfg.write_text(cfg.read_text().replace(f'known_hosts = "{sandbox.known_hosts}"', f'known_hosts = "{wrong}"'))
+    r = run_cli("install", rid, "--ref", "v1.0.0", "--yes")
+    assert r.exit_code == 9, r
+    assert f"the SSH host key of {app_server.name} does not match the pinned key: refused" in r.stderr
+    r = run_cli("exec", rid, "--", "true")
+    assert r.exit_code == 9, r
+    assert "does not match the pinned key" in r.stderr
+    events = audit_events(rid)
+    assert [e["outcome"] for e in events if e["provider"] == "install"] == ["attempted", "failed"]
