@@ -1,0 +1,281 @@
+"""HostingProvider: plan, apply and withdraw the hosting of applications (SOP step 15).
+
+plan:  resolve each request's HostingTarget, probe its host over SSH (one round trip a
+       host), compare (planner.py). Refusals a probe can prove come here, before any
+       change: database server down, disk full, nginx already broken, a certificate
+       that cannot be issued.
+apply: every change is recorded as attempted, the secrets are written to 0600 files
+       in a private directory (a new database password, a new TLS key) whose paths go to
+       hosting.yml, the play runs (all applications of a host in one run; hosts in
+       parallel up to `forks`), each change is then recorded as succeeded or failed, the
+       files are removed, the host is probed again and the registry written.
+       The play rolls back what a failed run created and never leaves a vhost that
+       fails `nginx -t` enabled, so the previous site keeps serving.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import secrets
+import shutil
+import uuid
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from provision.audit import utcnow
+from provision.errors import AuthError, PartialApply, ProvisionError, Unreachable
+from provision.hosting import planner, registry
+from provision.hosting.planner import DatabaseUnavailable, HostOutOfDisk, NginxConfigBroken
+from provision.hosting.probe import HostState, probe_host
+from provision.hosting.target import HostingTarget, resolve_target
+from provision.hosting.tls import CertificateError, LocalCA, parse_pem
+from provision.plan import ApplyReport, Change, Plan
+from provision.secrets import REDACTOR
+
+PROVIDER = "hosting"
+
+
+class HostingFailed(ProvisionError):
+    """The play failed on a host; what it created was rolled back."""
+
+
+def _error_for(message: str, host: str, unreachable: bool, report: ApplyReport | None) -> ProvisionError:
+    low = message.lower()
+    if unreachable:
+        if "host key" in low or "identification has changed" in low:
+            e: ProvisionError = AuthError(f"the SSH host key of {host} does not match the pinned key: refused. {message}")
+        else:
+            e = Unreachable(f"{host} is unreachable: {message}", "Check that the server is up. Nothing was changed.")
+    elif "unavailable on this server" in low:
+        e = DatabaseUnavailable(f"the database server on {host} stopped answering during the run: {message}",
+                                "Start it and run again.")
+    elif "out of disk space" in low or "no space left" in low:
+        e = HostOutOfDisk(f"{host} ran out of disk space: {message}", "Free some space and run again.")
+    elif "already invalid" in low:
+        e = NginxConfigBroken(f"{message}")
+    else:
+        e = HostingFailed(f"hosting on {host} failed: {message}",
+                          "See `provision audit log` for what was applied; fix the cause and run again.")
+    e.report = report  # type: ignore[attr-defined]
+    return e
+
+
+class HostingProvider:
+    def __init__(self, app: Any, runner: Any = None, inventory: Any = None) -> None:
+        self.app = app
+        self.cfg = app.config.hosting
+        self._runner = runner
+        self._inventory = inventory
+
+    @property
+    def inventory(self) -> Any:
+        if self._inventory is None:
+            from provision.install.inventory import load_inventory
+
+            self._inventory = load_inventory(self.cfg.inventory)
+        return self._inventory
+
+    @property
+    def runner(self) -> Any:
+        if self._runner is None:
+            from provision.install.install import make_runner
+
+            self._runner = make_runner(self.app)
+        return self._runner
+
+    # -- reading --------------------------------------------------------------------------
+    def targets(self, request_ids: list[str]) -> list[HostingTarget]:
+        return [resolve_target(self.app, rid, self.inventory) for rid in request_ids]
+
+    def read_state(self, targets: list[HostingTarget]) -> dict[str, HostState]:
+        from concurrent.futures import ThreadPoolExecutor
+
+        by_host: dict[str, list[HostingTarget]] = {}
+        for t in targets:
+            by_host.setdefault(t.host, []).append(t)
+
+        def one(host: str) -> HostState:
+            ts = by_host[host]
+            engines = sorted({t.database for t in ts if t.database != "none"})
+            return probe_host(host, self.inventory.connection(host), [planner.probe_item(t) for t in ts],
+                              planner.probe_paths(ts), engines, self.cfg.ssh_config, self.cfg.known_hosts)
+
+        with ThreadPoolExecutor(max_workers=min(self.cfg.forks, len(by_host)) or 1) as pool:
+            states = list(pool.map(one, sorted(by_host)))
+        return {s.host: s for s in states}
+
+    def _ca(self) -> LocalCA:
+        return LocalCA(Path(self.cfg.local_ca_cert).expanduser(), Path(self.cfg.local_ca_key_file).expanduser())
+
+    # -- apply ----------------------------------------------------------------------------
+    def plan(self, request_ids: list[str]) -> Plan:
+        """The changes that `apply` would make. Raises the refusals listed in the module doc."""
+        targets = self.targets(request_ids)
+        states = self.read_state(targets)
+        for st in states.values():
+            planner.check_host(st, self.cfg.min_free_mb)
+        ca_key = self._ca().key_id() if self.cfg.tls_source == "local-ca" and any(t.tls for t in targets) else None
+        plan = Plan(PROVIDER, ",".join(request_ids), existing=len(targets),
+                    meta={"hosts": sorted(states), "apps": [t.as_dict() for t in targets]})
+        facts: dict[str, dict[str, Any]] = {}
+        for t in targets:
+            changes, facts[t.instance] = planner.plan_target(t, states[t.host], ca_key)
+            plan.changes += changes
+            if t.kind in ("python", "node"):
+                plan.notes.append(f"{t.instance}: the {t.kind} app service is created by `provision install` "
+                                  "(it needs the application's code).")
+        plan._targets = targets  # type: ignore[attr-defined]
+        plan._facts = facts  # type: ignore[attr-defined]
+        plan._states = states  # type: ignore[attr-defined]
+        return plan
+
+    def apply(self, plan: Plan, audit: Any, on_event: Callable[[Any], None] | None = None,
+              reconcile: bool = False) -> ApplyReport:
+        """Apply a plan from `plan()`. With `reconcile`, run the play even when the plan is
+        empty (repairs drift a probe cannot see; reports what Ansible changed).
+        Raises HostingFailed/DatabaseUnavailable/HostOutOfDisk/CertificateError/Unreachable
+        (each with `.report`), PartialApply when some applications were hosted and some not."""
+        targets: list[HostingTarget] = plan._targets  # type: ignore[attr-defined]
+        facts: dict[str, dict[str, Any]] = plan._facts  # type: ignore[attr-defined]
+        report = ApplyReport(plan)
+        if plan.empty and not reconcile:
+            return report
+        workdir = self.app.config.state_dir / "ansible" / "secrets" / uuid.uuid4().hex
+        workdir.mkdir(parents=True, mode=0o700)
+        workdir.parent.chmod(0o700)
+        attempts: list[tuple[Change, int]] = []
+        try:
+            items = [self._item(t, facts[t.instance], workdir) for t in targets]
+            attempts = [(c, audit.attempt(PROVIDER, c)) for c in plan.changes]
+            result = self.runner.run("hosting.yml", {
+                "hosting_hosts": sorted({t.host for t in targets}), "hosting_apps": items,
+                "hosting_min_free_mb": self.cfg.min_free_mb,
+                "hosting_organisation": self.app.config.general.organisation_short}, on_event=on_event)
+        except BaseException as e:
+            for c, aid in attempts:
+                audit.failed(aid, PROVIDER, c, f"{type(e).__name__}: {e}")
+            raise
+        finally:
+            shutil.rmtree(workdir, ignore_errors=True)
+        hosted = result.stats.get("hosted", {}) or {}
+        report.details = {"changed": result.changed, "duration": round(result.duration, 1),
+                          "hosts": {h: r.as_dict() for h, r in result.hosts.items()}, "hosted": sorted(hosted)}
+        for c, aid in attempts:
+            t: HostingTarget = c.data
+            if t.instance in hosted:
+                audit.succeeded(aid, PROVIDER, c, {"ansible_changed": result.changed})
+                report.applied.append(c)
+            else:
+                f = result.final_failure(t.host)
+                reason = f"task '{f.task}': {f.message}" if f else (result.status if result.hosts.get(t.host) else "not reached")
+                audit.failed(aid, PROVIDER, c, reason)
+                report.failed.append((c, reason))
+        if reconcile and plan.empty and result.changed:
+            audit.record(PROVIDER, "reconcile", plan.request_id, after={"ansible_changed": result.changed},
+                         request_id=targets[0].request_id if len(targets) == 1 else None)
+        done = [t for t in targets if t.instance in hosted]
+        if done:
+            self._register(done, "active")
+        if not result.ok:
+            failed_hosts = sorted({t.host for t in targets if t.instance not in hosted})
+            f = result.final_failure(failed_hosts[0] if failed_hosts else None) or result.final_failure()
+            if done:
+                raise PartialApply(f"hosted {len(done)} of {len(targets)} applications; "
+                                   f"{', '.join(t.instance for t in targets if t not in done)} failed: "
+                                   f"{f.message if f else result.status}",
+                                   [t.instance for t in done], [t.instance for t in targets if t not in done])
+            message = f.message if f else " ".join(result.stdout_tail.split())[-500:] or result.status
+            raise _error_for(message, f.host if f else ",".join(failed_hosts), bool(f and f.unreachable), report)
+        return report
+
+    def _item(self, t: HostingTarget, facts: dict[str, Any], workdir: Path) -> dict[str, Any]:
+        password_file = cert = key = ""
+        if t.database != "none":
+            # A new password for the play to use only when the server has none yet.
+            password = secrets.token_urlsafe(24)
+            REDACTOR.add(password)
+            pf = workdir / f"{t.instance}.db"
+            pf.touch(mode=0o600)
+            pf.write_text(password)
+            password_file = str(pf)
+        if t.tls and facts.get("issue_cert") and t.tls_source == "local-ca":
+            chain, keyfile, _ = self._ca().issue(t.server_names, workdir)
+            cert, key = str(chain), str(keyfile)
+        return t.extravars(password_file, cert, key, self.cfg.acme_email, self.cfg.acme_server)
+
+    def _register(self, targets: list[HostingTarget], status: str) -> None:
+        try:
+            states = self.read_state(targets)
+        except ProvisionError:
+            states = {}
+        for t in targets:
+            st = states.get(t.host)
+            pem = st.apps[t.instance].get("cert_pem") if st else None
+            info = parse_pem(pem) if pem else None
+            before, after = registry.upsert(self.app.store, t.request_id, host=t.host, domain=t.domain,
+                                            runtime=t.runtime, database=t.database,
+                                            tls_expiry=info.not_after if info else None, status=status)
+            if before != after:
+                self.app.audit.append(PROVIDER, "register", f"{t.request_id} {t.domain}", outcome="recorded",
+                                      before=before, after=after, request_id=t.request_id)
+
+    # -- withdraw -------------------------------------------------------------------------
+    def plan_delete(self, request_ids: list[str], purge: bool = False) -> Plan:
+        targets = self.targets(request_ids)
+        states = self.read_state(targets)
+        stamp = utcnow()
+        plan = Plan(PROVIDER, ",".join(request_ids), existing=len(targets),
+                    meta={"hosts": sorted(states), "purge": purge, "apps": [t.as_dict() for t in targets]})
+        dumps: dict[str, str] = {}
+        for t in targets:
+            changes, dumps[t.instance] = planner.plan_withdraw(t, states[t.host], purge, stamp)
+            plan.changes += changes
+        plan._targets = targets  # type: ignore[attr-defined]
+        plan._dumps = dumps  # type: ignore[attr-defined]
+        return plan
+
+    def delete(self, plan: Plan, audit: Any, on_event: Callable[[Any], None] | None = None) -> ApplyReport:
+        targets: list[HostingTarget] = plan._targets  # type: ignore[attr-defined]
+        dumps: dict[str, str] = plan._dumps  # type: ignore[attr-defined]
+        purge = bool(plan.meta.get("purge"))
+        report = ApplyReport(plan)
+        if plan.empty:
+            return report
+        active = [t for t in targets if any(c.data is t for c in plan.changes)]
+        attempts = [(c, audit.attempt(PROVIDER, c)) for c in plan.changes]
+        try:
+            items = [{**t.extravars(), "purge": purge, "dump_path": dumps[t.instance]} for t in active]
+            result = self.runner.run("hosting-delete.yml", {"hosting_hosts": sorted({t.host for t in active}),
+                                                            "hosting_apps": items}, on_event=on_event)
+        except BaseException as e:
+            for c, aid in attempts:
+                audit.failed(aid, PROVIDER, c, f"{type(e).__name__}: {e}")
+            raise
+        withdrawn = result.stats.get("withdrawn", {}) or {}
+        report.details = {"changed": result.changed, "duration": round(result.duration, 1),
+                          "dumps": {i: p for i, p in dumps.items() if p and i in withdrawn}}
+        for c, aid in attempts:
+            if c.data.instance in withdrawn:
+                audit.succeeded(aid, PROVIDER, c)
+                report.applied.append(c)
+            else:
+                f = result.final_failure(c.data.host)
+                reason = f"task '{f.task}': {f.message}" if f else "not reached"
+                audit.failed(aid, PROVIDER, c, reason)
+                report.failed.append((c, reason))
+        for t in active:
+            if t.instance in withdrawn:
+                before, after = registry.set_status(self.app.store, t.request_id, "purged" if purge else "disabled")
+                if before != after:
+                    audit.append(PROVIDER, "register", f"{t.request_id} {t.domain}", outcome="recorded",
+                                 before=before, after=after, request_id=t.request_id)
+        if not result.ok:
+            f = result.final_failure()
+            raise _error_for(f.message if f else result.status, f.host if f else "?",
+                             bool(f and f.unreachable), report)
+        return report
+
+
+__all__ = ["CertificateError", "DatabaseUnavailable", "HostOutOfDisk", "HostingFailed", "HostingProvider",
+           "NginxConfigBroken"]
