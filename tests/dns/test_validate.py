@@ -100,3 +100,16 @@ def test_zone_must_be_configured() -> None:
     from provision.errors import ConfigError
     with pytest.raises(ConfigError, match="dns.zone is not set"):
         DnsProvider(Dns())
+
+
+def test_default_servers_are_the_zone_ns_set_from_its_glue() -> None:
+    import dns.zone
+
+    from provision.dns.verify import default_servers
+    from provision.dns.zone import ZoneState
+    text = ("$ORIGIN batam.test.\n@ 300 IN SOA ns1 h 1 1 1 1 1\n@ 300 IN NS ns1\n@ 300 IN NS ns2\n"
+            "ns1 300 IN A 127.0.0.53\nns1 300 IN AAAA ::1\nns2 300 IN A 127.0.0.54\n")
+    state = ZoneState.from_zone(dns.zone.from_text(text, relativize=False), "_provision-owner")
+    servers = default_servers(state)
+    # from the zone's own glue: no resolver is asked
+    assert servers == [("127.0.0.53", 53), ("::1", 53), ("127.0.0.54", 53)]

@@ -16,6 +16,7 @@ start raises SandboxError with named's own log.
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -28,7 +29,7 @@ import dns.message
 import dns.query
 import dns.rdatatype
 
-from tests.sandbox import SandboxError, as_user, chown_to, find_binary, free_port, run, tail
+from tests.sandbox import SandboxError, as_user, chown_to, find_binary, free_port, pid_alive, run, tail
 
 KEY_NAME = "provision-key"
 _PREFIX = "kp-bind-"
@@ -72,6 +73,23 @@ zone "{zone.rstrip('.')}" {{
 {zone_block}
 }};
 """
+
+
+def clean_stale(tmp_root: Path | None = None) -> list[Path]:
+    """Stop the named processes and delete the data of pairs whose test process died."""
+    removed = []
+    for d in Path(tmp_root or tempfile.gettempdir()).glob(f"{_PREFIX}*"):
+        m = re.match(rf"{_PREFIX}(\d+)-", d.name)
+        if not m or pid_alive(int(m.group(1))):
+            continue
+        for pidfile in d.glob("*/named.pid"):
+            try:
+                os.kill(int(pidfile.read_text().strip()), signal.SIGTERM)
+            except (OSError, ValueError):
+                pass
+        shutil.rmtree(d, ignore_errors=True)
+        removed.append(d)
+    return removed
 
 
 class NamedProcess:
@@ -161,6 +179,7 @@ class BindPair:
 
     # -- life cycle -----------------------------------------------------------------------
     def start(self) -> BindPair:
+        clean_stale(self.tmp_root)
         named = find_binary("named", ["/usr/sbin"], "bind9")
         keygen = find_binary("tsig-keygen", ["/usr/sbin"], "bind9-utils")
         self.base = Path(tempfile.mkdtemp(prefix=f"{_PREFIX}{os.getpid()}-", dir=self.tmp_root))
