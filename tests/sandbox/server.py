@@ -132,9 +132,10 @@ class ServerRecord:
 
     def orphaned(self) -> bool:
         """Nobody will stop it. A live owner's record is never orphaned: it may be mid-boot."""
-        if pid_alive(self.owner_pid):
+        if self.owner_pid > 0 and pid_alive(self.owner_pid):
             return False
-        return not self.persistent or self.netns not in netns_list()
+        persistent = self.persistent or self.owner_pid <= 0  # records of the first version: pid 0
+        return not persistent or self.netns not in netns_list()
 
 
 def load_records() -> list[ServerRecord]:
