@@ -15,6 +15,7 @@ start raises SandboxError with named's own log.
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -140,13 +141,14 @@ class BindPair:
     def __init__(self, zone: str = "batam.test.", records: list[str] | None = None,
                  serial: int = 2026010101, secondary: bool = True,
                  policy: str = "grant provision-key zonesub ANY;",
-                 options: str = "", tmp_root: Path | None = None) -> None:
+                 options: str = "", tmp_root: Path | None = None, base_dir: Path | None = None) -> None:
         self.zone = zone if zone.endswith(".") else zone + "."
         self.records = DEFAULT_RECORDS + list(records or [])
         self.serial = serial
         self.with_secondary = secondary
         self.policy = policy.replace("provision-key", KEY_NAME)
         self.options = options  # extra lines for the primary's options block
+        self.base_dir = base_dir  # a fixed data directory (the sandbox for people); else a temp dir
         self.tmp_root = tmp_root
         self.base: Path | None = None
         self.primary: NamedProcess | None = None
@@ -182,7 +184,17 @@ class BindPair:
         clean_stale(self.tmp_root)
         named = find_binary("named", ["/usr/sbin"], "bind9")
         keygen = find_binary("tsig-keygen", ["/usr/sbin"], "bind9-utils")
-        self.base = Path(tempfile.mkdtemp(prefix=f"{_PREFIX}{os.getpid()}-", dir=self.tmp_root))
+        if self.base_dir is not None:
+            shutil.rmtree(self.base_dir, ignore_errors=True)  # fresh data: no stale journal
+            self.base_dir.mkdir(parents=True)
+            closed = [p for p in self.base_dir.resolve().parents if not os.stat(p).st_mode & 0o001]
+            if closed:
+                raise SandboxError(f"named runs as {NAMED_USER} and cannot enter {closed[0]} (mode "
+                                   f"{os.stat(closed[0]).st_mode & 0o777:o}): put the sandbox state in a "
+                                   "directory others may traverse (chmod o+x), or set KOMINFO_SANDBOX_DIR")
+            self.base = self.base_dir
+        else:
+            self.base = Path(tempfile.mkdtemp(prefix=f"{_PREFIX}{os.getpid()}-", dir=self.tmp_root))
         os.chmod(self.base, 0o755)
         try:
             key_text = run([keygen, "-a", "hmac-sha256", KEY_NAME], "tsig-keygen").stdout
@@ -278,3 +290,53 @@ def require_bind() -> None:
     find_binary("named-checkzone", ["/usr/sbin", "/usr/bin"], "bind9-utils")
     find_binary("nsupdate", [], "bind9-dnsutils")
     find_binary("dig", [], "bind9-dnsutils")
+
+
+# ---- the sandbox for people: a pair that outlives the command that started it ---------
+
+DEMO_RECORDS = ["www 3600 IN A 192.0.2.10", "@ 3600 IN MX 10 mail", "mail 3600 IN A 192.0.2.25"]
+
+
+def sandbox_up(state_dir: Path, zone: str = "batam.test.") -> dict[str, object]:
+    """Start (or find running) the sandbox's BIND pair under `state_dir`/bind; its facts.
+
+    The named processes run in their own sessions and keep running until sandbox_down.
+    """
+    info_file = state_dir / "bind.json"
+    if info_file.exists():
+        info = json.loads(info_file.read_text())
+        if all(pid_alive(int(p)) for p in info["pids"]):
+            return info
+        sandbox_down(state_dir)
+    pair = BindPair(zone=zone, records=DEMO_RECORDS, base_dir=state_dir / "bind")
+    pair.start()
+    assert pair.primary and pair.secondary and pair.primary.proc and pair.secondary.proc
+    info = {"zone": pair.zone, "primary": pair.primary_addr, "secondary": pair.secondary_addr,
+            "key_file": str(pair.client_key_file),
+            "pids": [pair.primary.proc.pid, pair.secondary.proc.pid]}
+    info_file.write_text(json.dumps(info, indent=2))
+    return info
+
+
+def sandbox_down(state_dir: Path) -> None:
+    """Stop the sandbox's BIND pair and delete its data."""
+    info_file = state_dir / "bind.json"
+    if info_file.exists():
+        for pid in json.loads(info_file.read_text()).get("pids", []):
+            try:
+                os.kill(int(pid), signal.SIGTERM)
+            except OSError:
+                pass
+        info_file.unlink()
+    shutil.rmtree(state_dir / "bind", ignore_errors=True)
+
+
+def dns_toml(info: dict[str, object]) -> str:
+    """The [dns] section of the sandbox's provision.toml for a pair from sandbox_up."""
+    servers = ", ".join(f'"{s}"' for s in (info["primary"], info["secondary"]))
+    return ("[dns]\n"
+            f'zone = "{info["zone"]}"\n'
+            f'primary = "{info["primary"]}"\n'
+            f'tsig_key_file = "{info["key_file"]}"\n'
+            f"verify_servers = [{servers}]\n"
+            "allow_private_addresses = true  # the sandbox uses documentation addresses\n")
