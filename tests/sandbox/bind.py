@@ -318,15 +318,35 @@ def sandbox_up(state_dir: Path, zone: str = "batam.test.") -> dict[str, object]:
     return info
 
 
-def sandbox_down(state_dir: Path) -> None:
-    """Stop the sandbox's BIND pair and delete its data."""
+def _gone(pid: int) -> bool:
+    try:
+        os.waitpid(pid, os.WNOHANG)  # reap it if it is our child
+    except ChildProcessError:
+        pass
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] in ("Z", "X")
+    except (OSError, IndexError):
+        return True
+
+
+def sandbox_down(state_dir: Path, timeout: float = 10.0) -> None:
+    """Stop the sandbox's BIND pair (SIGTERM, waiting for it to exit) and delete its data."""
     info_file = state_dir / "bind.json"
     if info_file.exists():
-        for pid in json.loads(info_file.read_text()).get("pids", []):
+        pids = [int(p) for p in json.loads(info_file.read_text()).get("pids", [])]
+        for pid in pids:
             try:
-                os.kill(int(pid), signal.SIGTERM)
+                os.kill(pid, signal.SIGTERM)
             except OSError:
                 pass
+        deadline = time.monotonic() + timeout
+        while not all(_gone(p) for p in pids):
+            if time.monotonic() > deadline:
+                for pid in pids:
+                    if not _gone(pid):
+                        os.kill(pid, signal.SIGKILL)
+                break
+            time.sleep(0.02)
         info_file.unlink()
     shutil.rmtree(state_dir / "bind", ignore_errors=True)
 
