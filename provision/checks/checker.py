@@ -106,8 +106,9 @@ def run_checks(app: Any, only: Iterable[str] | None = None, request_id: str | No
     """Run the checks; store the results and log the failures (unless `store` is False)."""
     start = time.monotonic()
     plan = build(app, only or KINDS, request_id)
+    setup = time.monotonic() - start
     summary = execute(plan, app.config.checks.concurrency)
-    summary.seconds = time.monotonic() - start
+    summary.seconds, summary.setup_seconds = time.monotonic() - start, setup
     if store:
         record(app, summary.results)
     return summary

@@ -18,6 +18,7 @@ from provision.checks.results import KINDS, Result, Summary, sort_results
 
 def as_json(summary: Summary, run_id: str | None = None) -> dict[str, Any]:
     return {"run_id": run_id, "ok": summary.ok, "seconds": round(summary.seconds, 3),
+            "setup_seconds": round(summary.setup_seconds, 3),
             "counts": summary.counts, "by_check": summary.by_kind(),
             "results": [r.as_dict() for r in sort_results(summary.results)]}
 

@@ -54,7 +54,8 @@ class Summary:
     """Counts per status and per check kind; `ok` when nothing failed."""
 
     results: list[Result]
-    seconds: float = 0.0
+    seconds: float = 0.0  # the whole run
+    setup_seconds: float = 0.0  # of which reading the registry, inventory and specs
     counts: dict[str, int] = field(default_factory=dict)
 
     def __post_init__(self) -> None:

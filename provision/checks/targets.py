@@ -7,8 +7,12 @@ and the probe allow-list.
 
 from __future__ import annotations
 
+import hashlib
 import ipaddress
+import json
+import os
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import select
@@ -107,11 +111,42 @@ class Inventory:
 
 
 def load_check_inventory(config: Any) -> Inventory:
-    if not config.hosting.inventory:
+    """The inventory through Ansible (`ansible-inventory --list`, seconds on a busy host).
+
+    A plain inventory file (not executable, not a directory) is cached by its content
+    (and its group_vars/host_vars files' times and sizes) under <state_dir>/cache, so a nightly run pays for Ansible only after an edit; dynamic
+    inventories (scripts, plugins in a directory) are read every time.
+    """
+    path = config.hosting.inventory
+    if not path:
         return Inventory()
     from provision.install.inventory import load_inventory
 
-    return Inventory(load_inventory(config.hosting.inventory).hostvars)
+    p = Path(path).expanduser()
+    cacheable = p.is_file() and not os.access(p, os.X_OK) and p.suffix in (".yml", ".yaml", ".ini", "")
+    cache = None
+    if cacheable:
+        h = hashlib.sha256(str(p.resolve()).encode() + b"\0" + p.read_bytes())
+        for vars_dir in (p.parent / "group_vars", p.parent / "host_vars"):  # read by Ansible too
+            for f in sorted(vars_dir.rglob("*")) if vars_dir.is_dir() else []:
+                st = f.stat()
+                h.update(f"{f}\0{st.st_mtime_ns}\0{st.st_size}\0".encode())
+        digest = h.hexdigest()[:32]
+        cache = config.state_dir / "cache" / f"inventory-{digest}.json"
+        try:
+            return Inventory(json.loads(cache.read_text(encoding="utf-8")))
+        except (OSError, ValueError):
+            pass
+    hostvars = load_inventory(path).hostvars
+    if cache is not None:
+        try:
+            cache.parent.mkdir(parents=True, exist_ok=True)
+            tmp = cache.with_suffix(f".{os.getpid()}.tmp")
+            tmp.write_text(json.dumps(hostvars, default=str), encoding="utf-8")
+            tmp.replace(cache)
+        except OSError:
+            pass  # a cache that cannot be written only costs time
+    return Inventory(hostvars)
 
 
 def split_hostport(text: str, what: str) -> tuple[str, int]:
