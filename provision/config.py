@@ -100,6 +100,7 @@ class Hosting(Section):
     secrets_dir: str = ""  # <REQ>.env files (0600) appended to the app's .env; default <state_dir>/secrets
     run_timeout: int = Field(1800, ge=10)  # seconds a playbook run may take
     keep_runs: int = Field(50, ge=1)  # ansible-runner private data dirs kept under <state_dir>/ansible
+    strategy: Literal["linear", "free", "mitogen_linear", "mitogen_free"] = "linear"  # see docs/install.md
     # Step 15 (hosting): refuse to start below this much free disk; ACME account and directory.
     min_free_mb: int = Field(100, ge=0)
     acme_email: str = ""

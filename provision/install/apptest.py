@@ -39,13 +39,15 @@ class Check:
     status: str  # pass | fail | n/a
     detail: str = ""
     duration: float = 0.0
+    nama: str = ""  # the check in Bahasa Indonesia, for the Berita Acara
 
     @property
     def passed(self) -> bool:
         return self.status != "fail"
 
     def as_dict(self) -> dict[str, Any]:
-        return {"kind": self.kind, "name": self.name, "passed": self.passed, "status": self.status,
+        return {"kind": self.kind, "name": self.name, "nama": self.nama or self.name, "passed": self.passed,
+                "status": self.status,
                 "detail": self.detail, "duration": round(self.duration, 2)}
 
 
@@ -157,10 +159,14 @@ class AppTester:
                 if smoke.contains and smoke.contains not in body:
                     problems.append(f"the page does not contain {smoke.contains!r}")
                 return ("fail", "; ".join(problems)) if problems else ("pass", f"status {code}")
-            checks.append(_timed("smoke", f"GET {scheme}://{name}{smoke.path}", one))
+            c = _timed("smoke", f"GET {scheme}://{name}{smoke.path}", one)
+            c.nama = f"Halaman {scheme}://{name}{smoke.path} (status {smoke.status}" + (
+                f", memuat \"{smoke.contains}\")" if smoke.contains else ")")
+            checks.append(c)
         if spec.hosting.tls and not tls:
             checks.append(Check("tls", f"TLS for {name}", "n/a",
-                                "the vhost has no TLS yet: it is set up with the hosting (step 15)"))
+                                "the vhost has no TLS yet: it is set up with the hosting (step 15)",
+                                nama=f"Sertifikat TLS {name} (dipasang pada tahap 15)"))
         elif tls:
             checks.append(_timed("tls", f"TLS certificate of {name} verifies", lambda: (
                 "pass", "verified") if self._fetch(conn, "https", name, "/")[0] else ("fail", "no answer")))
@@ -177,7 +183,7 @@ class AppTester:
         tail = (r.stdout + r.stderr).strip()[-1500:]
         status = "pass" if r.exit_code == 0 else "fail"
         return [Check("app-test", f"test command: {command}", status, f"exit {r.exit_code}\n{tail}".strip(),
-                      time.monotonic() - t0)]
+                      time.monotonic() - t0, nama=f"Perintah pengujian aplikasi: {command}")]
 
     # -- testinfra ------------------------------------------------------------------------
     def _infra(self, conn: Any) -> list[Check]:
@@ -189,16 +195,19 @@ class AppTester:
     def _documents(self, conn: Any) -> list[Check]:
         docs = self.t.spec.documents
         base = f"{self.t.app_root}/current"
-        wanted = [("installation guide", docs.installation_guide, "f"), ("user guide", docs.user_guide, "f"),
-                  ("system requirements", docs.system_requirements, "f"), ("test documents", docs.test_documents, "d")]
+        wanted = [("installation guide", docs.installation_guide, "f", "Panduan instalasi"),
+                  ("user guide", docs.user_guide, "f", "Panduan pengguna"),
+                  ("system requirements", docs.system_requirements, "f", "Kebutuhan sistem"),
+                  ("test documents", docs.test_documents, "d", "Dokumen pengujian (UAT, uji penetrasi, uji usabilitas)")]
         checks = []
-        for label, rel, kind in wanted:
+        for label, rel, kind, nama in wanted:
             path = f"{base}/{rel.rstrip('/')}"
             test = f"test -s {shlex.quote(path)}" if kind == "f" else \
                 f"test -n \"$(ls -A {shlex.quote(path)} 2>/dev/null)\""
             ok = remote.run(conn, test).exit_code == 0
             checks.append(Check("documents", f"{label}: {rel}", "pass" if ok else "fail",
-                                "present in the release" if ok else "missing or empty in the repository at this commit"))
+                                "present in the release" if ok else "missing or empty in the repository at this commit",
+                                nama=f"{nama}: {rel}"))
         return checks
 
     def _store(self, report: TestReport) -> None:

@@ -23,14 +23,14 @@ def infra_checks(conn: Any, t: Any) -> list[Check]:
     root = t.app_root
     checks: list[Check] = []
 
-    def check(name: str, fn: Any) -> None:
+    def check(name: str, fn: Any, nama: str = "") -> None:
         t0 = time.monotonic()
         try:
             ok, detail = fn()
             status = "pass" if ok else "fail"
         except Exception as e:  # the check could not run: it failed, with the reason
             status, detail = "fail", f"{type(e).__name__}: {e}"
-        checks.append(Check("infra", name, status, detail, time.monotonic() - t0))
+        checks.append(Check("infra", name, status, detail, time.monotonic() - t0, nama=nama))
 
     def user_ok() -> tuple[bool, str]:
         u = host.user(user)
@@ -58,18 +58,21 @@ def infra_checks(conn: Any, t: Any) -> list[Check]:
         return r.rc == 0 and enabled and host.service("nginx").is_running, \
             (r.stderr.strip().splitlines() or [""])[-1] + ("" if enabled else "; vhost not enabled")
 
-    check(f"user {user} exists and has no login shell", user_ok)
-    check(f"files under {root} belong to {user}", owner_ok)
-    check("nothing world-writable", world_ok)
-    check("environment file is 0600 and the app user's", env_ok)
-    check("current links to a release", current_ok)
-    check("nginx configuration valid, vhost enabled, nginx running", nginx_ok)
+    check(f"user {user} exists and has no login shell", user_ok, f"Pengguna sistem {user} ada, tanpa shell login")
+    check(f"files under {root} belong to {user}", owner_ok, f"Berkas di {root} dimiliki {user}")
+    check("nothing world-writable", world_ok, "Tidak ada berkas yang dapat ditulis semua pengguna")
+    check("environment file is 0600 and the app user's", env_ok, "Berkas lingkungan (.env) bermode 0600")
+    check("current links to a release", current_ok, "Tautan current menunjuk rilis terpasang")
+    check("nginx configuration valid, vhost enabled, nginx running", nginx_ok,
+          "Konfigurasi nginx valid, vhost aktif, nginx berjalan")
     if t.kind == "php":
         svc = f"php{t.php_version}-fpm"
         check(f"{svc} running with the app's pool socket", lambda: (
-            host.service(svc).is_running and host.file(f"/run/php/{user}.sock").is_socket, svc))
+            host.service(svc).is_running and host.file(f"/run/php/{user}.sock").is_socket, svc),
+            f"Layanan {svc} berjalan dengan pool aplikasi")
     elif t.kind in ("python", "node"):
-        check(f"service {user} running", lambda: (host.service(user).is_running, user))
+        check(f"service {user} running", lambda: (host.service(user).is_running, user), f"Layanan {user} berjalan")
         check(f"app listening on 127.0.0.1:{t.port}", lambda: (
-            host.socket(f"tcp://127.0.0.1:{t.port}").is_listening, f"port {t.port}"))
+            host.socket(f"tcp://127.0.0.1:{t.port}").is_listening, f"port {t.port}"),
+            f"Aplikasi mendengarkan di 127.0.0.1:{t.port}")
     return checks

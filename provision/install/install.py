@@ -51,7 +51,7 @@ class InstallOutcome:
 def make_runner(app: Any) -> AnsibleRunner:
     h = app.config.hosting
     return AnsibleRunner(app.config.state_dir, h.inventory, ssh_config=h.ssh_config, known_hosts=h.known_hosts,
-                         forks=h.forks, timeout=h.run_timeout, keep_runs=h.keep_runs)
+                         forks=h.forks, timeout=h.run_timeout, keep_runs=h.keep_runs, strategy=h.strategy)
 
 
 def load_app_inventory(app: Any) -> Any:
@@ -178,7 +178,8 @@ class Installer:
                                  "Check the inventory and the host; run again with --debug for details.")
         low = f.message.lower()
         if f.unreachable:
-            if "host key verification failed" in low or "remote host identification has changed" in low:
+            if any(k in low for k in ("host key verification failed", "remote host identification has changed",
+                                      "mismatching host key")):
                 return HostKeyRefused(f"the SSH host key of {f.host} does not match the pinned key: refused. {f.message}",
                                       "If the server was really reinstalled, verify its new key out of band "
                                       "and update the known_hosts file (hosting.known_hosts).")

@@ -31,6 +31,18 @@ DEFAULT_SSH_ARGS = "-C -o ControlMaster=auto -o ControlPersist=60s"  # Ansible's
 Settings = Literal["project", "defaults"]
 
 
+def mitogen_env(strategy: str = "mitogen_linear") -> dict[str, str]:
+    """Environment selecting a Mitogen strategy (pip install mitogen); ConfigError if absent."""
+    try:
+        import ansible_mitogen  # type: ignore[import-not-found]
+    except ImportError as e:
+        from provision.errors import ConfigError
+
+        raise ConfigError("hosting.strategy names Mitogen, which is not installed.", "pip install mitogen") from e
+    plugins = Path(ansible_mitogen.__file__).parent / "plugins" / "strategy"
+    return {"ANSIBLE_STRATEGY_PLUGINS": str(plugins), "ANSIBLE_STRATEGY": strategy}
+
+
 def playbooks_dir() -> Path:
     """The playbooks: the checkout's `playbooks/`, or the copy shipped in the package."""
     shipped = Path(__file__).resolve().parents[1] / "playbooks"
@@ -111,7 +123,7 @@ class AnsibleRunner:
 
     def __init__(self, state_dir: Path, inventory: str, *, ssh_config: str = "", known_hosts: str = "",
                  forks: int = 10, timeout: int | None = None, settings: Settings = "project",
-                 keep_runs: int = 50) -> None:
+                 keep_runs: int = 50, strategy: str = "linear") -> None:
         self.state_dir = Path(state_dir)
         self.inventory = str(Path(inventory).expanduser().resolve())
         self.ssh_config = ssh_config
@@ -120,6 +132,7 @@ class AnsibleRunner:
         self.timeout = timeout
         self.settings = settings
         self.keep_runs = keep_runs
+        self.strategy = strategy
 
     def envvars(self) -> dict[str, str]:
         pb = playbooks_dir()
@@ -132,7 +145,7 @@ class AnsibleRunner:
         cp_dir = self.state_dir / "ansible" / "cp"
         cp_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
         cfg = "ansible.cfg" if self.settings == "project" else "ansible-defaults.cfg"
-        return {
+        env = {
             "PATH": f"{Path(sys.executable).parent}:{os.environ.get('PATH', '/usr/bin:/bin')}",
             "ANSIBLE_CONFIG": str(pb / cfg),
             "ANSIBLE_ROLES_PATH": str(pb / "roles"),
@@ -143,6 +156,9 @@ class AnsibleRunner:
             "ANSIBLE_NOCOLOR": "1",
             "ANSIBLE_FORCE_COLOR": "0",
         }
+        if self.strategy.startswith("mitogen"):
+            env.update(mitogen_env(self.strategy))
+        return env
 
     def run(self, playbook: str, extravars: dict[str, Any], *, limit: str | None = None,
             on_event: Callable[[ProgressEvent], None] | None = None,

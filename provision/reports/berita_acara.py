@@ -42,7 +42,7 @@ def context(app: Any, request_id: str, run: TestRun) -> dict[str, Any]:
             .order_by(Install.id.desc()).limit(1)).scalar()
     checks = []
     for i, c in enumerate(json.loads(run.results), 1):
-        checks.append({"no": i, "jenis": JENIS.get(c["kind"], c["kind"]), "nama": c["name"],
+        checks.append({"no": i, "jenis": JENIS.get(c["kind"], c["kind"]), "nama": c.get("nama") or c["name"],
                        "hasil": HASIL.get(c.get("status", "pass" if c["passed"] else "fail"), "?"),
                        "keterangan": (c.get("detail") or "").splitlines()[0][:160] if c.get("detail") else ""})
     findings = [c for c in checks if c["hasil"] == "tidak sesuai"]

@@ -101,7 +101,7 @@ def test_static_install_reinstall_test_report_and_failures(install_home: Path, a
     work = git_server.root / "work" / "portal-statis"
     git_server.commit_and_tag(work, "v2.0.0", {"index.html": "<h1>Portal Statis Pemko v2</h1>\n"})
     r = run_cli("spec", "set", rid, str(_write(install_home / "s3.yaml", spec_for(
-        "static", app_server, **{"tls: false": "tls: false\n  aliases: [portal]"}))))
+        "static", app_server, **{"kind: static": "kind: static\n  document_root: docs"}))))
     assert r.exit_code == 0, r
     app_server.run("echo 'this is not nginx' > /etc/nginx/conf.d/rusak.conf")
     try:
@@ -112,8 +112,12 @@ def test_static_install_reinstall_test_report_and_failures(install_home: Path, a
     assert "task 'Stop here, the vhost was invalid' failed" in r.stderr and "reverted" in r.stderr
     assert "previous release" in r.stderr
     assert "Portal Statis Pemko</h1><p>Versi 1" in served(app_server, name)
-    assert "portal-statis-staging.batam.go.id;" in app_server.run(
-        "cat /etc/nginx/sites-available/portal-statis-staging.conf").stdout  # the old vhost is back
+    vhost = app_server.run("cat /etc/nginx/sites-available/portal-statis-staging.conf").stdout
+    assert "root /srv/apps/portal-statis-staging/current;" in vhost  # the old vhost is back
+    releases = app_server.run("ls /srv/apps/portal-statis-staging/releases").stdout.split()
+    assert len(releases) == 2  # v2 was fetched (half-way) but not switched to
+    link = app_server.run("readlink /srv/apps/portal-statis-staging/current").stdout
+    assert link.strip().endswith(commit[:12])
 
 
 def _write(path: Path, text: str) -> Path:
