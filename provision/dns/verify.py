@@ -150,6 +150,7 @@ def verify_server(transport: Transport, server: tuple[str, int], serial: int,
     start = time.monotonic()
     deadline = start + timeout
     use_xfr = True
+    last_line, last_at = "", 0.0
     while True:
         left = max(0.2, deadline - time.monotonic())
         try:
@@ -177,8 +178,10 @@ def verify_server(transport: Transport, server: tuple[str, int], serial: int,
             res.error = str(e)
         if time.monotonic() >= deadline:
             break
-        if progress:
-            progress(f"{res.server}: {res.error or 'records not there yet'}")
+        line = f"{res.server}: {res.error or 'records not there yet'}"
+        if progress and (line != last_line or time.monotonic() - last_at >= 1.0):  # at most 1/s
+            progress(line)
+            last_line, last_at = line, time.monotonic()
         time.sleep(0.05)
     res.seconds = time.monotonic() - start
     if not res.ok and res.error is None:

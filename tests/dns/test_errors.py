@@ -209,3 +209,17 @@ def test_secondary_not_serving_fails_verification_per_server(bind_zone: BindPair
     assert ver[bind_zone.primary_addr]["ok"] is True
     assert ver[bind_zone.secondary_addr]["ok"] is False and "refused the connection" in ver[bind_zone.secondary_addr]["error"]
     assert e.value.report.ok  # applied and read back: only verification failed
+
+
+def test_verification_progress_is_reported_at_most_once_a_second(bind_zone: BindPair) -> None:
+    from provision.dns import VerificationFailed
+    assert bind_zone.secondary is not None
+    bind_zone.secondary.stop()
+    lines: list[str] = []
+    p = DnsProvider(settings_for(bind_zone, verify_timeout=2.5, timeout=0.3))
+    with pytest.raises(VerificationFailed):
+        p.apply(p.plan(make_spec(SPEC), REQ, OPD), MemoryRecorder(), progress=lines.append)
+    waits = [x for x in lines if x.startswith(bind_zone.secondary_addr)]
+    assert 1 <= len(waits) <= 4, lines  # 2.5 s of polling every 50 ms, reported once a second
+    assert "refused the connection" in waits[0]
+    assert lines[0] == "update part 1 of 1: 2 changes sent"
