@@ -87,8 +87,10 @@ def script(apps: list[AppTarget], apps_root: str) -> str:
         if a.database in DB_SERVICES:
             units.append(DB_SERVICES[a.database])
     units = list(dict.fromkeys(units))
-    lines.append(f"set -- {' '.join(q(u) for u in units)}; "
-                 "for u in \"$@\"; do echo \"unit $u $(systemctl is-active \"$u\" 2>/dev/null | head -n1)\"; done")
+    # One systemctl for every unit: on some hosts it is a Python script, slow to start.
+    lines.append(f"set -- {' '.join(q(u) for u in units)}; states=$(systemctl is-active \"$@\" 2>/dev/null); "
+                 "for u in \"$@\"; do s=$(printf '%s\\n' \"$states\" | head -n1); "
+                 "states=$(printf '%s\\n' \"$states\" | tail -n +2); echo \"unit $u ${s:-unknown}\"; done")
     dbs = {a.database for a in apps}
     if "mariadb" in dbs:
         lines.append("echo \"db mariadb $(mysqladmin --connect-timeout=3 ping >/dev/null 2>&1 && echo ok || echo down)\"")

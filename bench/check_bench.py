@@ -1,0 +1,288 @@
+"""Benchmark: `provision check` over 200 hosted applications on the sandbox, against the
+same checks run one after another.
+
+    sudo python bench/check_bench.py [--apps 200] [--servers 4] [--runs 3] [--only dns,http,tls,host,gitlab]
+
+Set up (not timed): sandbox servers (several applications each: user, home, document root,
+nginx vhost with its own certificate from a throwaway CA, a php-fpm pool for every fifth),
+a BIND primary + secondary holding every application's A record and ownership record, the
+GitLab emulator with every project made by the GitLab provider itself, and the hosting
+registry, requests and specs in a fresh state store.
+
+Timed, median of --runs:
+- `python cli.py check --json` as a new process (interpreter start, configuration,
+  registry, inventory, every check, storing results and audit events): cold (first run,
+  inventory read through Ansible) and warm (inventory cached);
+- the same units in-process with concurrency 1 (`run_sequential`).
+Results must be identical (check, request, name, status, message) between all runs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from tests.checks.certs import CA  # noqa: E402
+from tests.checks.env import toml_value  # noqa: E402
+from tests.checks.hosting import PHP_LOCATION, POOL, VHOST  # noqa: E402
+
+ZONE = "batam.test."
+PY = sys.executable
+
+
+def server_script(apps: list[dict], ca: CA) -> str:
+    """One shell script laying out every application of one server (one nsenter call)."""
+    out = ["set -e"]
+    for a in apps:
+        slug, home = a["slug"], f"/srv/apps/{a['slug']}"
+        root = f"{home}/current"
+        cert, key = ca.leaf([a["domain"]], 90)
+        php = PHP_LOCATION.format(slug=slug) if a["kind"] == "php" else ""
+        out += [f"useradd --system --home-dir {home} --shell /usr/sbin/nologin --user-group {slug}",
+                f"mkdir -p {root} /etc/ssl/kominfo",
+                f"echo '<h1>Halo dari {slug}</h1>' > {root}/index.html",
+                f"cat > /etc/ssl/kominfo/{slug}.crt <<'PEM'\n{cert.decode()}PEM",
+                f"cat > /etc/ssl/kominfo/{slug}.key <<'PEM'\n{key.decode()}PEM",
+                f"chmod 600 /etc/ssl/kominfo/{slug}.key",
+                f"cat > /etc/nginx/sites-available/{slug}.conf <<'CONF'\n"
+                f"{VHOST.format(domain=a['domain'], root=root, slug=slug, php=php)}CONF",
+                f"ln -sf /etc/nginx/sites-available/{slug}.conf /etc/nginx/sites-enabled/{slug}.conf"]
+        if a["kind"] == "php":
+            out += [f"echo \"<?php echo 'Halo dari {slug}';\" > {root}/index.php",
+                    f"cat > /etc/php/8.2/fpm/pool.d/{slug}.conf <<'CONF'\n{POOL.format(slug=slug)}CONF"]
+        out += [f"chown -R {slug}:www-data {home}", f"chmod 0750 {home} {root}"]
+    out.append("nginx -t 2>/dev/null && systemctl restart nginx && systemctl restart php8.2-fpm")
+    return "\n".join(out) + "\n"
+
+
+def spec_text(a: dict, server: str) -> str:
+    import yaml
+
+    runtime = {"kind": a["kind"], **({"version": "8.2"} if a["kind"] == "php" else {})}
+    return yaml.safe_dump({
+        "version": 1, "application": {"slug": a["slug"], "name": f"Aplikasi {a['slug']}"},
+        "repository": {"members": [{"username": "budi.dev", "role": "developer"}]},
+        "runtime": runtime, "hosting": {"host": server, "database": a["db"] or "none"},
+        "dns": {"records": [{"name": a["slug"], "type": "A", "values": [a["address"]]}]},
+        "tests": {"smoke": [{"path": "/", "status": 200, "contains": f"Halo dari {a['slug']}"}]}})
+
+
+def setup(args: argparse.Namespace, work: Path) -> tuple[dict, list, object]:
+    from tests.gitlab_emulator import GitLabEmulator
+    from tests.sandbox.bind import BindPair
+    from tests.sandbox.server import Sandbox
+
+    t0 = time.monotonic()
+    sandbox = Sandbox(work / "sandbox")
+    names = [f"bench{i + 1}" for i in range(args.servers)]
+    servers = sandbox.start_servers(names, wait_services=True)
+    print(f"  {len(servers)} servers up in {time.monotonic() - t0:.0f} s", flush=True)
+    apps = []
+    for i in range(args.apps):
+        s = i % args.servers
+        slug = f"app{i:03d}"
+        apps.append({"slug": slug, "domain": f"{slug}.batam.test", "server": names[s],
+                     "address": f"127.0.0.{11 + s}", "kind": "php" if i % 5 == 0 else "static",
+                     "db": "mariadb" if i % 10 == 0 else None})
+    ca = CA.new()
+    (work / "ca.pem").write_bytes(ca.pem)
+
+    def lay(server: object) -> None:
+        mine = [a for a in apps if a["server"] == server.name]  # type: ignore[attr-defined]
+        server.run(server_script(mine, ca), timeout=600)  # type: ignore[attr-defined]
+        server.wait_services(("nginx", "php8.2-fpm"))  # type: ignore[attr-defined]
+
+    with ThreadPoolExecutor(len(servers)) as pool:
+        list(pool.map(lay, servers))
+    ports = {s.name: (s.forward(80), s.forward(443)) for s in servers}
+    print(f"  {len(apps)} applications laid out in {time.monotonic() - t0:.0f} s", flush=True)
+    # The "web servers" the A records point at: one listener per server address.
+    probe = socket.socket()
+    probe.bind(("127.0.0.11", 0))
+    probe.listen(256)
+    probe_port = probe.getsockname()[1]
+    listeners = [probe]
+    for s in range(1, args.servers):
+        ls = socket.socket()
+        ls.bind((f"127.0.0.{11 + s}", probe_port))
+        ls.listen(256)
+        listeners.append(ls)
+    records = []
+    for n, a in enumerate(apps):
+        rid = f"REQ-2026-{n + 1:04d}"
+        a["rid"] = rid
+        records += [f"{a['slug']} 3600 IN A {a['address']}",
+                    f'_provision-owner.{a["slug"]} 300 IN TXT "kominfo-provision" "request={rid}" '
+                    f'"opd=Dinas Pendidikan" "types=A"']
+    bind = BindPair(zone=ZONE, records=records).start()
+    gitlab = GitLabEmulator(work / "gitlab", ssh=False).start()
+    gitlab.create_user("provisioner")
+    token = gitlab.create_token("provisioner", ["api"])
+    gitlab.create_user("budi.dev")
+    gitlab.create_group("pemko-batam", owner="provisioner")
+    inv = work / "inventory.yml"
+    inv.write_text("all:\n  hosts:\n" + "".join(
+        f"    {s.name}:\n      ansible_host: {s.name}\n      ansible_user: root\n"
+        f"      ansible_ssh_common_args: -F {sandbox.ssh_config}\n      provision_addresses: ['127.0.0.{11 + i}']\n"
+        for i, s in enumerate(servers)))
+    connect = {}
+    for name, (p80, p443) in ports.items():
+        connect[f"{name}:80"], connect[f"{name}:443"] = f"127.0.0.1:{p80}", f"127.0.0.1:{p443}"
+    cfg = {"general": {"state_dir": str(work / "state")},
+           "dns": {"zone": ZONE, "primary": bind.primary_addr, "tsig_key_file": str(bind.client_key_file),
+                   "verify_servers": bind.servers, "timeout": 5.0, "allow_private_addresses": True},
+           "gitlab": {"url": gitlab.url, "root_group": "pemko-batam", "max_retries": 1, "timeout": 10},
+           "hosting": {"inventory": str(inv)},
+           "checks": {"connect_to": connect, "ca_bundle": str(work / "ca.pem"), "probe_ports": [probe_port],
+                      "probe_timeout": 1.0, "timeout": 15.0, "concurrency": args.concurrency}}
+    cfg_file = work / "provision.toml"
+    cfg_file.write_text("".join(f"[{k}]\n" + "".join(f"{x} = {toml_value(y)}\n" for x, y in v.items()) + "\n"
+                                for k, v in cfg.items()))
+    os.environ.update({"PROVISION_CONFIG": str(cfg_file), "PROVISION_GITLAB_TOKEN": token,
+                       "PROVISION_ACTOR": "bench"})
+    register(apps)
+    print(f"  registry, specs, zone and {len(apps)} GitLab projects ready in {time.monotonic() - t0:.0f} s", flush=True)
+    return {"sandbox": sandbox, "bind": bind, "gitlab": gitlab, "listeners": listeners}, apps, cfg_file
+
+
+def register(apps: list[dict]) -> None:
+    import datetime as dt
+
+    from provision.context import App
+    from provision.gitlab import GitLabProvider
+    from provision.store.models import Hosting
+
+    app = App()
+    for a in apps:
+        req = app.requests.open(opd_code="disdik", opd_name="Dinas Pendidikan", app_name=f"Aplikasi {a['slug']}",
+                                letter_number="005/DISDIK/2026", letter_date=dt.date(2026, 11, 2))
+        assert req.id == a["rid"], (req.id, a["rid"])
+        app.specs.set(req.id, spec_text(a, a["server"]), "bench")
+    now = dt.datetime.now(dt.timezone.utc)
+    with app.store.write() as s:
+        for a in apps:
+            s.add(Hosting(request_id=a["rid"], host=a["server"], domain=a["domain"], runtime=a["kind"],
+                          database=a["db"], status="active", created_at=now, updated_at=now))
+    provider = GitLabProvider.from_config(app.config)
+
+    class Quiet:
+        def attempt(self, *a: object) -> int:
+            return 0
+
+        def succeeded(self, *a: object, **k: object) -> None:
+            pass
+
+        def failed(self, *a: object) -> None:
+            pass
+
+    def make(a: dict) -> None:
+        req = app.requests.get(a["rid"])
+        spec = app.specs.get(a["rid"])
+        provider.apply(provider.plan(req, spec), Quiet())
+
+    with ThreadPoolExecutor(8) as pool:
+        list(pool.map(make, apps))
+
+
+def cli_run() -> tuple[float, dict]:
+    start = time.monotonic()
+    p = subprocess.run([PY, str(ROOT / "cli.py"), "check", "--json"], capture_output=True, text=True,
+                       timeout=600, env=os.environ)
+    elapsed = time.monotonic() - start
+    if p.returncode not in (0, 3) or not p.stdout:
+        raise SystemExit(f"provision check failed (exit {p.returncode}): {p.stderr[-2000:]}")
+    return elapsed, json.loads(p.stdout)
+
+
+def sequential_run() -> tuple[float, list, float]:
+    from provision.checks.checker import build
+    from provision.checks.results import KINDS
+    from provision.checks.runner import run_sequential
+    from provision.context import App
+
+    app = App()
+    start = time.monotonic()
+    plan = build(app, KINDS)
+    setup = time.monotonic() - start
+    results = plan.setup + run_sequential(plan.units)
+    return time.monotonic() - start, results, setup
+
+
+def keys(results: list) -> list:
+    return sorted((r["check"], r["request"] or "", r["name"], r["status"], r["message"]) if isinstance(r, dict)
+                  else r.key() for r in results)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--apps", type=int, default=200)
+    ap.add_argument("--servers", type=int, default=4)
+    ap.add_argument("--runs", type=int, default=3)
+    ap.add_argument("--concurrency", type=int, default=32)
+    args = ap.parse_args()
+    if os.geteuid() != 0:
+        raise SystemExit("the sandbox servers need root: run with sudo")
+    work = Path(tempfile.mkdtemp(prefix="kp-check-bench-"))
+    print(f"setting up {args.apps} applications on {args.servers} servers in {work}", flush=True)
+    parts: dict = {}
+    try:
+        parts, apps, _ = setup(args, work)
+        cold, first = cli_run()
+        warm_times, runs = [], [first]
+        for _ in range(args.runs):
+            t, data = cli_run()
+            warm_times.append(t)
+            runs.append(data)
+        seq_times, seq_results = [], []
+        for _ in range(max(1, args.runs // 2)):
+            t, results, _ = sequential_run()
+            seq_times.append(t)
+            seq_results.append(results)
+        base = keys(first["results"])
+        same = all(keys(r["results"]) == base for r in runs) and all(keys(r) == base for r in seq_results)
+        warm, seq = statistics.median(warm_times), statistics.median(seq_times)
+        counts = first["counts"]
+        by = first["by_check"]
+        print()
+        print(f"{'':40} {'wall time':>10}")
+        print(f"{'provision check, cold (inventory read)':40} {cold:9.2f}s")
+        print(f"{'provision check, warm (median)':40} {warm:9.2f}s   setup {runs[-1]['setup_seconds']:.2f}s, "
+              f"checks {runs[-1]['seconds'] - runs[-1]['setup_seconds']:.2f}s")
+        print(f"{'same units one after another (median)':40} {seq:9.2f}s")
+        print(f"{'speed-up (sequential / warm)':40} {seq / warm:9.1f}x")
+        print(f"results: {len(first['results'])} ({counts['pass']} pass, {counts['warn']} warn, {counts['fail']} fail); "
+              f"identical across {len(runs)} concurrent and {len(seq_results)} sequential runs: {same}")
+        print("per check: " + ", ".join(f"{k} {sum(v.values())}" for k, v in by.items()))
+        prof: dict = {}
+        for r in runs[-1]["results"]:  # a unit's results share its duration: count each once
+            prof.setdefault(r["check"], {})[(r["duration"], r["name"].split(":")[0])] = r["duration"]
+        print("unit time in the last warm run: " + ", ".join(
+            f"{k} {len(v)} units, sum {sum(v.values()):.1f}s, max {max(v.values()):.2f}s" for k, v in prof.items()))
+        bad = [r for r in first["results"] if r["status"] != "pass"][:10]
+        for r in bad:
+            print(f"  {r['status']} {r['check']} {r['request']} {r['name']}: {r['message']}")
+    finally:
+        for ls in parts.get("listeners", []):
+            ls.close()
+        if parts.get("gitlab"):
+            parts["gitlab"].stop()
+        if parts.get("bind"):
+            parts["bind"].stop()
+        if parts.get("sandbox"):
+            parts["sandbox"].stop_all()
+
+
+if __name__ == "__main__":
+    main()
