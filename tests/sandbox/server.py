@@ -187,7 +187,8 @@ def clean_orphans() -> list[str]:
             destroy(rec)
             cleaned.append(rec.netns)
     for ns in netns_list():
-        if ns.startswith(NETNS_PREFIX) and ns not in known:
+        # Re-check the registry: a server started since we read it is recorded before its netns exists.
+        if ns.startswith(NETNS_PREFIX) and ns not in known and not (REGISTRY / f"{ns}.json").exists():
             kill_netns(ns)
             subprocess.run([_tool("ip"), "netns", "delete", ns], capture_output=True)
             cleaned.append(ns)

@@ -86,3 +86,14 @@ def test_cached_tree_has_the_service_manager_and_no_host_keys() -> None:
     assert not (path / "usr/sbin/policy-rc.d").exists()
     wants = path / "etc/systemd/system/multi-user.target.wants"
     assert (wants / "postgresql@15-main.service").is_symlink()
+
+
+@pytest.mark.root
+def test_unreachable_mirror_fails_clearly_and_leaves_no_tree(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Port 1 on loopback: nothing listens, so debootstrap fails at its first download.
+    monkeypatch.setenv("KOMINFO_SANDBOX_CACHE", str(tmp_path / "cache"))
+    monkeypatch.setattr(rootfs, "apt_mirror", lambda: "http://127.0.0.1:1/debian")
+    with pytest.raises(SandboxError, match="mirror http://127.0.0.1:1/debian .* unreachable"):
+        rootfs.ensure_rootfs()
+    left = sorted(p.name for p in (tmp_path / "cache").iterdir())
+    assert all(name.endswith((".log", ".lock")) for name in left), left

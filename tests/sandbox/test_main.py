@@ -1,0 +1,60 @@
+"""`python -m tests.sandbox up|status|down`, the sandbox for people."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.sandbox.server import netns_list
+
+CHECKOUT = Path(__file__).resolve().parents[2]
+
+
+def _cli(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "tests.sandbox", *args], cwd=CHECKOUT, capture_output=True,
+                          text=True, timeout=600)
+
+
+def test_bad_usage_exits_2() -> None:
+    proc = _cli("up", "--servers", "0")
+    assert proc.returncode == 2
+    assert "--servers must be between 1 and 20" in proc.stderr
+
+
+@pytest.mark.root
+@pytest.mark.slow
+def test_up_is_idempotent_status_reports_and_down_cleans(tmp_path: Path) -> None:
+    state = str(tmp_path / "sb")
+    netns = "kp-none"
+    try:
+        up = _cli("--state-dir", state, "up")
+        assert up.returncode == 0, up.stderr
+        assert "ssh -F" in up.stdout and "kominfo1" in up.stdout
+        config = Path(state) / "provision.toml"
+        assert config.is_file()
+        from provision.config import load_config
+
+        cfg = load_config(str(config), environ={})
+        assert cfg.settings.hosting.ssh_config == str(Path(state) / "ssh_config")  # type: ignore[attr-defined]
+
+        again = _cli("--state-dir", state, "up")
+        assert again.returncode == 0 and "already up: kominfo1" in again.stdout
+
+        status = _cli("--state-dir", state, "status", "--json")
+        assert status.returncode == 0, status.stderr
+        servers = json.loads(status.stdout)["servers"]
+        assert [s["name"] for s in servers] == ["kominfo1"]
+        assert servers[0]["alive"] and set(servers[0]["services"].values()) == {"active"}
+        netns = servers[0]["netns"]
+        assert netns in netns_list()
+    finally:
+        down = _cli("--state-dir", state, "down")
+    assert down.returncode == 0, down.stderr
+    assert "stopped: kominfo1" in down.stdout
+    assert netns not in netns_list()
+    after = _cli("--state-dir", state, "status")
+    assert after.returncode == 0 and "no sandbox servers running" in after.stdout
