@@ -1,9 +1,9 @@
 """Read what GitLab holds for one request and compare it with the desired state: a Plan.
 
 Reads are by full path (`/projects/pemko%2Fdisdik%2Fsisekolah`); only a 404 means absent.
-For a project that exists and is fully configured this reads five things: the project,
-its default-branch protection, its members (with inherited ones), its deploy keys and its
-CI/CD variables, each list read to its last page.
+For a project that exists and is fully configured this reads six things: the project,
+its default-branch protection, its members (direct, and with inherited ones), its deploy
+keys and its CI/CD variables, each list read to its last page.
 """
 
 from __future__ import annotations
@@ -215,15 +215,16 @@ class Planner:
     def _plan_members(self, pid: int, users: dict[str, int]) -> None:
         d, c = self.d, self.c
         effective = {m["username"].lower(): m for m in self._all}
-        direct: dict[str, dict[str, Any]] | None = None
+        # The direct list too: members/all does not say which roles are inherited, and a
+        # person added by hand must show in the plan.
+        direct = {x["username"].lower(): x for x in c.list(f"/projects/{pid}/members", "members")}
         for username, level in sorted(d.members.items()):
             m = effective.get(username.lower())
-            if m is not None and m.get("access_level") == level:
-                continue
-            if direct is None:
-                direct = {x["username"].lower(): x for x in c.list(f"/projects/{pid}/members", "members")}
-            target = f"{d.full_path} member {username}"
             mine = direct.get(username.lower())
+            if mine is not None and mine.get("access_level") == level or mine is None and m is not None \
+                    and m.get("access_level") == level:
+                continue
+            target = f"{d.full_path} member {username}"
             data = {"user_id": users[username.lower()], "level": level}
             if mine is not None:
                 self.add("update", "gitlab.member", target, {"role": ROLE_OF.get(mine["access_level"])},
@@ -236,8 +237,6 @@ class Planner:
                 before = {"role": ROLE_OF.get(m["access_level"]), "inherited": True} if m else None
                 self.add("create", "gitlab.member", target, before, {"role": ROLE_OF[level]}, data)
         wanted = {u.lower() for u in d.members}
-        if direct is None:
-            direct = {}  # extra members are reported only when the direct list was read anyway
         for name, m in sorted(direct.items()):
             if name not in wanted and m.get("access_level", 0) < 50:
                 self.plan.notes.append(f"{m['username']} ({ROLE_OF.get(m['access_level'])}) is a member "

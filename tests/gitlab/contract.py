@@ -119,7 +119,7 @@ def test_second_apply_plans_nothing_and_writes_nothing(target: Target, tmp_path:
     report = provider.apply(plan, Recorder())
     assert report.applied == []
     assert provider.client.counter.writes == 0
-    assert provider.client.counter.reads <= 7  # token, project, protection, members, keys, variables
+    assert provider.client.counter.reads == 7  # token, project, protection, members (all, direct), keys, variables
     if server_before is not None:
         assert target.server_writes() == server_before
 
@@ -260,3 +260,14 @@ def test_a_changed_default_branch_is_put_back(target: Target, tmp_path: Path) ->
     case.provider.apply(plan, Recorder())
     assert case.project().default_branch == "main"
     assert case.plan().changes == []
+
+
+def test_a_member_added_by_hand_is_reported_and_kept(target: Target, tmp_path: Path) -> None:
+    case = Case(target, tmp_path)
+    case.apply()
+    extra = target.users[3]
+    uid = target.admin.users.list(username=extra)[0].id
+    case.project().members.create({"user_id": uid, "access_level": 30})
+    plan = case.plan()
+    assert plan.changes == []
+    assert plan.notes == [f"{extra} (developer) is a member but not in the spec or the team; left as is."]

@@ -45,7 +45,7 @@ class Target:
     url: str
     token: str
     root_group: str
-    users: list[str]  # at least three existing, active usernames
+    users: list[str]  # at least four existing, active usernames
     admin: gitlab.Gitlab  # for drift and checks, through the API
     server_writes: Callable[[], int] | None = None  # the server's own count of write calls
     server_reads: Callable[[], int] | None = None

@@ -50,7 +50,7 @@ def test_apply_then_reapply_writes_nothing_and_logs_every_change(env: Env) -> No
     assert again.exit_code == 0, again
     assert f"gitlab plan for {rid}: nothing to do" in again.stdout
     assert env.emulator.calls.writes == 0
-    assert env.emulator.calls.reads == 6  # token, project, protection, members, deploy keys, variables
+    assert env.emulator.calls.reads == 7  # token, project, protection, members (all, direct), keys, variables
     log = run_cli("audit", "log", rid, "--json")
     assert log.exit_code == 0, log
     gitlab_events = [e for e in log.json if e["provider"] == "gitlab"]

@@ -3,7 +3,7 @@
 Runs when GITLAB_TEST_URL and GITLAB_TEST_TOKEN are set (skipped otherwise, with the
 reason; a skip is never a pass). The token's user must own GITLAB_TEST_ROOT_GROUP
 (default `provision-contract-tests`, which must exist), and GITLAB_TEST_USERS must name
-at least three other existing users (comma-separated). GITLAB_TEST_CA_BUNDLE for a
+at least four other existing users (comma-separated). GITLAB_TEST_CA_BUNDLE for a
 private CA. Every project a test creates is deleted at the end (GitLab 18 keeps it
 "pending deletion" for a while; the OPD subgroups, named opd<random>, stay).
 """
@@ -29,8 +29,8 @@ pytestmark = [
 @pytest.fixture
 def target() -> Iterator[Target]:
     assert _TARGET is not None
-    if len(_TARGET.users) < 3:
-        pytest.fail("GITLAB_TEST_USERS must name at least three existing users", pytrace=False)
+    if len(_TARGET.users) < 4:
+        pytest.fail("GITLAB_TEST_USERS must name at least four existing users", pytrace=False)
     yield _TARGET
     while _TARGET.cleanup:
         _TARGET.cleanup.pop()()
