@@ -57,6 +57,10 @@ def _name_changes(zone: ZoneState, name: dns.name.Name, wanted: dict[int, RRset]
     if owner is not None and owner.valid and owner.request_id == request_id:
         managed = set(existing) if owner.types is None else set(owner.types)
         guard: Guard = "owned"
+        if adopt and set(existing) - managed:  # hand-made record sets beside ours, taken over
+            notes.append(f"{name}: adopting the record sets made by hand beside this request's "
+                         f"({', '.join(sorted(dns.rdatatype.to_text(t) for t in set(existing) - managed))})")
+            managed |= set(existing)
     elif owner is None:
         if existing and not adopt:
             types = ", ".join(sorted(dns.rdatatype.to_text(t) for t in existing))

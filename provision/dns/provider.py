@@ -186,25 +186,31 @@ class DnsProvider:
                 report.failed += [(c, str(error)) for c in changes]
                 parts.append({"part": index, "status": "failed", "error": str(error),
                               "changes": [c.target for c in changes]})
-                for rest in queue:
-                    report.not_attempted += [c for g in rest for c in g.changes]
-                    parts.append({"part": len(parts) + 1, "status": "not attempted",
-                                  "changes": [c.target for g in rest for c in g.changes]})
                 break
             pending += list(zip(changes, ids))
             parts.append({"part": index, "status": "sent", "changes": [c.target for c in changes]})
             if queue:  # pin the next part to the SOA our part produced, or stop
-                now = t.soa()
-                if int(now.serial) != (int(soa.serial) + 1) % 2**32:  # type: ignore[attr-defined]
-                    error = ZoneChanged(f"the zone changed during the apply (serial {now.serial} after "
-                                        f"part {index}, expected {(int(soa.serial) + 1) % 2**32}).",
-                                        "Run `provision dns plan` again.")
-                    for rest in queue:
-                        report.not_attempted += [c for g in rest for c in g.changes]
+                try:
+                    now = t.soa()
+                except ProvisionError as e:
+                    error = e
+                    break
+                expected = (int(soa.serial) + 1) % 2**32  # type: ignore[attr-defined]
+                if int(now.serial) != expected:  # type: ignore[attr-defined]
+                    error = ZoneChanged(f"the zone changed during the apply (serial {now.serial} after "  # type: ignore[attr-defined]
+                                        f"part {index}, expected {expected}).", "Run `provision dns plan` again.")
                     break
                 soa = now
+        for rest in queue:  # parts never sent
+            report.not_attempted += [c for g in rest for c in g.changes]
+            parts.append({"part": len(parts) + 1, "status": "not attempted",
+                          "changes": [c.target for g in rest for c in g.changes]})
         report.details["parts"] = parts
-        self._read_back(report, pending, recorder)
+        try:
+            self._read_back(report, pending, recorder)
+        except ProvisionError as e:  # the attempts stay open in the audit log: outcome unknown
+            raise type(e)(f"{e.message} ({len(pending)} changes were sent but could not be read "
+                          "back: their outcome is unknown).", "Run `provision dns plan` to see the zone.") from e
         if error is not None and not report.applied:
             raise error
         if error is not None or report.failed:

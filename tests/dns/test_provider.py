@@ -177,3 +177,15 @@ def test_safety_threshold_refuses_mass_delete_without_force(bind_zone: BindPair)
     assert "would delete 5 of 15 existing resources, more than the 30% allowed" in str(e.value)
     assert cp.sent == 1
     assert cp.provider.plan_delete(REQ, force=True).count("delete") == 5
+
+
+def test_hand_made_type_clashing_at_owned_name_refused_then_adopted(bind_zone: BindPair, provider: CountingProvider) -> None:
+    apply(provider, make_spec(APP[:1]))
+    nsupdate(bind_zone, 'update add sisekolah.batam.test. 300 IN TXT "added by hand"')
+    spec = make_spec([APP[0], {"name": "sisekolah", "type": "TXT", "values": ["from the spec"]}])
+    with pytest.raises(NotOwned, match=r"record sets this request did not make \(TXT\)"):
+        provider.provider.plan(spec, REQ, OPD)
+    plan, report = apply(provider, spec, adopt=True, reason="the TXT was ours all along")
+    assert any("adopting the record sets made by hand" in n for n in plan.notes)
+    assert {c.target: c.action for c in plan.changes}["sisekolah.batam.test. TXT"] == "update"
+    assert report.ok and dig(bind_zone.secondary_addr, "sisekolah.batam.test", "TXT") == ['"from the spec"']
