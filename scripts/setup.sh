@@ -19,8 +19,10 @@ if [ -n "$(echo $missing)" ]; then
   apt-get update -qq
   # policy-rc.d keeps packaged daemons (postgresql, bind9, nginx...) from starting on
   # this machine: the tests start their own throwaway instances.
-  printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d && chmod 755 /usr/sbin/policy-rc.d
-  trap 'rm -f /usr/sbin/policy-rc.d' EXIT
+  if [ ! -e /usr/sbin/policy-rc.d ]; then
+    printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d && chmod 755 /usr/sbin/policy-rc.d
+    trap 'rm -f /usr/sbin/policy-rc.d' EXIT
+  fi
   apt-get install -y -qq --no-install-recommends $packages >/dev/null
 fi
 
