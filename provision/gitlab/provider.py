@@ -243,11 +243,13 @@ class GitLabProvider:
         patch = protection_patch(rule)
         if patch:
             try:
-                c.patch(f"{path}/{enc(d.default_branch)}", what, patch)
+                after = c.patch(f"{path}/{enc(d.default_branch)}", what, patch)
+                refused = not isinstance(after, dict) or bool(protection_patch(after))
             except GitLabError as e:
                 if e.status not in (400, 422):
                     raise
-                # GitLab Free does not take access-level lists in a PATCH: protect again.
+                refused = True
+            if refused:  # GitLab Free may refuse (or ignore) access-level lists in a PATCH: protect again
                 c.delete(f"{path}/{enc(d.default_branch)}", what)
                 c.post(path, what, {"name": d.default_branch, "push_access_level": 40,
                                     "merge_access_level": 40, "allow_force_push": False})
