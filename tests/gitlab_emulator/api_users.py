@@ -67,3 +67,21 @@ def create_user(app: App, req: Request) -> Response:
         raise conflict("Username has already been taken")
     user = app.state.add_user(username, str(req.param("name")), str(req.param("email")), req.flag("admin"))
     return Response(201, app.user_json(user, full=True))
+
+
+@ROUTER.route("POST", "/users/:user_id/personal_access_tokens")
+def create_user_token(app: App, req: Request, user_id: str) -> Response:
+    """Admin only, as in GitLab: a token for another user (the sandbox's developer)."""
+    if req.user is None or not req.user.is_admin:
+        raise forbidden()
+    user = app.state.get_user(int(user_id)) if user_id.isdigit() else app.find_user(user_id)
+    for field in ("name", "scopes"):
+        if not req.param(field):
+            raise missing(field)
+    scopes = req.param("scopes")
+    scopes = scopes if isinstance(scopes, list) else [s for s in str(scopes).split(",") if s]
+    token = app.state.add_token(user, scopes, str(req.param("name")), req.param("expires_at"))
+    app.save()
+    return Response(201, {"id": token.id, "name": token.name, "revoked": False, "created_at": token.created_at,
+                          "scopes": token.scopes, "user_id": user.id, "active": True,
+                          "expires_at": token.expires_at, "token": token.token})

@@ -106,3 +106,18 @@ def test_unknown_route_and_unknown_user_are_404(gitlab: GitLabEmulator) -> None:
     missing = api(gitlab, "GET", "/users/9999")
     assert missing.status_code == 404
     assert missing.json() == {"message": "404 User Not Found"}
+
+
+def test_admin_creates_a_token_for_another_user(gitlab: GitLabEmulator) -> None:
+    from .testing import api
+
+    user = gitlab.create_user("budi.dev")
+    r = api(gitlab, "POST", f"/users/{user.id}/personal_access_tokens",
+            json={"name": "laptop", "scopes": ["write_repository"]})
+    assert r.status_code == 201
+    assert r.json()["scopes"] == ["write_repository"] and r.json()["token"].startswith("glpat-")
+    me = api(gitlab, "GET", "/personal_access_tokens/self", token=r.json()["token"])
+    assert me.status_code == 200 and me.json()["user_id"] == user.id
+    denied = api(gitlab, "POST", f"/users/{user.id}/personal_access_tokens", token=r.json()["token"],
+                 json={"name": "x", "scopes": ["api"]})
+    assert denied.status_code == 403
