@@ -1,10 +1,10 @@
 """Host checks over SSH with testinfra (paramiko backend, host keys pinned).
 
-One unit per inventory host: one SSH connection, one shell script that gathers every fact
-for every application on that host (services, vhost and php-fpm pool files, the app user
-and its home's owner and mode, disk use, database answers), then one Result per
-application and aspect. One round trip per host instead of one per fact keeps 200
-applications within seconds; the layout checked is the one the playbooks create
+One unit per inventory host: one SSH connection, one python3 process that gathers every
+fact for every application on that host (services, vhost and php-fpm pool files, the app
+user and its home's owner and mode, disk use, database answers), then one Result per
+application and aspect. One round trip and one process per host instead of one per fact
+keeps 200 applications within seconds; the layout checked is the one the playbooks create
 (user and instance = the slug, home `<apps_root>/<slug>` owned `<slug>:www-data` 0750,
 `/etc/nginx/sites-{available,enabled}/<slug>.conf`, `/etc/php/<v>/fpm/pool.d/<slug>.conf`,
 `<slug>.service` for python and node).
@@ -12,6 +12,7 @@ applications within seconds; the layout checked is the one the playbooks create
 
 from __future__ import annotations
 
+import json
 import shlex
 from pathlib import Path
 from typing import Any
@@ -67,38 +68,74 @@ def connect(name: str, config: Any, hostvars: dict[str, Any], timeout: float) ->
     return host
 
 
+FACTS = r"""
+import json, os, pwd, grp, shutil, subprocess, sys
+spec = json.loads(sys.argv[1])
+def own(path):
+    try:
+        st = os.stat(path)
+    except OSError:
+        return "missing"
+    try:
+        user = pwd.getpwuid(st.st_uid).pw_name
+    except KeyError:
+        user = str(st.st_uid)
+    try:
+        group = grp.getgrgid(st.st_gid).gr_name
+    except KeyError:
+        group = str(st.st_gid)
+    return "%s:%s:%o" % (user, group, st.st_mode & 0o7777)
+def ex(path):
+    return "ok" if os.path.exists(path) else "missing"
+out = []
+for a in spec["apps"]:
+    i = a["instance"]
+    try:
+        uid = str(pwd.getpwnam(i).pw_uid)
+    except KeyError:
+        uid = "missing"
+    out.append("user %s %s" % (i, uid))
+    out.append("home %s %s" % (i, own(spec["root"] + "/" + i)))
+    out.append("vhost %s %s %s" % (i, ex("/etc/nginx/sites-available/%s.conf" % i), ex("/etc/nginx/sites-enabled/%s.conf" % i)))
+    if a["php"]:
+        out.append("pool %s %s %s" % (i, ex("/etc/php/%s/fpm/pool.d/%s.conf" % (a["php"], i)), ex("/run/php/%s.sock" % i)))
+units = spec["units"]
+try:
+    states = subprocess.run(["systemctl", "is-active"] + units, capture_output=True, text=True, timeout=20).stdout.split()
+except Exception:
+    states = []
+for u, st in zip(units, states + ["unknown"] * len(units)):
+    out.append("unit %s %s" % (u, st))
+for db, cmd in spec["dbs"].items():
+    try:
+        ok = subprocess.run(cmd, capture_output=True, timeout=5).returncode == 0
+    except Exception:
+        ok = False
+    out.append("db %s %s" % (db, "ok" if ok else "down"))
+d = spec["root"] if os.path.isdir(spec["root"]) else "/"
+u = shutil.disk_usage(d)
+out.append("df %d%% %s" % (-(-u.used * 100 // (u.used + u.free)) if u.used + u.free else 0, d))
+print("\n".join(out))
+"""
+DB_COMMANDS = {"mariadb": ["mysqladmin", "--connect-timeout=3", "ping"], "postgresql": ["pg_isready", "-t", "3", "-q"]}
+
+
 def script(apps: list[AppTarget], apps_root: str) -> str:
-    q = shlex.quote
+    """One python3 process on the host gathers every fact (Ansible needs python3 there anyway)."""
     units = ["nginx"]
-    lines = ["st() { stat -c '%U:%G:%a' \"$1\" 2>/dev/null || echo missing; }",
-             "ex() { if test -e \"$1\"; then echo ok; else echo missing; fi; }"]
+    entries = []
     for a in apps:
-        i = a.instance
-        lines.append(f"echo \"user {i} $(id -u {q(i)} 2>/dev/null || echo missing)\"")
-        lines.append(f"echo \"home {i} $(st {q(apps_root + '/' + i)})\"")
-        lines.append(f"echo \"vhost {i} $(ex /etc/nginx/sites-available/{q(i)}.conf) "
-                     f"$(ex /etc/nginx/sites-enabled/{q(i)}.conf)\"")
-        if a.runtime == "php":
-            v = a.php_version
-            units.append(f"php{v}-fpm")
-            lines.append(f"echo \"pool {i} $(ex /etc/php/{q(v)}/fpm/pool.d/{q(i)}.conf) $(ex /run/php/{q(i)}.sock)\"")
+        php = a.php_version if a.runtime == "php" else ""
+        if php:
+            units.append(f"php{php}-fpm")
         elif a.runtime in ("python", "node"):
-            units.append(i)
+            units.append(a.instance)
         if a.database in DB_SERVICES:
             units.append(DB_SERVICES[a.database])
-    units = list(dict.fromkeys(units))
-    # One systemctl for every unit: on some hosts it is a Python script, slow to start.
-    lines.append(f"set -- {' '.join(q(u) for u in units)}; states=$(systemctl is-active \"$@\" 2>/dev/null); "
-                 "for u in \"$@\"; do s=$(printf '%s\\n' \"$states\" | head -n1); "
-                 "states=$(printf '%s\\n' \"$states\" | tail -n +2); echo \"unit $u ${s:-unknown}\"; done")
-    dbs = {a.database for a in apps}
-    if "mariadb" in dbs:
-        lines.append("echo \"db mariadb $(mysqladmin --connect-timeout=3 ping >/dev/null 2>&1 && echo ok || echo down)\"")
-    if "postgresql" in dbs:
-        lines.append("echo \"db postgresql $(pg_isready -t 3 -q >/dev/null 2>&1 && echo ok || echo down)\"")
-    root = q(apps_root)
-    lines.append(f"d={root}; test -d \"$d\" || d=/; echo \"df $(df -P \"$d\" | awk 'NR==2 {{print $5}}') $d\"")
-    return "\n".join(lines) + "\n"
+        entries.append({"instance": a.instance, "php": php})
+    spec = {"apps": entries, "root": apps_root, "units": list(dict.fromkeys(units)),
+            "dbs": {db: DB_COMMANDS[db] for db in sorted({a.database for a in apps if a.database in DB_COMMANDS})}}
+    return f"python3 -c {shlex.quote(FACTS)} {shlex.quote(json.dumps(spec))}"
 
 
 def parse(output: str) -> dict[tuple[str, str], list[str]]:
