@@ -77,3 +77,34 @@ def push_sample_app(http_url: str, token: str, *, files: dict[str, str] | None =
             refs.append(f"refs/tags/{tag}")
         _git(["push", "--quiet", "origin", *refs], work, env)
         return sha
+
+
+def developer_token(url: str, admin_token: str, username: str, scopes: tuple[str, ...] = ("write_repository",),
+                    ca_bundle: str = "") -> str:
+    """A personal access token for `username`, made with an admin token (GitLab's
+    `POST /users/:id/personal_access_tokens`; the emulator has it too). For demos only."""
+    from provision.gitlab.client import GitLabClient
+
+    c = GitLabClient(url, admin_token, ca_bundle=ca_bundle, max_retries=2)
+    users = c.list("/users", f"user {username}", username=username)
+    if not users:
+        raise ProviderError(f"no GitLab user named {username!r} for the demo.")
+    made = c.post(f"/users/{users[0]['id']}/personal_access_tokens", f"a token for {username}",
+                  {"name": "sandbox-demo", "scopes": list(scopes)})
+    return str(made["token"])
+
+
+def push_as_developer(app: object, request_id: str, admin_token: str, username: str = "budi.dev",
+                      tag: str = "v1.0.0") -> str:
+    """The sandbox's main job: `username` pushes the sample app and `tag` into the request's
+    project (found through `project_info`, so `repo apply` must have run). Returns the commit id."""
+    from provision.errors import NotFound
+    from provision.gitlab.info import project_info
+
+    info = project_info(app, request_id)
+    if not info:
+        raise NotFound(f"no GitLab project is recorded for {request_id}.",
+                       f"Run `provision repo apply {request_id}` first.")
+    config = app.config  # type: ignore[attr-defined]
+    token = developer_token(config.gitlab.url, admin_token, username, ca_bundle=config.gitlab.ca_bundle)
+    return push_sample_app(info["http_url"], token, base=info.get("default_branch") or "main", tag=tag)

@@ -61,3 +61,16 @@ def test_a_developer_cannot_push_to_the_protected_default_branch(env: Env) -> No
         push_sample_app(url, dev_token, branch="main", tag=None)
     assert "not allowed to push" in str(caught.value)
     assert b"Selamat datang" not in (env.emulator.read_file(PATH, "README.md") or b"")
+
+
+def test_push_as_developer_for_the_sandbox(env: Env, tmp_path: Path) -> None:
+    from provision.context import App
+    from provision.gitlab.demo import push_as_developer
+
+    rid = env.open_request()
+    assert apply(rid).exit_code == 0
+    sha = push_as_developer(App(), rid, env.emulator.root_token)
+    out = tmp_path / "check"
+    git("clone", "--quiet", "--branch", "v1.0.0", env.emulator.http_clone_url(PATH, env.emulator.root_token), str(out))
+    assert git("rev-parse", "HEAD", cwd=out).stdout.strip() == sha
+    assert git("log", "-1", "--format=%an", cwd=out).stdout.strip() == "Tim Pengembang OPD"
