@@ -1,0 +1,66 @@
+"""Pure functions of the GitLab provider: key files, variables, the protection PATCH body, seed files."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from provision.gitlab.desired import check_variable, fingerprint, key_body, read_deploy_key
+from provision.gitlab.planner import protection_patch
+from provision.gitlab.seed import blob_id
+
+KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIK0QLam9hEGmeOWJ3+shlKC19ElHS2Y5I2J70lFJPteH"
+
+
+def test_deploy_key_file_is_one_public_key(tmp_path: Path) -> None:
+    good = tmp_path / "k.pub"
+    good.write_text(KEY + " kominfo@server\n")
+    assert read_deploy_key(str(good)) == (KEY, [])
+    for text, msg in (("-----BEGIN OPENSSH PRIVATE KEY-----\nabc\n", "holds a private key"),
+                      ("ssh-ed25519\n", "not one OpenSSH public key line"),
+                      (KEY + "\n" + KEY + "\n", "not one OpenSSH public key line"),
+                      ("ssh-ed25519 not*base64", "damaged")):
+        bad = tmp_path / "bad.pub"
+        bad.write_text(text)
+        key, problems = read_deploy_key(str(bad))
+        assert key is None and msg in problems[0].message, (text, problems)
+    key, problems = read_deploy_key(str(tmp_path / "missing.pub"))
+    assert key is None and "cannot read" in problems[0].message
+    assert read_deploy_key("") == (None, [])
+
+
+def test_key_identity_ignores_the_comment() -> None:
+    assert key_body(KEY + " a@b") == key_body(KEY + " other") == KEY
+    assert fingerprint(KEY + " a@b") == fingerprint(KEY)
+    assert fingerprint(KEY).startswith("SHA256:") and not fingerprint(KEY).endswith("=")
+
+
+def test_variables_name_and_masking_rules() -> None:
+    assert check_variable("APP_STAGE", "staging", "f")[0].masked is False
+    var, problems = check_variable("DEPLOY_TOKEN", "abcDEF123_+=/@:.~-", "f")
+    assert problems == [] and var is not None and var.masked is True
+    assert var.shown()["value"] == "[masked]"
+    for key, value, msg in (("DB_PASSWORD", "short", "cannot mask"), ("API_KEY", "has spaces in it", "cannot mask"),
+                            ("BAD-NAME", "x", "not a CI/CD variable name"), ("", "x", "not a CI/CD variable name")):
+        var, problems = check_variable(key, value, "f")
+        assert var is None and msg in problems[0].message, (key, problems)
+
+
+def test_protection_patch_makes_maintainers_only_without_force_push() -> None:
+    right = {"push_access_levels": [{"id": 1, "access_level": 40}],
+             "merge_access_levels": [{"id": 2, "access_level": 40}], "allow_force_push": False}
+    assert protection_patch(right) == {}
+    wrong = {"push_access_levels": [{"id": 1, "access_level": 30}, {"id": 3, "access_level": 40, "user_id": 7}],
+             "merge_access_levels": [{"id": 2, "access_level": 40}, {"id": 4, "access_level": 40}],
+             "allow_force_push": True}
+    assert protection_patch(wrong) == {
+        "allowed_to_push": [{"id": 1, "_destroy": True}, {"id": 3, "_destroy": True}, {"access_level": 40}],
+        "allowed_to_merge": [{"id": 4, "_destroy": True}],
+        "allow_force_push": False,
+    }
+
+
+def test_blob_id_is_gits() -> None:
+    import subprocess
+
+    out = subprocess.run(["git", "hash-object", "--stdin"], input=b"halo\n", capture_output=True, check=True)
+    assert blob_id("halo\n") == out.stdout.decode().strip()
