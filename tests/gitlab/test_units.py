@@ -64,3 +64,23 @@ def test_blob_id_is_gits() -> None:
 
     out = subprocess.run(["git", "hash-object", "--stdin"], input=b"halo\n", capture_output=True, check=True)
     assert blob_id("halo\n") == out.stdout.decode().strip()
+
+
+def test_seeded_ci_file_deploys_tags_only() -> None:
+    import yaml
+
+    from provision.config import Config, Settings
+    from provision.gitlab.desired import desired_state
+    from provision.gitlab.seed import seed_files
+
+    from .target import make_request, make_spec
+
+    cfg = Config(Settings.model_validate({"gitlab": {"url": "http://x", "root_group": "pemko-batam"}}), {}, None)
+    d = desired_state(make_request("REQ-2026-0007"), make_spec("sisekolah", []), cfg)
+    ci = yaml.safe_load(seed_files(d)[".gitlab-ci.yml"])
+    job = ci["deploy-staging"]
+    assert job["rules"] == [{"if": "$CI_COMMIT_TAG"}]
+    assert job["script"] == ['provision install "$PROVISION_REQUEST" --ref "$CI_COMMIT_TAG" --env staging --yes']
+    assert sorted(seed_files(d)) == sorted([".gitlab-ci.yml", "README.md", "docs/kebutuhan-sistem.md",
+                                            "docs/panduan-instalasi.md", "docs/panduan-pengguna.md",
+                                            "docs/pengujian/README.md"])
