@@ -112,3 +112,23 @@ def checked_zone(bind: BindPair, server: str) -> str:
                           text=True, timeout=30)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     return axfr
+
+
+@pytest.fixture(autouse=True)
+def zone_checked_after(request: pytest.FixtureRequest) -> Any:
+    """After every test that used `bind_zone`: the zone from each running server passes
+    named-checkzone, and the secondary serves the primary's zone exactly."""
+    if "bind_zone" not in request.fixturenames:
+        yield
+        return
+    bind: BindPair = request.getfixturevalue("bind_zone")
+    yield
+    if bind.primary is None or not bind.primary.alive():
+        return
+    primary = checked_zone(bind, bind.primary_addr)
+    if bind.secondary is not None and bind.secondary.alive():
+        serial = bind.soa_serial(bind.primary.port)
+        assert serial is not None
+        bind.wait_secondary(serial)
+        secondary = checked_zone(bind, bind.secondary_addr)
+        assert sorted(secondary.splitlines()) == sorted(primary.splitlines())

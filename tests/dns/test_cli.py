@@ -169,3 +169,9 @@ def test_invalid_records_exit_2_before_network(provision_home: Path, bind_zone: 
     r = run_cli("dns", "plan", rid)
     assert r.exit_code == 2, r
     assert "203.0.113.50 is not a public address" in r.stderr
+
+
+def test_list_other_zone_not_served_exit_2(dns_home: Path, bind_zone: BindPair) -> None:
+    r = run_cli("dns", "list", "--zone", "kota-lain.test")
+    assert r.exit_code == 2, r
+    assert "is not authoritative for kota-lain.test. (NOTAUTH)" in r.stderr
