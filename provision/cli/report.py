@@ -55,3 +55,28 @@ def berita_acara(app: Any, request_id: str, env: str | None, test_run: int | Non
     for fmt, path in doc.paths.items():
         click.echo(f"  {fmt}: {path}")
     return 0
+
+
+@report_cmd.command("rekomendasi")
+@click.argument("request_id", metavar="REQ")
+@click.option("--reissue", is_flag=True, help="Issue a new number even if nothing changed since the last one.")
+@json_option
+@command(request_arg="request_id", locks=True)
+def rekomendasi(app: Any, request_id: str, reissue: bool, as_json: bool) -> int:
+    """The Surat Rekomendasi (step 15): subdomain and/or hosting, citing the Berita Acara.
+
+    \b
+    Example:
+      provision report REQ-2026-0001 rekomendasi
+    """
+    from provision.reports.rekomendasi import issue
+
+    doc = issue(app, request_id, reissue=reissue)
+    if as_json:
+        print_json(doc.as_dict())
+        return 0
+    verb = "Already issued" if doc.reused else "Issued"
+    click.echo(f"{verb}: Surat Rekomendasi {doc.number} of {doc.date.isoformat()} for {request_id}.")
+    for fmt, path in doc.paths.items():
+        click.echo(f"  {fmt}: {path}")
+    return 0

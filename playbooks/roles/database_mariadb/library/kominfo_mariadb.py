@@ -32,7 +32,7 @@ def main() -> None:
             "name": {"type": "str", "default": ""},
             "user": {"type": "str", "default": ""},
             "password": {"type": "str", "default": "", "no_log": True},
-            "update_password": {"type": "str", "default": "on_create", "choices": ["on_create", "always"]},
+            "update_password": {"type": "str", "default": "on_create", "choices": ["on_create", "always"], "no_log": False},
             "host": {"type": "str", "default": "localhost"},
             "socket": {"type": "str", "default": "/run/mysqld/mysqld.sock"},
         },
