@@ -23,17 +23,26 @@ KIND = "http"
 MAX_BODY = 1024 * 1024
 
 
+def unverified_context() -> ssl.SSLContext:
+    """A client context that loads no CA store (create_default_context reads the system's
+    whole bundle, holding the GIL: per request, that serialised a whole run)."""
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE
+    return ctx
+
+
+_CONTEXT = unverified_context()
+
+
 class _Connection(http.client.HTTPSConnection):
     """HTTP(S) to a fixed address with the name only in Host and SNI."""
 
     def __init__(self, address: str, port: int, server_name: str, tls: bool, timeout: float) -> None:
-        ctx = ssl.create_default_context()
-        ctx.check_hostname = False
-        ctx.verify_mode = ssl.CERT_NONE
-        super().__init__(address, port, timeout=timeout, context=ctx)
+        super().__init__(address, port, timeout=timeout, context=_CONTEXT)
         self.server_name = server_name
         self.use_tls = tls
-        self._ctx = ctx
+        self._ctx = _CONTEXT
 
     def connect(self) -> None:
         self.sock = socket.create_connection((self.host, self.port), self.timeout)

@@ -39,10 +39,9 @@ def verifying_context(ca_bundle: str) -> ssl.SSLContext:
 
 
 def _raw_context() -> ssl.SSLContext:
-    ctx = ssl.create_default_context()
-    ctx.check_hostname = False
-    ctx.verify_mode = ssl.CERT_NONE
-    return ctx
+    from provision.checks.http import unverified_context
+
+    return unverified_context()
 
 
 def check_certificate(target: AppTarget, endpoints: Endpoints, ctx: ssl.SSLContext, warn_days: int,
