@@ -81,7 +81,7 @@ _PREREQ = {
 _PLAN_AGAIN = "Run `provision dns plan` again and review the new plan."
 
 
-def rcode_error(rcode: int, server: str, zone: str, what: str) -> ProvisionError:
+def rcode_error(rcode: dns.rcode.Rcode, server: str, zone: str, what: str) -> ProvisionError:
     """The ProvisionError for a non-NOERROR answer to `what` (e.g. "update 2 of 3")."""
     name = dns.rcode.to_text(rcode)
     if rcode in _PREREQ:

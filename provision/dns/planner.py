@@ -18,7 +18,7 @@ import dns.name
 import dns.rdatatype
 
 from provision.dns.errors import NotOwned
-from provision.dns.records import Key, Owner, RRset, key_text, owner_name, owner_rdata, parse_owner
+from provision.dns.records import Key, Owner, RdType, RRset, key_text, owner_name, owner_rdata, parse_owner
 from provision.dns.zone import ZoneState
 from provision.errors import UsageError
 from provision.plan import Change, Plan
@@ -46,14 +46,14 @@ def _change(op: Op, kind: str) -> Change:
                   after=op.new.as_json() if op.new else None, data=op)
 
 
-def _name_changes(zone: ZoneState, name: dns.name.Name, wanted: dict[int, RRset],
+def _name_changes(zone: ZoneState, name: dns.name.Name, wanted: dict[RdType, RRset],
                   request_id: str, opd: str, adopt: bool, force: bool,
                   problems: list[str], notes: list[str], ttl: int) -> list[Change]:
     owner = zone.owners.get(name)
     existing = zone.at(name)
     oname = owner_name(name, zone.prefix)
     owner_old = zone.rrsets.get((oname, dns.rdatatype.TXT))
-    managed: set[int]
+    managed: set[RdType]
     if owner is not None and owner.valid and owner.request_id == request_id:
         managed = set(existing) if owner.types is None else set(owner.types)
         guard: Guard = "owned"
@@ -131,7 +131,7 @@ def make_plan(zone: ZoneState, wanted: dict[Key, RRset], request_id: str, opd: s
     if (adopt or force) and not (reason and reason.strip()):
         raise UsageError("--adopt and --force need --reason TEXT: the reason goes to the audit log.")
     plan = _new_plan(zone, request_id, primary)
-    by_name: dict[dns.name.Name, dict[int, RRset]] = {}
+    by_name: dict[dns.name.Name, dict[RdType, RRset]] = {}
     for (name, t), rrset in wanted.items():
         by_name.setdefault(name, {})[t] = rrset
     for name in zone.owned_by(request_id):

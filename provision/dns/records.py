@@ -21,7 +21,8 @@ TXT_CHUNK = 255
 #: (`max-records-per-type`): such an update gets SERVFAIL, whatever the message size.
 MAX_RECORDS_PER_RRSET = 100
 
-Key = tuple[dns.name.Name, int]  # (absolute owner name, rdtype)
+RdType = dns.rdatatype.RdataType
+Key = tuple[dns.name.Name, RdType]  # (absolute owner name, rdtype)
 
 
 @dataclass(frozen=True)
@@ -91,7 +92,7 @@ class Owner:
     request_id: str
     opd: str
     valid: bool = True  # False: a TXT is there but it is not ours to read
-    types: frozenset[int] | None = None  # record types this request made at the name
+    types: frozenset[RdType] | None = None  # record types this request made at the name
 
     def describe(self) -> str:
         if not self.valid:
@@ -108,7 +109,7 @@ def is_owner_name(name: dns.name.Name, prefix: str) -> bool:
     return bool(name.labels) and name.labels[0].lower() == prefix.encode("ascii").lower()
 
 
-def owner_rdata(request_id: str, opd: str, types: frozenset[int]) -> TXT:
+def owner_rdata(request_id: str, opd: str, types: frozenset[RdType]) -> TXT:
     tlist = ",".join(sorted(dns.rdatatype.to_text(t) for t in types))
     strings = [HERITAGE, f"request={request_id}".encode(), f"opd={opd}".encode("utf-8"),
                f"types={tlist}".encode()]

@@ -103,12 +103,12 @@ class Transport:
         except Exception as e:
             raise translate(e, where, self.zone.to_text(), what) from e
 
-    def ixfr(self, since: int, server: tuple[str, int] | None = None) -> list[tuple[dns.name.Name, int, int, dns.rdata.Rdata]]:
+    def ixfr(self, since: int, server: tuple[str, int] | None = None) -> list[tuple[dns.name.Name, dns.rdatatype.RdataType, int, dns.rdata.Rdata]]:
         """The records of a TSIG-signed IXFR from serial `since`, in order, as
         (name, rdtype, ttl, rdata). The server may answer with the whole zone instead."""
         host, port = server or self.primary
         what = f"incremental transfer of {self.zone} since serial {since}"
-        out: list[tuple[dns.name.Name, int, int, dns.rdata.Rdata]] = []
+        out: list[tuple[dns.name.Name, dns.rdatatype.RdataType, int, dns.rdata.Rdata]] = []
         try:
             for msg in dns.query.xfr(host, self.zone, rdtype=dns.rdatatype.IXFR, serial=since,
                                      keyring=self.keyring, keyname=self.keyname, port=port,
@@ -119,7 +119,7 @@ class Transport:
             raise translate(e, server_text(host, port), self.zone.to_text(), what) from e
         return out
 
-    def query(self, server: tuple[str, int], qname: dns.name.Name, rdtype: int,
+    def query(self, server: tuple[str, int], qname: dns.name.Name, rdtype: dns.rdatatype.RdataType,
               timeout: float | None = None) -> dns.message.Message:
         """One query (UDP, TCP when truncated); the answer whatever its RCODE."""
         host, port = server

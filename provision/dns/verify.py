@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import socket
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 
@@ -40,8 +40,8 @@ def before_of(changes: list) -> dict[Key, RRset | None]:  # list[Change]
     return {c.data.key: c.data.old for c in changes}
 
 
-def changed_state(records: list[tuple[dns.name.Name, int, int, dns.rdata.Rdata]],
-                  before: dict[Key, RRset | None]) -> tuple[int, dict[Key, RRset]]:
+def changed_state(records: list[tuple[dns.name.Name, dns.rdatatype.RdataType, int, dns.rdata.Rdata]],
+                  before: Mapping[Key, RRset | None]) -> tuple[int, dict[Key, RRset]]:
     """(serial, record sets of `before`'s keys) after the IXFR answer `records`.
 
     Applies the answer's deletions and additions (RFC 1995) to `before`; an answer in
@@ -109,10 +109,10 @@ def default_servers(state: ZoneState) -> list[tuple[str, int]]:
     for rd in sorted(ns.rdatas if ns else [], key=lambda r: r.to_text()):
         target: dns.name.Name = rd.target  # type: ignore[attr-defined]
         addrs = [r.to_text() for t in (dns.rdatatype.A, dns.rdatatype.AAAA)
-                 for r in (state.rrsets.get((target, t)).rdatas if (target, t) in state.rrsets else [])]
+                 for r in (state.rrsets[(target, t)].rdatas if (target, t) in state.rrsets else [])]
         if not addrs:
             try:
-                addrs = sorted({ai[4][0] for ai in socket.getaddrinfo(target.to_text(), 53,
+                addrs = sorted({str(ai[4][0]) for ai in socket.getaddrinfo(target.to_text(), 53,
                                                                       type=socket.SOCK_STREAM)})
             except OSError:
                 addrs = []

@@ -9,7 +9,7 @@ import dns.rdata
 import dns.rdatatype
 import dns.zone
 
-from provision.dns.records import Key, Owner, RRset, is_owner_name, parse_owner
+from provision.dns.records import Key, Owner, RdType, RRset, is_owner_name, parse_owner
 
 
 @dataclass
@@ -18,7 +18,7 @@ class ZoneState:
     soa: dns.rdata.Rdata
     rrsets: dict[Key, RRset]
     prefix: str
-    by_name: dict[dns.name.Name, list[int]] = field(default_factory=dict)
+    by_name: dict[dns.name.Name, list[RdType]] = field(default_factory=dict)
     owners: dict[dns.name.Name, Owner] = field(default_factory=dict)  # managed name -> owner
 
     @classmethod
@@ -55,7 +55,7 @@ class ZoneState:
     def serial(self) -> int:
         return int(self.soa.serial)  # type: ignore[attr-defined]
 
-    def at(self, name: dns.name.Name) -> dict[int, RRset]:
+    def at(self, name: dns.name.Name) -> dict[RdType, RRset]:
         """Every record set at `name` (not counting its ownership record)."""
         return {t: self.rrsets[(name, t)] for t in self.by_name.get(name, [])}
 

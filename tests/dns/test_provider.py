@@ -3,6 +3,8 @@ twice: the second run sends no UPDATE), ownership, and the zone checked by BIND'
 
 from __future__ import annotations
 
+from typing import Any
+
 import pytest
 
 from provision.dns.errors import NotOwned
@@ -10,7 +12,7 @@ from provision.errors import ExitCode, UsageError
 from tests.dns.conftest import OPD, REQ, CountingProvider, MemoryRecorder, checked_zone, dig, make_spec, nsupdate
 from tests.sandbox.bind import BindPair
 
-APP = [{"name": "sisekolah", "type": "A", "values": ["203.0.113.50", "203.0.113.51"]},
+APP: list[dict[str, Any]] = [{"name": "sisekolah", "type": "A", "values": ["203.0.113.50", "203.0.113.51"]},
        {"name": "sisekolah", "type": "TXT", "values": ["v=spf1 -all; made by provision"]},
        {"name": "www.sisekolah", "type": "CNAME", "values": ["sisekolah"]}]
 HAND = {"www": ["203.0.113.10"], "mail": ["203.0.113.25"]}
@@ -56,7 +58,7 @@ def test_create_twice_second_sends_nothing(bind_zone: BindPair, provider: Counti
 
 def test_change_twice_with_exact_old_values(bind_zone: BindPair, provider: CountingProvider) -> None:
     apply(provider, make_spec(APP))
-    changed = [{"name": "sisekolah", "type": "A", "ttl": 600, "values": ["203.0.113.52"]},
+    changed: list[dict[str, Any]] = [{"name": "sisekolah", "type": "A", "ttl": 600, "values": ["203.0.113.52"]},
                {"name": "sisekolah", "type": "AAAA", "values": ["2001:db8::52"]}]
     rec = MemoryRecorder()
     plan, report = apply(provider, make_spec(changed), rec)

@@ -35,7 +35,8 @@ def test_sandbox_up_is_idempotent_and_down_leaves_nothing(open_dir: Path) -> Non
         assert (Path(str(info["key_file"])).stat().st_mode & 0o777) == 0o600
     finally:
         sandbox_down(state)
-    assert not any(pid_alive(int(p)) for p in info["pids"])  # type: ignore[union-attr]  # reaped
+    pids: list[int] = info["pids"]  # type: ignore[assignment]
+    assert not any(pid_alive(p) for p in pids)  # stopped and reaped
     assert not (state / "bind").exists() and not (state / "bind.json").exists()
 
 

@@ -154,6 +154,7 @@ def test_ixfr_answer_in_axfr_form_is_read_as_the_whole_zone() -> None:
 
     from provision.dns.records import RRset
     from provision.dns.verify import changed_state
+    SOA, A = dns.rdatatype.SOA, dns.rdatatype.A
     z = dns.name.from_text("batam.test.")
     soa = dns.rdata.from_text("IN", "SOA", "ns1.batam.test. h.batam.test. 7 1 1 1 1")
     a = dns.name.from_text("a", z)
@@ -161,10 +162,10 @@ def test_ixfr_answer_in_axfr_form_is_read_as_the_whole_zone() -> None:
     rd2 = dns.rdata.from_text("IN", "A", "192.0.2.2")
     key = (a, dns.rdatatype.A)
     before = {key: RRset(300, frozenset({rd1}))}
-    full = [(z, 6, 300, soa), (a, 1, 300, rd2), (z, 6, 300, soa)]
+    full = [(z, SOA, 300, soa), (a, A, 300, rd2), (z, SOA, 300, soa)]
     assert changed_state(full, before) == (7, {key: RRset(300, frozenset({rd2}))})
     old_soa = dns.rdata.from_text("IN", "SOA", "ns1.batam.test. h.batam.test. 6 1 1 1 1")
-    incremental = [(z, 6, 300, soa), (z, 6, 300, old_soa), (a, 1, 300, rd1), (z, 6, 300, soa),
-                   (a, 1, 600, rd2), (z, 6, 300, soa)]
+    incremental = [(z, SOA, 300, soa), (z, SOA, 300, old_soa), (a, A, 300, rd1), (z, SOA, 300, soa),
+                   (a, A, 600, rd2), (z, SOA, 300, soa)]
     assert changed_state(incremental, before) == (7, {key: RRset(600, frozenset({rd2}))})
-    assert changed_state([(z, 6, 300, soa)], before) == (7, before)  # no change since
+    assert changed_state([(z, SOA, 300, soa)], before) == (7, before)  # no change since

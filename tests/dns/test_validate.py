@@ -89,7 +89,7 @@ def test_txt_is_bytes_in_255_byte_strings_never_zone_text() -> None:
 
 
 def test_ownership_record_round_trip() -> None:
-    rd = owner_rdata("REQ-2026-0001", "Dinas Pendidikan dan Kebudayaan", frozenset({1, 16}))
+    rd = owner_rdata("REQ-2026-0001", "Dinas Pendidikan dan Kebudayaan", frozenset({dns.rdatatype.A, dns.rdatatype.TXT}))
     owner = parse_owner(frozenset({rd}))
     assert owner.valid and owner.request_id == "REQ-2026-0001" and owner.opd == "Dinas Pendidikan dan Kebudayaan"
     assert owner.types == frozenset({dns.rdatatype.A, dns.rdatatype.TXT})
