@@ -175,3 +175,20 @@ def test_list_other_zone_not_served_exit_2(dns_home: Path, bind_zone: BindPair) 
     r = run_cli("dns", "list", "--zone", "kota-lain.test")
     assert r.exit_code == 2, r
     assert "is not authoritative for kota-lain.test. (NOTAUTH)" in r.stderr
+
+
+def test_help_and_plan_json(dns_home: Path, bind_zone: BindPair) -> None:
+    r = run_cli("dns", "--help")
+    assert r.exit_code == 0 and "Step 15: the application's subdomain records" in r.stdout, r
+    for sub in ("plan", "apply", "delete", "list"):
+        assert f"  {sub} " in r.stdout
+    rid = new_request(dns_home)
+    r = run_cli("dns", "plan", rid, "--json")
+    assert r.exit_code == 0, r
+    plan = r.json
+    assert plan["summary"] == "4 to create" and plan["meta"]["serial"] == 2026010101
+    assert {c["target"] for c in plan["changes"]} == {
+        "sisekolah.batam.test. A", "www.sisekolah.batam.test. CNAME",
+        "_provision-owner.sisekolah.batam.test. TXT", "_provision-owner.www.sisekolah.batam.test. TXT"}
+    r = run_cli("dns", "delete", rid, "--dry-run", "--json")
+    assert r.exit_code == 0 and r.json["plan"]["summary"] == "nothing to do" and r.json["applied"] is False, r
