@@ -4,6 +4,7 @@ every test checks the exit code and the message."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
@@ -192,3 +193,24 @@ def test_help_and_plan_json(dns_home: Path, bind_zone: BindPair) -> None:
         "_provision-owner.sisekolah.batam.test. TXT", "_provision-owner.www.sisekolah.batam.test. TXT"}
     r = run_cli("dns", "delete", rid, "--dry-run", "--json")
     assert r.exit_code == 0 and r.json["plan"]["summary"] == "nothing to do" and r.json["applied"] is False, r
+
+
+def test_partial_apply_exit_5_lists_parts_and_audit_agrees(provision_home: Path, bind_factory: Any,
+                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    import provision.dns.update as update_mod
+    bind = bind_factory(options="    max-records-per-type 3;")
+    write_config(provision_home, bind)
+    monkeypatch.setattr(update_mod, "BUDGET", 700)  # a few names per message
+    records = [{"name": f"n{i}.sisekolah", "type": "A", "values": [f"203.0.113.{i + 1}"]} for i in range(6)]
+    records += [{"name": "zz.sisekolah", "type": "A", "values": [f"203.0.113.{i}" for i in range(10, 14)]}]
+    records += [{"name": f"zzz{i}.sisekolah", "type": "A", "values": ["203.0.113.9"]} for i in range(4)]
+    rid = new_request(provision_home, dict(SPEC, dns={"records": records}))
+    r = run_cli("dns", "apply", rid, "--yes")
+    assert r.exit_code == 5, r
+    assert f"Error: DNS apply for {rid} was partial:" in r.stderr and "SERVFAIL" in r.stderr
+    assert "failed (" in r.stdout and ": not attempted:" in r.stdout
+    applied = int(r.stdout.split("Applied ")[1].split(" of ")[0])
+    assert applied > 0
+    events = [e for e in run_cli("audit", "log", rid, "--json").json if e["provider"] == "dns"]
+    assert sum(e["outcome"] == "succeeded" for e in events) == applied
+    assert any(e["outcome"] == "failed" and "SERVFAIL" in e["reason"] for e in events)
