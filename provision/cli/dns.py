@@ -47,8 +47,13 @@ def _show_plan(plan: Any, as_json: bool) -> None:
 
 
 def _apply(app: Any, provider: Any, plan: Any, what: str, dry_run: bool, yes: bool, as_json: bool,
-           takeover: tuple[bool, bool, str | None] = (False, False, None)) -> int:
+           takeover: tuple[bool, bool, str | None] = (False, False, None), checksum: str | None = None) -> int:
     _show_plan(plan, as_json)
+    if checksum and checksum != plan.checksum():
+        from provision.errors import Conflict
+
+        raise Conflict(f"the plan is not the one reviewed (checksum {checksum}, now {plan.checksum()}): "
+                       "nothing was applied.", "Review the new plan and apply with its checksum.")
     if dry_run or plan.empty:
         if as_json:
             print_json({"plan": plan.as_dict(), "applied": False, "dry_run": dry_run})
@@ -131,21 +136,24 @@ def plan_(app: Any, request_id: str, adopt: bool, force: bool, reason: str | Non
 @dns_cmd.command("apply")
 @click.argument("request_id", metavar="REQ")
 @_takeover_options
+@click.option("--checksum", default=None, metavar="HEX",
+              help="Apply only if the plan is still the one reviewed (the checksum `dns plan` shows).")
 @change_options
 @command(request_arg="request_id", locks=True)
 def apply_(app: Any, request_id: str, adopt: bool, force: bool, reason: str | None,
-           dry_run: bool, yes: bool, as_json: bool) -> int:
+           checksum: str | None, dry_run: bool, yes: bool, as_json: bool) -> int:
     """Issue or change the request's subdomain records as its spec says.
 
     \b
     Example:
       provision dns apply REQ-2026-0001 --yes
+      provision dns apply REQ-2026-0001 --checksum 3f2a9c0d1e4b5a69 --yes
       provision dns apply REQ-2026-0001 --adopt --reason "SK 12/2026: portal lama" --yes
     """
     _check_reason(adopt, force, reason)
     provider, plan = _plan(app, request_id, adopt, force, reason)
     return _apply(app, provider, plan, f"the DNS records of {request_id}", dry_run, yes, as_json,
-                  (adopt, force, reason))
+                  (adopt, force, reason), checksum)
 
 
 @dns_cmd.command("delete")

@@ -214,3 +214,17 @@ def test_partial_apply_exit_5_lists_parts_and_audit_agrees(provision_home: Path,
     events = [e for e in run_cli("audit", "log", rid, "--json").json if e["provider"] == "dns"]
     assert sum(e["outcome"] == "succeeded" for e in events) == applied
     assert any(e["outcome"] == "failed" and "SERVFAIL" in e["reason"] for e in events)
+
+
+def test_checksum_pins_the_reviewed_plan(dns_home: Path, bind_zone: BindPair) -> None:
+    from tests.dns.conftest import nsupdate
+    rid = new_request(dns_home)
+    reviewed = run_cli("dns", "plan", rid, "--json").json["checksum"]
+    nsupdate(bind_zone, "update add other.batam.test. 300 IN A 203.0.113.77")  # the zone moves on
+    r = run_cli("dns", "apply", rid, "--checksum", reviewed, "--yes")
+    assert r.exit_code == 7, r
+    assert f"the plan is not the one reviewed (checksum {reviewed}, now " in r.stderr
+    assert dig(bind_zone.primary_addr, "sisekolah.batam.test") == []
+    now = run_cli("dns", "plan", rid, "--json").json["checksum"]
+    r = run_cli("dns", "apply", rid, "--checksum", now, "--yes")
+    assert r.exit_code == 0 and "Applied 4 of 4 changes" in r.stdout, r
