@@ -7,7 +7,7 @@ from typing import Any
 import click
 
 from provision.cli.common import change_options, command, confirm_apply, json_option, print_json, render_plan
-from provision.errors import RequestClosed, UsageError
+from provision.errors import Conflict, RequestClosed, UsageError
 
 
 @click.group("repo")
@@ -37,9 +37,12 @@ def _show(plan: Any, as_json: bool) -> None:
 
 
 def _apply(app: Any, provider: Any, plan: Any, what: str, as_json: bool, dry_run: bool, yes: bool,
-           remember: bool = False) -> int:
+           remember: bool = False, checksum: str | None = None) -> int:
     from provision.gitlab.info import remember_project
 
+    if checksum and checksum != plan.checksum():
+        raise Conflict(f"the plan is not the one reviewed (checksum {checksum}, now {plan.checksum()}): "
+                       "nothing was applied.", "Review the new plan and apply with its checksum.")
     facts = plan.meta.get("project")
     if dry_run or plan.empty:
         if as_json:
@@ -81,20 +84,24 @@ def plan_(app: Any, request_id: str, as_json: bool) -> int:
 
 @repo_cmd.command("apply")
 @click.argument("request_id", metavar="REQ")
+@click.option("--checksum", default=None, metavar="HEX",
+              help="Apply only if the plan is still the one reviewed (the checksum `repo plan` shows).")
 @change_options
 @command(request_arg="request_id", locks=True)
-def apply(app: Any, request_id: str, as_json: bool, dry_run: bool, yes: bool) -> int:
+def apply(app: Any, request_id: str, checksum: str | None, as_json: bool, dry_run: bool, yes: bool) -> int:
     """Create or repair the request's repository: group, project, seed files, protected
     default branch, members, read-only deploy key, CI/CD variables.
 
     \b
     Example:
       provision repo apply REQ-2026-0001 --yes
+      provision repo apply REQ-2026-0001 --checksum 3f2a9c0d1e4b5a69 --yes
     """
     provider, request, spec = _load(app, request_id, writing=True)
     plan = provider.plan(request, spec)
     _show(plan, as_json)
-    return _apply(app, provider, plan, "the GitLab plan", as_json, dry_run, yes, remember=True)
+    return _apply(app, provider, plan, "the GitLab plan", as_json, dry_run, yes, remember=True,
+                  checksum=checksum)
 
 
 @repo_cmd.command("show")

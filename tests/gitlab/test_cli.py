@@ -295,3 +295,18 @@ def test_protection_is_redone_when_gitlab_refuses_the_patch(env: Env) -> None:
     assert [c.method for c in env.emulator.calls.api(r"/protected_branches")] == ["GET", "GET", "PATCH", "DELETE", "POST"]
     rule = next(b for b in env.emulator.project("pemko-batam/disdik/sisekolah").protected_branches if b.name == "main")
     assert [a.access_level for a in rule.push_access_levels] == [40] and rule.allow_force_push is False
+
+
+def test_apply_with_checksum_applies_only_the_reviewed_plan(env: Env) -> None:
+    rid = env.open_request()
+    reviewed = run_cli("repo", "plan", rid, "--json")
+    assert reviewed.exit_code == 0, reviewed
+    env.emulator.create_group("disdik", parent="pemko-batam", owner="provisioner")  # GitLab moved on
+    r = apply(rid, "--checksum", reviewed.json["checksum"])
+    assert r.exit_code == ExitCode.CONFLICT, r
+    assert f"the plan is not the one reviewed (checksum {reviewed.json['checksum']}" in r.stderr
+    assert env.emulator.calls.writes == 0
+    fresh = run_cli("repo", "plan", rid, "--json")
+    ok = apply(rid, "--checksum", fresh.json["checksum"])
+    assert ok.exit_code == 0, ok
+    assert "Applied 9 changes." in ok.stdout
