@@ -69,8 +69,16 @@ class GitLabProvider:
     def plan(self, request: Any, spec: Any) -> Plan:
         """The changes that give the request's repository the spec's settings."""
         d = self.desired(request, spec)  # before any network I/O
-        self.check_token()
-        return Planner(self.client, d).make()
+        token = self.check_token()
+        plan = Planner(self.client, d).make()
+        expires = token.get("expires_at")
+        if expires:
+            import datetime as dt
+
+            left = (dt.date.fromisoformat(str(expires)[:10]) - dt.date.today()).days
+            if left <= 14:
+                plan.notes.append(f"the GitLab token expires on {expires} ({left} days): renew it.")
+        return plan
 
     def plan_archive(self, request: Any, spec: Any) -> Plan:
         d = self.desired(request, spec)

@@ -271,3 +271,43 @@ def test_a_member_added_by_hand_is_reported_and_kept(target: Target, tmp_path: P
     plan = case.plan()
     assert plan.changes == []
     assert plan.notes == [f"{extra} (developer) is a member but not in the spec or the team; left as is."]
+
+
+def test_two_requests_of_one_opd_applied_at_once_share_one_group(target: Target, tmp_path: Path) -> None:
+    import threading
+
+    first = Case(target, tmp_path)
+    second = Case(target, tmp_path, opd=first.opd)
+    plans = [first.plan(), second.plan()]
+    assert all(("create", "gitlab.group") in kinds(p) for p in plans)
+    errors: list[BaseException] = []
+
+    def run(case: Case, plan: Any) -> None:
+        try:
+            case.provider.apply(plan, Recorder())
+        except BaseException as e:  # noqa: BLE001 - reported below
+            errors.append(e)
+
+    threads = [threading.Thread(target=run, args=(c, p)) for c, p in zip((first, second), plans)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(120)
+    for case in (first, second):
+        target.cleanup.append(lambda path=case.path: _delete(target, path))
+    assert errors == []
+    assert first.project().namespace["id"] == second.project().namespace["id"]
+    assert first.plan().changes == [] and second.plan().changes == []
+
+
+def test_a_renamed_project_is_followed_and_reported(target: Target, tmp_path: Path) -> None:
+    case = Case(target, tmp_path)
+    case.apply()
+    p = case.project()
+    p.path = f"{case.slug}-lama"
+    p.save()
+    target.cleanup.append(lambda: _delete(target, f"{target.root_group}/{case.opd}/{case.slug}-lama"))
+    plan = case.plan()
+    assert plan.changes == []
+    assert plan.notes == [f"the project was moved to {target.root_group}/{case.opd}/{case.slug}-lama; it is managed there."]
+    assert plan.meta["project"]["project_id"] == p.id

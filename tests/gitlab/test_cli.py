@@ -310,3 +310,14 @@ def test_apply_with_checksum_applies_only_the_reviewed_plan(env: Env) -> None:
     ok = apply(rid, "--checksum", fresh.json["checksum"])
     assert ok.exit_code == 0, ok
     assert "Applied 9 changes." in ok.stdout
+
+
+def test_a_token_about_to_expire_is_noted(env: Env, monkeypatch: pytest.MonkeyPatch) -> None:
+    import datetime as dt
+
+    rid = env.open_request()
+    soon = (dt.date.today() + dt.timedelta(days=3)).isoformat()
+    monkeypatch.setenv("PROVISION_GITLAB_TOKEN", env.emulator.create_token("provisioner", ["api"], expires_at=soon))
+    r = run_cli("repo", "plan", rid)
+    assert r.exit_code == 0, r
+    assert f"note: the GitLab token expires on {soon} (3 days): renew it." in r.stdout
