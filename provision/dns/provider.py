@@ -25,7 +25,7 @@ import dns.rdataclass
 import dns.rdatatype
 
 from provision.config import Dns as DnsSettings
-from provision.dns.errors import PrerequisiteFailed, ReadBackMismatch, ZoneChanged
+from provision.dns.errors import DnsTimeout, PrerequisiteFailed, ReadBackMismatch, ZoneChanged
 from provision.dns.records import key_text
 from provision.dns.planner import PROVIDER, make_delete_plan, make_plan, owners_table
 from provision.dns.transport import Transport, load_keyring, parse_server, server_text
@@ -179,6 +179,12 @@ class DnsProvider:
                     t.send_update(msg, what)
                     if progress:
                         progress(f"{what}: {len(changes)} changes sent")
+                except DnsTimeout as e:  # sent, no answer: BIND may have applied it
+                    error = e
+                    pending += list(zip(changes, ids))
+                    parts.append({"part": index, "status": "no answer: outcome read back", "error": str(e),
+                                  "changes": [c.target for c in changes]})
+                    break
                 except ProvisionError as e:
                     error = self._diagnose(e, soa, index, what)
             if error is not None:
@@ -211,6 +217,9 @@ class DnsProvider:
         except ProvisionError as e:  # the attempts stay open in the audit log: outcome unknown
             raise type(e)(f"{e.message} ({len(pending)} changes were sent but could not be read "
                           "back: their outcome is unknown).", "Run `provision dns plan` to see the zone.") from e
+        if isinstance(error, DnsTimeout) and not report.failed and not report.not_attempted:
+            report.details["timeout"] = str(error)  # no answer, but the read back shows it all applied
+            error = None
         if error is not None and not report.applied:
             raise error
         if error is not None or report.failed:

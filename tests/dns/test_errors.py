@@ -223,3 +223,32 @@ def test_verification_progress_is_reported_at_most_once_a_second(bind_zone: Bind
     assert 1 <= len(waits) <= 4, lines  # 2.5 s of polling every 50 ms, reported once a second
     assert "refused the connection" in waits[0]
     assert lines[0] == "update part 1 of 1: 2 changes sent"
+
+
+def test_update_without_answer_is_settled_by_the_read_back(bind_zone: BindPair) -> None:
+    p = DnsProvider(settings_for(bind_zone))
+    t = p.transport
+    real = t.send_update
+
+    def applied_but_answer_lost(msg: object, what: str) -> None:
+        real(msg, what)  # type: ignore[arg-type]
+        raise DnsTimeout(f"{what}: no answer from {t.primary_text} within the timeout.")
+
+    t.send_update = applied_but_answer_lost  # type: ignore[method-assign]
+    rec = MemoryRecorder()
+    report = p.apply(p.plan(make_spec(SPEC), REQ, OPD), rec)
+    assert report.ok and "no answer" in report.details["timeout"]
+    assert report.details["parts"][0]["status"] == "no answer: outcome read back"
+    assert rec.outcomes("succeeded") == ["sisekolah.batam.test. A", "_provision-owner.sisekolah.batam.test. TXT"]
+
+    def lost_before_applied(msg: object, what: str) -> None:
+        raise DnsTimeout(f"{what}: no answer from {t.primary_text} within the timeout.")
+
+    t.send_update = lost_before_applied  # type: ignore[method-assign]
+    spec = make_spec([{"name": "sisekolah", "type": "A", "values": ["203.0.113.51"]}])
+    rec = MemoryRecorder()
+    with pytest.raises(DnsTimeout):
+        p.apply(p.plan(spec, REQ, OPD), rec)
+    assert rec.outcomes("failed") == ["sisekolah.batam.test. A"]  # the only change: an update
+    assert any("read back from the primary" in r for o, _, _, r in rec.events if o == "failed")
+    assert dig(bind_zone.primary_addr, "sisekolah.batam.test") == ["203.0.113.50"]
