@@ -191,3 +191,22 @@ def test_hand_made_type_clashing_at_owned_name_refused_then_adopted(bind_zone: B
     assert any("adopting the record sets made by hand" in n for n in plan.notes)
     assert {c.target: c.action for c in plan.changes}["sisekolah.batam.test. TXT"] == "update"
     assert report.ok and dig(bind_zone.secondary_addr, "sisekolah.batam.test", "TXT") == ['"from the spec"']
+
+
+def test_secondary_refusing_transfers_verified_record_by_record(bind_factory: Any) -> None:
+    from tests.dns.conftest import settings_for
+    bind = bind_factory(secondary_transfers=False)
+    cp = CountingProvider(settings_for(bind))
+    _, report = apply(cp, make_spec(APP))
+    ver = {v["server"]: v for v in report.details["verification"]}
+    assert ver[bind.secondary_addr]["ok"] and ver[bind.secondary_addr]["method"] == "query"
+    assert ver[bind.primary_addr]["method"] == "read back"
+    # and a wrong answer there is caught: delete by hand on the primary, the secondary follows
+    nsupdate(bind, "update delete www.sisekolah.batam.test. CNAME")
+    from provision.dns.verify import verify_servers
+    from provision.dns.transport import parse_server
+    results = verify_servers(cp.provider.transport, [parse_server(bind.secondary_addr)], 2026010103,
+                             {c.data.key: c.data.new for c in report.applied}, 1.0, 2026010101,
+                             {c.data.key: c.data.old for c in report.applied})
+    assert not results[0].ok and results[0].method == "query"
+    assert any(w.startswith("www.sisekolah.batam.test. CNAME holds nothing") for w in results[0].wrong)

@@ -139,13 +139,14 @@ class BindPair:
     """A BIND primary (dynamic zone) and a secondary transferring it with the TSIG key."""
 
     def __init__(self, zone: str = "batam.test.", records: list[str] | None = None,
-                 serial: int = 2026010101, secondary: bool = True,
+                 serial: int = 2026010101, secondary: bool = True, secondary_transfers: bool = True,
                  policy: str = "grant provision-key zonesub ANY;",
                  options: str = "", tmp_root: Path | None = None, base_dir: Path | None = None) -> None:
         self.zone = zone if zone.endswith(".") else zone + "."
         self.records = DEFAULT_RECORDS + list(records or [])
         self.serial = serial
         self.with_secondary = secondary
+        self.secondary_transfers = secondary_transfers  # False: the secondary refuses AXFR/IXFR
         self.policy = policy.replace("provision-key", KEY_NAME)
         self.options = options  # extra lines for the primary's options block
         self.base_dir = base_dir  # a fixed data directory (the sandbox for people); else a temp dir
@@ -228,7 +229,8 @@ class BindPair:
                     f'    type secondary;\n    file "{sfile}";\n'
                     f"    primaries {{ 127.0.0.1 port {self.primary.port} key {KEY_NAME}; }};\n"
                     f"    allow-notify {{ 127.0.0.1; }};\n"
-                    f"    allow-transfer {{ key {KEY_NAME}; }};\n    notify no;")
+                    f"    allow-transfer {{ {'key ' + KEY_NAME if self.secondary_transfers else 'none'}; }};\n"
+                    "    notify no;")
                 self.secondary.start(_named_conf(self.secondary.data, self.secondary.port,
                                                  self.zone, secondary_block), named)
                 self._wait_serving(self.secondary, self.serial)
