@@ -26,6 +26,8 @@ from pydantic_core import PydanticCustomError
 
 from . import names
 from .errors import Problem, ValidationError
+from .spec_rules import (_CONTROL, RECORD_TYPES, _zone, check_aliases,  # noqa: F401
+                         check_record_values, record_fqdn, rule_checks)
 from .yamlsrc import RULE_ERROR, Path, format_path, line_for, load_yaml, problems_from_pydantic, type_name
 
 __all__ = [
@@ -34,7 +36,6 @@ __all__ = [
 ]  # fmt: skip
 
 DEFAULT_RESERVED = names.DEFAULT_RESERVED
-RECORD_TYPES = ("A", "AAAA", "CNAME", "TXT", "MX")
 #: Allowed versions per runtime kind; python accepts any 3.N with N >= 11.
 RUNTIME_VERSIONS: dict[str, tuple[str, ...]] = {
     "static": (),
@@ -46,8 +47,6 @@ _PYTHON_VERSION = re.compile(r"^3\.(1[1-9]|[2-9][0-9])$")
 _ENV_KEY = re.compile(r"^[A-Z_][A-Z0-9_]*$")
 _SECRETISH = re.compile(r"PASSWORD|PASSWD|SECRET|TOKEN|PRIVATE|(^|_)KEY$|CREDENTIAL|DSN$")
 _FORBIDDEN_ENV = {"PATH", "HOME", "USER", "SHELL", "IFS", "PYTHONPATH", "PYTHONHOME", "NODE_OPTIONS", "PHPRC"}
-_CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
-_MX_VALUE = re.compile(r"^(\d{1,5}) +(\S+)$")
 
 
 _UNKNOWN = "unknown field (check the spelling; docs/spec.md lists every field)"
@@ -372,182 +371,6 @@ class Spec(_Model):
         return yaml.safe_dump(self.to_dict(), sort_keys=False, allow_unicode=True, default_flow_style=False)
 
 
-def _zone(zone: str) -> str:
-    return zone.rstrip(".").lower()
-
-
-def record_fqdn(name: str, zone: str) -> str:
-    """A relative name ('www.sisekolah') or absolute one ('x.example.org.') made absolute
-    without the final dot."""
-    return name[:-1] if name.endswith(".") else f"{name}.{_zone(zone)}"
-
-
-# ---- rules that need several fields or an exact list index (run on the raw data) ----
-
-RuleProblem = tuple[Path, str]
-
-
-def _value_problem(rtype: str, value: str) -> str | None:
-    if rtype == "A":
-        try:
-            ipaddress.IPv4Address(value)
-        except ValueError:
-            return f"{value!r} is not an IPv4 address"
-    elif rtype == "AAAA":
-        try:
-            ipaddress.IPv6Address(value)
-        except ValueError:
-            return f"{value!r} is not an IPv6 address"
-        if "%" in value:
-            return f"{value!r} has a scope id, which DNS cannot hold"
-    elif rtype == "CNAME":
-        msg = names.check_hostname(value, allow_underscore=True)
-        return f"target {msg}" if msg else None
-    elif rtype == "MX":
-        m = _MX_VALUE.match(value)
-        if not m or int(m.group(1)) > 65535:
-            return f"{value!r} must be 'PRIORITY HOST' with PRIORITY 0-65535, e.g. '10 mail.example.org.'"
-        msg = names.check_hostname(m.group(2))
-        return f"mail host {msg}" if msg else None
-    elif rtype == "TXT" and _CONTROL.search(value):
-        return "TXT text must not contain control characters or newlines"
-    return None
-
-
-def rule_checks(data: dict[str, Any], reserved: Iterable[str]) -> list[RuleProblem]:
-    """Checks on the raw data that pydantic's per-field validators cannot place exactly.
-    Defensive: parts with the wrong shape are skipped (pydantic reports those)."""
-    out: list[RuleProblem] = []
-    app = data.get("application") if isinstance(data.get("application"), dict) else {}
-    own: list[str] = []
-    sub = app.get("subdomain") or app.get("slug")
-    if isinstance(sub, str) and names.check_label(sub) is None:
-        sub = names.to_ascii(sub)
-        own.append(sub)
-    hosting = data.get("hosting") if isinstance(data.get("hosting"), dict) else {}
-    aliases = hosting.get("aliases")
-    if isinstance(aliases, list):
-        seen_alias: dict[str, int] = {}
-        for i, alias in enumerate(aliases):
-            if not isinstance(alias, str):
-                continue
-            path: Path = ("hosting", "aliases", i)
-            msg = names.check_hostname(alias)
-            if msg:
-                out.append((path, msg))
-                continue
-            ascii_alias = names.to_ascii(alias)
-            if ascii_alias == sub:
-                out.append((path, f"{alias!r} is the application's own name already"))
-            elif ascii_alias in seen_alias:
-                out.append((path, f"{alias!r} is given twice"))
-            seen_alias[ascii_alias] = i
-            if not alias.endswith("."):
-                msg = names.check_reserved(ascii_alias.rsplit(".", 1)[-1], reserved)
-                if msg:
-                    out.append((path, msg))
-                else:
-                    own.append(ascii_alias)
-    repo = data.get("repository") if isinstance(data.get("repository"), dict) else {}
-    members = repo.get("members")
-    if isinstance(members, list):
-        users: set[str] = set()
-        for i, m in enumerate(members):
-            u = m.get("username") if isinstance(m, dict) else None
-            if isinstance(u, str):
-                if u.lower() in users:
-                    out.append((("repository", "members", i, "username"), f"{u!r} is listed twice"))
-                users.add(u.lower())
-    dns = data.get("dns") if isinstance(data.get("dns"), dict) else {}
-    records = dns.get("records")
-    if isinstance(records, list):
-        out += _record_checks(records, own)
-    return out
-
-
-def _record_checks(records: list[Any], own: list[str]) -> list[RuleProblem]:
-    out: list[RuleProblem] = []
-    types_at: dict[str, list[tuple[int, str]]] = {}
-    for i, rec in enumerate(records):
-        if not isinstance(rec, dict):
-            continue
-        base: Path = ("dns", "records", i)
-        name, rtype, values = rec.get("name"), rec.get("type"), rec.get("values")
-        if isinstance(name, str):
-            msg = None
-            if name == "@" or name.endswith(".") or name == "":
-                msg = f"{name!r}: give a name relative to the zone (the zone apex and absolute names are refused)"
-            else:
-                msg = names.check_hostname(name, allow_underscore=rtype in ("TXT", "CNAME"))
-            if msg:
-                out.append((base + ("name",), msg))
-                name = None
-            else:
-                name = names.to_ascii(name)
-                if own and not any(name == o or name.endswith("." + o) for o in own):
-                    out.append((base + ("name",), f"{name!r} is outside this application's names ({', '.join(own)})"))
-        if rtype not in RECORD_TYPES or not isinstance(values, list):
-            continue
-        if rtype == "CNAME" and len(values) != 1:
-            out.append((base + ("values",), f"a CNAME has exactly one value, got {len(values)}"))
-        seen: set[str] = set()
-        for j, v in enumerate(values):
-            if not isinstance(v, str):
-                continue
-            msg = _value_problem(rtype, v)
-            if msg:
-                out.append((base + ("values", j), msg))
-            elif v in seen:
-                out.append((base + ("values", j), f"{v!r} is given twice"))
-            seen.add(v)
-        if isinstance(name, str):
-            types_at.setdefault(name, []).append((i, rtype))
-    for name, entries in types_at.items():
-        types = [t for _, t in entries]
-        for k, (i, t) in enumerate(entries):
-            if t in types[:k]:
-                out.append((("dns", "records", i, "type"), f"a second {t} record at {name!r}: put all values in one record"))
-            elif t == "CNAME" and len(entries) > 1:
-                others = ", ".join(sorted({x for x in types if x != "CNAME"} or {"CNAME"}))
-                out.append((("dns", "records", i, "type"), f"a CNAME at {name!r} cannot sit beside other data ({others})"))
-    return out
-
-
-def check_record_values(spec: Spec, allow_private: bool, allowed_cname_suffixes: list[str], zone: str) -> list[Problem]:
-    """Checks that depend on configuration, for the DNS provider to call before planning:
-    A/AAAA addresses that are private, loopback, link-local, multicast, reserved or
-    unspecified (unless `allow_private`); CNAME and MX targets given as absolute names
-    outside `zone` and `allowed_cname_suffixes`; CNAMEs pointing at themselves; names too
-    long once the zone is appended."""
-    z = _zone(zone)
-    suffixes = [z] + [s.rstrip(".").lower() for s in allowed_cname_suffixes]
-    problems: list[Problem] = []
-
-    def add(path: Path, msg: str) -> None:
-        problems.append(Problem(format_path(path), msg, spec.line_of(path)))
-
-    for i, rec in enumerate(spec.dns.records):
-        base: Path = ("dns", "records", i)
-        fq = record_fqdn(rec.name, z)
-        if len(fq) > names.MAX_NAME:
-            add(base + ("name",), f"{fq!r} is {len(fq)} characters long; a DNS name is at most {names.MAX_NAME}")
-        for j, v in enumerate(rec.values):
-            path = base + ("values", j)
-            if rec.type in ("A", "AAAA") and not allow_private:
-                ip = ipaddress.ip_address(v)
-                if not ip.is_global or ip.is_multicast:
-                    add(path, f"{v} is not a public address (private, loopback, link-local, documentation or reserved)")
-            elif rec.type in ("CNAME", "MX"):
-                target = v.split()[-1].lower()
-                if target.endswith("."):
-                    t = names.to_ascii(target[:-1])
-                    if not any(t == s or t.endswith("." + s) for s in suffixes):
-                        add(path, f"target {target!r} is outside {z} and the allowed CNAME suffixes")
-                elif rec.type == "CNAME" and record_fqdn(names.to_ascii(target), z) == fq:
-                    add(path, "a CNAME cannot point at itself")
-    return problems
-
-
 def spec_from_data(
     data: Any, lines: dict[Path, int] | None = None, *, reserved: Iterable[str] = DEFAULT_RESERVED,
     source: str = "<spec>",
@@ -582,26 +405,3 @@ def load_spec(text: str | bytes, source: str = "<spec>", *, reserved: Iterable[s
     every problem found, each naming its field and YAML line."""
     data, lines = load_yaml(text, source)
     return spec_from_data(data, lines, reserved=reserved, source=source)
-
-
-
-
-def check_aliases(spec: Spec, zone: str, reserved: Iterable[str] = DEFAULT_RESERVED) -> list[Problem]:
-    """For the hosting step, which knows the zone: an absolute alias inside the zone
-    (`www.batam.go.id.`) must not claim a reserved label directly under the zone, nor the
-    zone apex itself. Relative aliases were checked when the spec was loaded."""
-    z = _zone(zone)
-    problems: list[Problem] = []
-    for i, alias in enumerate(spec.hosting.aliases):
-        if not alias.endswith("."):
-            continue
-        path: Path = ("hosting", "aliases", i)
-        name = alias[:-1].lower()
-        if name == z:
-            problems.append(Problem(format_path(path), f"{alias!r} is the zone itself", spec.line_of(path)))
-        elif name.endswith("." + z):
-            label = name[: -len(z) - 1].rsplit(".", 1)[-1]
-            msg = names.check_reserved(label, reserved)
-            if msg:
-                problems.append(Problem(format_path(path), msg, spec.line_of(path)))
-    return problems
