@@ -106,23 +106,28 @@ def apply(app: Any, request_id: str, checksum: str | None, as_json: bool, dry_ru
 
 @repo_cmd.command("show")
 @click.argument("request_id", metavar="REQ")
+@click.option("--documents", is_flag=True,
+              help="Also ask GitLab which seeded files are still placeholders (step 13).")
 @json_option
 @command(request_arg="request_id")
-def show(app: Any, request_id: str, as_json: bool) -> int:
-    """Where the request's project is, as recorded by `repo apply` (no GitLab call).
+def show(app: Any, request_id: str, documents: bool, as_json: bool) -> int:
+    """Where the request's project is, as recorded by `repo apply` (no GitLab call
+    unless --documents).
 
     \b
     Example:
-      provision repo show REQ-2026-0001 --json
+      provision repo show REQ-2026-0001 --documents
     """
     from provision.errors import NotFound
-    from provision.gitlab.info import project_info
+    from provision.gitlab.info import document_status, project_info
 
     app.requests.get(request_id)
     info = project_info(app, request_id)
     if info is None:
         raise NotFound(f"no GitLab project is recorded for {request_id}.",
                        f"Create it with: provision repo apply {request_id}")
+    if documents:
+        info["documents"] = document_status(app, request_id)
     if as_json:
         print_json(info)
     else:
@@ -131,6 +136,8 @@ def show(app: Any, request_id: str, as_json: bool) -> int:
         for flag in ("archived", "deleted"):
             if info.get(flag):
                 click.echo(f"{flag}: yes")
+        for path, state in (info.get("documents") or {}).items():
+            click.echo(f"document {path}: {state}")
     return 0
 
 

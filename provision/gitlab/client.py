@@ -89,6 +89,15 @@ class GitLabClient:
                 return None
             raise
 
+    def head(self, path: str, what: str, **query: Any) -> dict[str, str] | None:
+        """The headers of `path` (HEAD), or None when GitLab answers 404."""
+        try:
+            return dict(self._call("head", path, what, query))
+        except GitLabError as e:
+            if e.status == 404:
+                return None
+            raise
+
     def list(self, path: str, what: str, **query: Any) -> list[dict[str, Any]]:
         """Every item of a list, all pages."""
         self.counter.reads += 1  # the first page; later pages are counted by the server side
@@ -117,7 +126,7 @@ class GitLabClient:
 
     def _call(self, verb: str, path: str, what: str, query: dict[str, Any],
               data: dict[str, Any] | None = None) -> Any:
-        if verb == "get":
+        if verb in ("get", "head"):
             self.counter.reads += 1
         else:
             self.counter.writes += 1
@@ -125,6 +134,8 @@ class GitLabClient:
         try:
             if verb == "get":
                 return self.gl.http_get(path, query_data=query, max_retries=self.max_retries)
+            if verb == "head":
+                return self.gl.http_head(path, query_data=query, max_retries=self.max_retries)
             if verb == "post":
                 return self.gl.http_post(path, query_data=query, post_data=data or {}, max_retries=self.max_retries)
             if verb == "put":

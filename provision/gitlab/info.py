@@ -50,3 +50,26 @@ def remember_project(app: Any, request_id: str, facts: dict[str, Any] | None) ->
         return False
     app.audit.record("gitlab", "found", str(facts.get("path")), after=wanted, request_id=request_id)
     return True
+
+
+def document_status(app: Any, request_id: str, client: Any = None) -> dict[str, str]:
+    """For each file the toolkit seeded: "placeholder" (still what was seeded), "changed"
+    (the developer wrote it) or "missing", on the project's default branch. One HEAD call
+    per file; for step 13, to see which documents the developer has delivered.
+    """
+    from provision.errors import NotFound
+    from provision.gitlab.client import GitLabClient, enc
+
+    info = project_info(app, request_id)
+    if not info or not info.get("seed_files"):
+        raise NotFound(f"no seeded GitLab project is recorded for {request_id}.",
+                       f"Create it with: provision repo apply {request_id}")
+    c = client or GitLabClient.from_config(app.config)
+    status: dict[str, str] = {}
+    for path, seeded in info["seed_files"].items():
+        headers = c.head(f"/projects/{info['project_id']}/repository/files/{enc(path)}", f"file {path}",
+                         ref=info.get("default_branch") or "main")
+        lower = {k.lower(): v for k, v in (headers or {}).items()}
+        status[path] = ("missing" if headers is None else
+                        "placeholder" if lower.get("x-gitlab-blob-id") == seeded else "changed")
+    return status

@@ -321,3 +321,20 @@ def test_a_token_about_to_expire_is_noted(env: Env, monkeypatch: pytest.MonkeyPa
     r = run_cli("repo", "plan", rid)
     assert r.exit_code == 0, r
     assert f"note: the GitLab token expires on {soon} (3 days): renew it." in r.stdout
+
+
+def test_show_documents_tells_placeholders_from_delivered_files(env: Env) -> None:
+    rid = env.open_request()
+    assert apply(rid).exit_code == 0
+    path = "pemko-batam/disdik/sisekolah"
+    env.emulator.commit_file(path, "docs/panduan-instalasi.md", "# Panduan Instalasi\n\nLangkah 1...\n")
+    env.emulator.commit_file(path, "docs/kebutuhan-sistem.md", None)
+    env.emulator.calls.reset()
+    r = run_cli("repo", "show", rid, "--documents")
+    assert r.exit_code == 0, r
+    assert "document docs/panduan-instalasi.md: changed" in r.stdout
+    assert "document docs/kebutuhan-sistem.md: missing" in r.stdout
+    assert "document docs/panduan-pengguna.md: placeholder" in r.stdout
+    assert "document README.md: placeholder" in r.stdout
+    assert env.emulator.calls.writes == 0
+    assert len(env.emulator.calls.api("/repository/files/", method="HEAD")) == 6
