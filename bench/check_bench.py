@@ -202,9 +202,9 @@ def register(apps: list[dict]) -> None:
         list(pool.map(make, apps))
 
 
-def cli_run() -> tuple[float, dict]:
+def cli_run(*extra: str) -> tuple[float, dict]:
     start = time.monotonic()
-    p = subprocess.run([PY, str(ROOT / "cli.py"), "check", "--json"], capture_output=True, text=True,
+    p = subprocess.run([PY, str(ROOT / "cli.py"), "check", "--json", *extra], capture_output=True, text=True,
                        timeout=600, env=os.environ)
     elapsed = time.monotonic() - start
     if p.returncode not in (0, 3) or not p.stdout:
@@ -251,6 +251,8 @@ def main() -> None:
             t, data = cli_run()
             warm_times.append(t)
             runs.append(data)
+        without_gitlab, _ = cli_run("--only", "dns,http,tls,host")
+        only_gitlab, _ = cli_run("--only", "gitlab")
         seq_times, seq_results = [], []
         for _ in range(max(1, args.runs // 2)):
             t, results, _ = sequential_run()
@@ -266,6 +268,8 @@ def main() -> None:
         print(f"{'provision check, cold (inventory read)':40} {cold:9.2f}s")
         print(f"{'provision check, warm (median)':40} {warm:9.2f}s   setup {runs[-1]['setup_seconds']:.2f}s, "
               f"checks {runs[-1]['seconds'] - runs[-1]['setup_seconds']:.2f}s")
+        print(f"{'provision check --only dns,http,tls,host':40} {without_gitlab:9.2f}s")
+        print(f"{'provision check --only gitlab (emulator)':40} {only_gitlab:9.2f}s")
         print(f"{'same units one after another (median)':40} {seq:9.2f}s")
         print(f"{'speed-up (sequential / warm)':40} {seq / warm:9.1f}x")
         print(f"results: {len(first['results'])} ({counts['pass']} pass, {counts['warn']} warn, {counts['fail']} fail); "
