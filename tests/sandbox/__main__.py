@@ -18,7 +18,8 @@ import sys
 from pathlib import Path
 
 from tests.sandbox import SandboxError
-from tests.sandbox.server import SERVICES, Sandbox, Server, clean_orphans
+from tests.sandbox.rootfs import prune_old_trees
+from tests.sandbox.server import SERVICES, Sandbox, Server, clean_orphans, load_records
 
 CHECKOUT = Path(__file__).resolve().parents[2]
 
@@ -112,6 +113,9 @@ def cmd_down(state: Path) -> int:
     (state / "provision.toml").unlink(missing_ok=True)
     print(f"stopped: {', '.join(names) or 'nothing was running'}"
           + (f"; cleaned leftovers: {', '.join(cleaned)}" if cleaned else ""))
+    if not load_records():  # no server anywhere reads an old tree: drop them
+        for tree in prune_old_trees():
+            print(f"removed old root filesystem {tree}")
     return 0
 
 

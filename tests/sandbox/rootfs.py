@@ -30,7 +30,7 @@ from tests.sandbox import SandboxError, require_root, tail
 
 SUITE = "bookworm"
 # Bumped whenever BUILD_SCRIPT or the steps around it change what ends up in the tree.
-BUILD_VERSION = 5
+BUILD_VERSION = 6
 SYSTEMCTL_PACKAGE = "docker-systemctl-replacement==1.7.1097"
 PACKAGES = (
     "openssh-server", "python3", "iproute2", "systemd", "nginx", "php8.2-fpm", "php8.2-mysql",
@@ -92,7 +92,8 @@ rm -f /run/nologin
 mkdir -p /run/systemd/system /run/sshd
 # sshd first: the others (MariaDB above all) take seconds and nothing waits on them to log in.
 /usr/local/sbin/systemd start ssh >/dev/null 2>&1 || true
-exec /usr/local/sbin/systemd
+# Reap every second (default 5): start-stop-daemon waits for stopped daemons to vanish.
+exec /usr/local/sbin/systemd -c InitLoopSleep=1
 EOF
 chmod 755 "$ROOT/sbin/kominfo-sandbox-init"
 echo "== services"
@@ -104,6 +105,13 @@ done
 wants="$ROOT/etc/systemd/system/multi-user.target.wants"
 mkdir -p "$wants"
 rm -f "$wants/e2scrub_reap.service"  # no ext4 volumes to scrub here
+# Without a PID file the replacement waits ~5 s after READY=1 for a MAINPID that these
+# notify services never send: at every start and restart.
+for unit_pid in mariadb:/run/mysqld/mysqld.pid php8.2-fpm:/run/php/php8.2-fpm.pid ssh:/run/sshd.pid; do
+  mkdir -p "$ROOT/etc/systemd/system/${unit_pid%%:*}.service.d"
+  printf '[Service]\nPIDFile=%s\n' "${unit_pid#*:}" \
+    > "$ROOT/etc/systemd/system/${unit_pid%%:*}.service.d/kominfo-sandbox.conf"
+done
 for c in "$ROOT"/etc/postgresql/*/main; do
   v=$(basename "$(dirname "$c")")
   ln -sf /lib/systemd/system/postgresql@.service "$wants/postgresql@$v-main.service"
@@ -193,6 +201,19 @@ def ensure_rootfs(log: Path | None = None, echo: bool = False) -> Path:
         _check_host(cache)
         _build(path, log or cache / f"rootfs-{cache_key()}.log", echo)
     return path
+
+
+def prune_old_trees() -> list[Path]:
+    """Delete cached trees of other keys (older package lists or build scripts).
+
+    Call only when no sandbox server runs: a running server's overlay reads its tree.
+    """
+    removed = []
+    for tree in cache_dir().glob("rootfs-*"):
+        if tree.is_dir() and tree.name != rootfs_path().name:
+            shutil.rmtree(tree, ignore_errors=True)
+            removed.append(tree)
+    return removed
 
 
 def _check_host(cache: Path) -> None:

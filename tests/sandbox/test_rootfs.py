@@ -86,6 +86,9 @@ def test_cached_tree_has_the_service_manager_and_no_host_keys() -> None:
     assert not (path / "usr/sbin/policy-rc.d").exists()
     wants = path / "etc/systemd/system/multi-user.target.wants"
     assert (wants / "postgresql@15-main.service").is_symlink()
+    # The replacement waits ~5 s per start of a notify service that has no PID file.
+    dropin = path / "etc/systemd/system/mariadb.service.d/kominfo-sandbox.conf"
+    assert "PIDFile=/run/mysqld/mysqld.pid" in dropin.read_text()
 
 
 @pytest.mark.root
