@@ -430,13 +430,14 @@ class Sandbox:
 
     def stop_all(self) -> None:
         """Stop every server of this sandbox; the first error is raised after trying them all."""
-        first: Exception | None = None
-        for name in list(self.servers):
-            try:
-                self.servers.pop(name).stop()
-            except Exception as e:  # keep stopping the others
-                first = first or e
+        from concurrent.futures import ThreadPoolExecutor
+
+        servers = [self.servers.pop(name) for name in list(self.servers)]
+        with ThreadPoolExecutor(max_workers=max(1, len(servers))) as pool:
+            # Each stop catches nothing: an error in one does not keep the others running.
+            errors = [f.exception() for f in [pool.submit(s.stop) for s in servers]]
         self.write_client_files()
+        first = next((e for e in errors if e is not None), None)
         if first:
             raise first
 
