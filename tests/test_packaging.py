@@ -47,7 +47,13 @@ def test_wheel_installs_and_runs(tmp_path: Path) -> None:
                             "import provision, pathlib; print(pathlib.Path(provision.__file__).parent)"],
                            cwd=work, capture_output=True, text=True, check=True).stdout.strip()
     assert where.startswith(str(venv)), where  # the installed copy, not the checkout
-    shipped = sorted(p.relative_to(ROOT / "playbooks").as_posix() for p in (ROOT / "playbooks").rglob("*")
-                     if p.is_file())
-    for rel in shipped:
-        assert (Path(where) / "playbooks" / rel).is_file(), rel
+    # every data file of the package (templates, SOP, migrations, playbooks) is installed
+    pkg = ROOT / "provision"
+    data = sorted(p.relative_to(pkg).as_posix() for p in pkg.rglob("*")
+                  if p.is_file() and p.suffix not in (".py", ".pyc") and "__pycache__" not in p.parts)
+    data += sorted("playbooks/" + p.relative_to(ROOT / "playbooks").as_posix()
+                   for p in (ROOT / "playbooks").rglob("*") if p.is_file() and "__pycache__" not in p.parts)
+    assert any(d.startswith("playbooks/") for d in data) and any(d.startswith("data/") for d in data)
+    missing = [rel for rel in data if not (Path(where) / rel).is_file()]
+    assert missing == []
+
