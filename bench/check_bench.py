@@ -62,6 +62,8 @@ def server_script(apps: list[dict], ca: CA) -> str:
         if a["kind"] == "php":
             out += [f"echo \"<?php echo 'Halo dari {slug}';\" > {root}/index.php",
                     f"cat > /etc/php/8.2/fpm/pool.d/{slug}.conf <<'CONF'\n{POOL.format(slug=slug)}CONF"]
+        if a["db"] == "mariadb":
+            out.append(f"mysql -e 'CREATE DATABASE IF NOT EXISTS {slug}'")
         out += [f"chown -R {slug}:www-data {home}", f"chmod 0750 {home} {root}"]
     out.append("nginx -t 2>/dev/null && systemctl restart nginx && systemctl restart php8.2-fpm")
     return "\n".join(out) + "\n"

@@ -112,12 +112,25 @@ for db, cmd in spec["dbs"].items():
     except Exception:
         ok = False
     out.append("db %s %s" % (db, "ok" if ok else "down"))
+    if ok:
+        try:
+            names = subprocess.run(spec["lists"][db], capture_output=True, text=True, timeout=10).stdout.split()
+            out.append("dbs %s %s" % (db, ",".join(names) or "-"))
+        except Exception:
+            pass
 d = spec["root"] if os.path.isdir(spec["root"]) else "/"
 u = shutil.disk_usage(d)
 out.append("df %d%% %s" % (-(-u.used * 100 // (u.used + u.free)) if u.used + u.free else 0, d))
 print("\n".join(out))
 """
 DB_COMMANDS = {"mariadb": ["mysqladmin", "--connect-timeout=3", "ping"], "postgresql": ["pg_isready", "-t", "3", "-q"]}
+DB_LISTS = {"mariadb": ["mysql", "--connect-timeout=3", "-N", "-B", "-e", "SELECT SCHEMA_NAME FROM information_schema.SCHEMATA"],
+            "postgresql": ["runuser", "-u", "postgres", "--", "psql", "-X", "-tAc", "SELECT datname FROM pg_database"]}
+
+
+def db_name(instance: str) -> str:
+    """The application's database, as the hosting step names it (provision.hosting.target)."""
+    return instance.replace("-", "_")
 
 
 def script(apps: list[AppTarget], apps_root: str) -> str:
@@ -134,7 +147,8 @@ def script(apps: list[AppTarget], apps_root: str) -> str:
             units.append(DB_SERVICES[a.database])
         entries.append({"instance": a.instance, "php": php})
     spec = {"apps": entries, "root": apps_root, "units": list(dict.fromkeys(units)),
-            "dbs": {db: DB_COMMANDS[db] for db in sorted({a.database for a in apps if a.database in DB_COMMANDS})}}
+            "dbs": {db: DB_COMMANDS[db] for db in sorted({a.database for a in apps if a.database in DB_COMMANDS})},
+            "lists": DB_LISTS}
     return f"python3 -c {shlex.quote(FACTS)} {shlex.quote(json.dumps(spec))}"
 
 
@@ -205,8 +219,14 @@ def judge(apps: list[AppTarget], facts: dict[tuple[str, str], list[str]], host: 
             out.append(passed(KIND, rid, f"{host}: disk space", f"{mount} is {use}% full"))
         if a.database in DB_SERVICES:
             state = (facts.get(("db", a.database)) or ["down"])[0]
-            out.append(passed(KIND, rid, f"{host}: database", f"{a.database} answers") if state == "ok"
-                       else failed(KIND, rid, f"{host}: database", f"{a.database} does not answer on {host}"))
+            names = (facts.get(("dbs", a.database)) or [""])[0].split(",")
+            want = db_name(i)
+            if state != "ok":
+                out.append(failed(KIND, rid, f"{host}: database", f"{a.database} does not answer on {host}"))
+            elif want not in names:
+                out.append(failed(KIND, rid, f"{host}: database", f"{a.database} answers but has no database {want}"))
+            else:
+                out.append(passed(KIND, rid, f"{host}: database", f"{a.database} answers, database {want} present"))
     return out
 
 

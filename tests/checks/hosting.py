@@ -47,7 +47,7 @@ def put(server: Any, path: str, data: bytes | str, mode: str = "0644") -> None:
 
 
 def install_app(server: Any, slug: str, domain: str, cert: bytes, key: bytes, kind: str = "static",
-                apps_root: str = "/srv/apps") -> None:
+                apps_root: str = "/srv/apps", database: str | None = None) -> None:
     """Everything one application needs on the server (no reload: call `reload` once after)."""
     home = f"{apps_root}/{slug}"
     root = f"{home}/current"
@@ -59,6 +59,8 @@ def install_app(server: Any, slug: str, domain: str, cert: bytes, key: bytes, ki
     else:
         put(server, f"{root}/index.html", f"<h1>Halo dari {slug}</h1>\n", "0640")
     server.run(f"chown -R {slug}:www-data {root}")
+    if database == "mariadb":
+        server.run(f"mysql -e 'CREATE DATABASE IF NOT EXISTS `{slug.replace('-', '_')}`'")
     put(server, f"/etc/ssl/kominfo/{slug}.crt", cert)
     put(server, f"/etc/ssl/kominfo/{slug}.key", key, "0600")
     php = PHP_LOCATION.format(slug=slug) if kind == "php" else ""

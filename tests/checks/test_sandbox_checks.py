@@ -46,9 +46,9 @@ def site(kominfo_server: Server, tmp_path_factory: pytest.TempPathFactory) -> It
     d = tmp_path_factory.mktemp("site")
     ca = CA.new()
     (d / "ca.pem").write_bytes(ca.pem)
-    for slug, (kind, _, days, names) in APPS.items():
+    for slug, (kind, db, days, names) in APPS.items():
         cert, key = ca.leaf(names or [f"{slug}.batam.test"], days)
-        install_app(kominfo_server, slug, f"{slug}.batam.test", cert, key, kind)
+        install_app(kominfo_server, slug, f"{slug}.batam.test", cert, key, kind, database=db)
     reload(kominfo_server)
     ports = {80: kominfo_server.forward(80), 443: kominfo_server.forward(443)}
     inv = d / "inventory.yml"
@@ -136,7 +136,8 @@ def test_untrusted_chain(provision_home: Path, hosted: dict[str, str], site: Sit
 
 def test_stopped_service_broken_permissions_missing_vhost(hosted: dict[str, str], site: Site) -> None:
     s = site.server
-    s.run("systemctl stop php8.2-fpm; chmod 0777 /srv/apps/perpus; rm /etc/nginx/sites-enabled/hampir.conf")
+    s.run("systemctl stop php8.2-fpm; chmod 0777 /srv/apps/perpus; rm /etc/nginx/sites-enabled/hampir.conf; "
+          "mysql -e 'DROP DATABASE sekolah'")
     try:
         code, results, err = run()
         assert code == 3
@@ -150,12 +151,14 @@ def test_stopped_service_broken_permissions_missing_vhost(hosted: dict[str, str]
         [perm] = by(results, request=hosted["perpus"], name=f"{name}: app user")
         assert perm["status"] == "fail"
         assert perm["message"] == "/srv/apps/perpus is perpus:www-data mode 777, expected perpus:www-data mode 750"
+        [db] = by(results, request=hosted["sekolah"], name=f"{name}: database")
+        assert db["status"] == "fail" and db["message"] == "mariadb answers but has no database sekolah", db
         [vhost] = by(results, request=hosted["hampir"], name=f"{name}: nginx vhost")
         assert vhost["status"] == "fail" and "not enabled" in vhost["message"]
         # Other requests are not blamed for these.
         assert by(results, request=hosted["perpus"], name=f"{name}: services")[0]["status"] == "pass"
     finally:
-        s.run("chmod 0750 /srv/apps/perpus; ln -sf /etc/nginx/sites-available/hampir.conf "
+        s.run("mysql -e 'CREATE DATABASE sekolah'; chmod 0750 /srv/apps/perpus; ln -sf /etc/nginx/sites-available/hampir.conf "
               "/etc/nginx/sites-enabled/hampir.conf")
         reload(s)
     code, results, _ = run("--request", hosted["sekolah"])
