@@ -13,7 +13,8 @@ Timed, median of --runs:
 - `python cli.py check --json` as a new process (interpreter start, configuration,
   registry, inventory, every check, storing results and audit events): cold (first run,
   inventory read through Ansible) and warm (inventory cached);
-- the same units in-process with concurrency 1 (`run_sequential`).
+- the same command at concurrency 8 and 16, without GitLab, GitLab alone, and with
+  concurrency 1: the same checks one after another, in the same process set-up.
 Results must be identical (check, request, name, status, message) between all runs.
 """
 
@@ -204,28 +205,17 @@ def register(apps: list[dict]) -> None:
         list(pool.map(make, apps))
 
 
-def cli_run(*extra: str) -> tuple[float, dict]:
+def cli_run(*extra: str, concurrency: int | None = None) -> tuple[float, dict]:
+    env = dict(os.environ)
+    if concurrency is not None:
+        env["PROVISION_CHECKS_CONCURRENCY"] = str(concurrency)
     start = time.monotonic()
     p = subprocess.run([PY, str(ROOT / "cli.py"), "check", "--json", *extra], capture_output=True, text=True,
-                       timeout=600, env=os.environ)
+                       timeout=1200, env=env)
     elapsed = time.monotonic() - start
     if p.returncode not in (0, 3) or not p.stdout:
         raise SystemExit(f"provision check failed (exit {p.returncode}): {p.stderr[-2000:]}")
     return elapsed, json.loads(p.stdout)
-
-
-def sequential_run() -> tuple[float, list, float]:
-    from provision.checks.checker import build
-    from provision.checks.results import KINDS
-    from provision.checks.runner import run_sequential
-    from provision.context import App
-
-    app = App()
-    start = time.monotonic()
-    plan = build(app, KINDS)
-    setup = time.monotonic() - start
-    results = plan.setup + run_sequential(plan.units)
-    return time.monotonic() - start, results, setup
 
 
 def keys(results: list) -> list:
@@ -253,32 +243,41 @@ def main() -> None:
             t, data = cli_run()
             warm_times.append(t)
             runs.append(data)
+        others = {}
+        for c in (8, 16):
+            others[c] = cli_run(concurrency=c)
+            runs.append(others[c][1])
         without_gitlab, _ = cli_run("--only", "dns,http,tls,host")
         only_gitlab, _ = cli_run("--only", "gitlab")
-        seq_times, seq_results = [], []
-        for _ in range(max(1, args.runs // 2)):
-            t, results, _ = sequential_run()
-            seq_times.append(t)
-            seq_results.append(results)
+        seq, seq_data = cli_run(concurrency=1)  # the same command, one check at a time
+        runs.append(seq_data)
         base = keys(first["results"])
-        same = all(keys(r["results"]) == base for r in runs) and all(keys(r) == base for r in seq_results)
-        warm, seq = statistics.median(warm_times), statistics.median(seq_times)
+        same = all(keys(r["results"]) == base for r in runs)
+        warm = statistics.median(warm_times)
+        last = runs[args.runs]
         counts = first["counts"]
         by = first["by_check"]
+
+        def phase(d: dict) -> str:
+            return f"set-up {d['setup_seconds']:5.2f}s, checks {d['seconds'] - d['setup_seconds']:6.2f}s"
+
         print()
-        print(f"{'':40} {'wall time':>10}")
-        print(f"{'provision check, cold (inventory read)':40} {cold:9.2f}s")
-        print(f"{'provision check, warm (median)':40} {warm:9.2f}s   setup {runs[-1]['setup_seconds']:.2f}s, "
-              f"checks {runs[-1]['seconds'] - runs[-1]['setup_seconds']:.2f}s")
-        print(f"{'provision check --only dns,http,tls,host':40} {without_gitlab:9.2f}s")
-        print(f"{'provision check --only gitlab (emulator)':40} {only_gitlab:9.2f}s")
-        print(f"{'same units one after another (median)':40} {seq:9.2f}s")
-        print(f"{'speed-up (sequential / warm)':40} {seq / warm:9.1f}x")
+        print(f"{'provision check (new process each)':44} {'wall':>8}   inside the process")
+        print(f"{'cold: inventory read through Ansible':44} {cold:7.2f}s   {phase(first)}")
+        print(f"{f'warm, concurrency {args.concurrency} (median of {args.runs})':44} {warm:7.2f}s   {phase(last)}")
+        for c, (t, d) in others.items():
+            print(f"{f'warm, concurrency {c}':44} {t:7.2f}s   {phase(d)}")
+        print(f"{'--only dns,http,tls,host':44} {without_gitlab:7.2f}s")
+        print(f"{'--only gitlab (against the emulator)':44} {only_gitlab:7.2f}s")
+        print(f"{'one after another (concurrency 1)':44} {seq:7.2f}s   {phase(seq_data)}")
+        seq_checks = seq_data["seconds"] - seq_data["setup_seconds"]
+        warm_checks = last["seconds"] - last["setup_seconds"]
+        print(f"speed-up: whole command {seq / warm:.1f}x, checks phase {seq_checks / warm_checks:.1f}x")
         print(f"results: {len(first['results'])} ({counts['pass']} pass, {counts['warn']} warn, {counts['fail']} fail); "
-              f"identical across {len(runs)} concurrent and {len(seq_results)} sequential runs: {same}")
+              f"identical across all {len(runs)} runs: {same}")
         print("per check: " + ", ".join(f"{k} {sum(v.values())}" for k, v in by.items()))
         prof: dict = {}
-        for r in runs[-1]["results"]:  # a unit's results share its duration: count each once
+        for r in last["results"]:  # a unit's results share its duration: count each once
             key = (r["duration"],) if r["check"] in ("dns", "host") else (r["request"], r["duration"])
             prof.setdefault(r["check"], {})[key] = r["duration"]
         print("unit time in the last warm run: " + ", ".join(

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.checks.env import by, open_request, problems, register, spec_dict, write_config
+from tests.checks.env import by, open_request, register, spec_dict, write_config
 from tests.dns.conftest import ZONE, nsupdate
 from tests.helpers import run_cli
 from tests.sandbox.bind import BindPair
