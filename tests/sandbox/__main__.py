@@ -7,7 +7,9 @@
 
 State (client key, ssh_config, known_hosts, inventory, provision.toml) lives in
 <checkout>/.sandbox, or $KOMINFO_SANDBOX_DIR. `up` is idempotent: servers already running
-are kept, missing ones started. The servers outlive this command until `down`.
+are kept, missing ones started. It also starts the BIND pair of tests/sandbox/bind.py
+(zone batam.test) and writes its [dns] section. Everything outlives this command until
+`down`.
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ import json
 import sys
 from pathlib import Path
 
-from tests.sandbox import SandboxError
+from tests.sandbox import SandboxError, bind
 from tests.sandbox.rootfs import prune_old_trees
 from tests.sandbox.server import SERVICES, Sandbox, Server, clean_orphans, load_records
 
@@ -59,22 +61,41 @@ def cmd_up(state: Path, servers: int) -> int:
     sb = Sandbox(state, persistent=True)
     wanted = [f"kominfo{i}" for i in range(1, servers + 1)]
     missing = [n for n in wanted if n not in sb.servers]
-    if missing:
-        print(f"starting {', '.join(missing)} (the first run builds the root filesystem: a few minutes)")
-        sb.start_servers(missing, wait_services=True)
-    else:
-        print(f"already up: {', '.join(wanted)}")
-    sb.write_client_files()
-    for name in wanted:
-        for port in (80, 443):
-            sb.servers[name].forward(port)
+    bind_was_up = (state / "bind.json").exists()
+    # What this call starts is undone if a later part fails: nothing is left half-started.
+    try:
+        state.mkdir(parents=True, exist_ok=True)
+        dns = bind.sandbox_up(state)
+        if missing:
+            print(f"starting {', '.join(missing)} (the first run builds the root filesystem: a few minutes)")
+            sb.start_servers(missing, wait_services=True)
+        else:
+            print(f"already up: {', '.join(wanted)}")
+        sb.write_client_files()
+        for name in wanted:
+            for port in (80, 443):
+                sb.servers[name].forward(port)
+    except BaseException:
+        for name in missing:
+            if name in sb.servers:
+                sb.stop_server(name)
+        if not bind_was_up:
+            bind.sandbox_down(state)
+        raise
     (state / "state").mkdir(exist_ok=True)
-    (state / "provision.toml").write_text(provision_toml(sb))
-    print_usage(sb)
+    (state / "provision.toml").write_text(provision_toml(sb) + "\n" + bind.dns_toml(dns))
+    print_usage(sb, dns)
     return 0
 
 
-def print_usage(sb: Sandbox) -> None:
+def _dns_info(state: Path) -> dict[str, object] | None:
+    try:
+        return json.loads((state / "bind.json").read_text())  # type: ignore[no-any-return]
+    except (OSError, ValueError):
+        return None
+
+
+def print_usage(sb: Sandbox, dns: dict[str, object] | None) -> None:
     rel = sb.state_dir.relative_to(CHECKOUT) if sb.state_dir.is_relative_to(CHECKOUT) else sb.state_dir
     print(f"\nSandbox up in {rel}:")
     for s in sorted(sb.servers.values(), key=lambda s: s.name):
@@ -83,25 +104,33 @@ def print_usage(sb: Sandbox) -> None:
                        for p, lp in d["forwards"].items())  # type: ignore[union-attr]
         print(f"  {s.name:10} services {' '.join(f'{k}={v}' for k, v in d['services'].items())}")  # type: ignore[union-attr]
         print(f"  {'':10} {fw}")
+    if dns:
+        print(f"  {'BIND':10} zone {dns['zone']} primary {dns['primary']} secondary {dns['secondary']} "
+              f"(TSIG key {dns['key_file']})")
     first = min(sb.servers) if sb.servers else "kominfo1"
+    host, _, port = str(dns["primary"]).rpartition(":") if dns else ("127.0.0.1", "", "53")
+    custom = sb.state_dir != default_state_dir().resolve()
+    env = f"KOMINFO_SANDBOX_DIR={sb.state_dir} " if custom else ""
+    down = f"python -m tests.sandbox --state-dir {sb.state_dir} down" if custom else "python -m tests.sandbox down"
     print(f"""
 Use it:
   ssh -F {rel}/ssh_config {first}
-  ansible -i inventory/sandbox kominfo -m ping
+  {env}ansible -i inventory/sandbox kominfo -m ping
+  dig @{host} -p {port} {str(dns['zone']) if dns else 'batam.test.'} SOA
   PROVISION_CONFIG={rel}/provision.toml python cli.py config show
 Stop it:
-  python -m tests.sandbox down""")
+  {down}""")
 
 
 def cmd_status(state: Path, as_json: bool) -> int:
     sb = Sandbox(state, persistent=True)
     info = [_describe(s) for s in sorted(sb.servers.values(), key=lambda s: s.name)]
     if as_json:
-        print(json.dumps({"state_dir": str(sb.state_dir), "servers": info}, indent=2))
+        print(json.dumps({"state_dir": str(sb.state_dir), "servers": info, "bind": _dns_info(state)}, indent=2))
     elif not info:
         print(f"no sandbox servers running for {sb.state_dir} (start: python -m tests.sandbox up)")
     else:
-        print_usage(sb)
+        print_usage(sb, _dns_info(state))
     return 0 if all(i["alive"] for i in info) else 3
 
 
@@ -109,6 +138,9 @@ def cmd_down(state: Path) -> int:
     sb = Sandbox(state, persistent=True)
     names = sorted(sb.servers)
     sb.stop_all()
+    if (state / "bind.json").exists():
+        names.append("BIND")
+    bind.sandbox_down(state)
     cleaned = clean_orphans()
     (state / "provision.toml").unlink(missing_ok=True)
     print(f"stopped: {', '.join(names) or 'nothing was running'}"

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
+import tempfile
 import sys
 from pathlib import Path
 
@@ -27,8 +29,11 @@ def test_bad_usage_exits_2() -> None:
 
 @pytest.mark.root
 @pytest.mark.slow
-def test_up_is_idempotent_status_reports_and_down_cleans(tmp_path: Path) -> None:
-    state = str(tmp_path / "sb")
+def test_up_is_idempotent_status_reports_and_down_cleans() -> None:
+    # named runs as nobody: pytest's tmp_path (mode 700) is no place for BIND's data.
+    base = Path(tempfile.mkdtemp(prefix="kp-main-test-"))
+    base.chmod(0o755)
+    state = str(base / "sb")
     netns = "kp-none"
     try:
         up = _cli("--state-dir", state, "up")
@@ -40,6 +45,7 @@ def test_up_is_idempotent_status_reports_and_down_cleans(tmp_path: Path) -> None
 
         cfg = load_config(str(config), environ={})
         assert cfg.settings.hosting.ssh_config == str(Path(state) / "ssh_config")  # type: ignore[attr-defined]
+        assert cfg.settings.dns.zone == "batam.test."  # type: ignore[attr-defined]
 
         again = _cli("--state-dir", state, "up")
         assert again.returncode == 0 and "already up: kominfo1" in again.stdout
@@ -49,12 +55,15 @@ def test_up_is_idempotent_status_reports_and_down_cleans(tmp_path: Path) -> None
         servers = json.loads(status.stdout)["servers"]
         assert [s["name"] for s in servers] == ["kominfo1"]
         assert servers[0]["alive"] and set(servers[0]["services"].values()) == {"active"}
+        assert json.loads(status.stdout)["bind"]["zone"] == "batam.test."
         netns = servers[0]["netns"]
         assert netns in netns_list()
     finally:
         down = _cli("--state-dir", state, "down")
     assert down.returncode == 0, down.stderr
-    assert "stopped: kominfo1" in down.stdout
+    assert "stopped: kominfo1, BIND" in down.stdout
+    assert not (Path(state) / "bind.json").exists()
     assert netns not in netns_list()
     after = _cli("--state-dir", state, "status")
     assert after.returncode == 0 and "no sandbox servers running" in after.stdout
+    shutil.rmtree(base, ignore_errors=True)
