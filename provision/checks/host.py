@@ -121,7 +121,7 @@ for db, cmd in spec["dbs"].items():
 d = spec["root"] if os.path.isdir(spec["root"]) else "/"
 u = shutil.disk_usage(d)
 out.append("df %d%% %s" % (-(-u.used * 100 // (u.used + u.free)) if u.used + u.free else 0, d))
-print("\n".join(out))
+sys.stdout.write("\n".join(out) + "\n")
 """
 DB_COMMANDS = {"mariadb": ["mysqladmin", "--connect-timeout=3", "ping"], "postgresql": ["pg_isready", "-t", "3", "-q"]}
 DB_LISTS = {"mariadb": ["mysql", "--connect-timeout=3", "-N", "-B", "-e", "SELECT SCHEMA_NAME FROM information_schema.SCHEMATA"],
