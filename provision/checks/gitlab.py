@@ -102,6 +102,13 @@ def gitlab_units(app: Any, targets: list[AppTarget], timeout: float) -> list[Uni
         client = GitLabClient.from_config(app.config)
         client.gl.timeout = min(app.config.gitlab.timeout, timeout)
         client.max_retries = min(client.max_retries, 1)
+        # requests keeps 10 connections per host by default: with more workers than that,
+        # every extra call would open (and drop) a connection of its own.
+        import requests.adapters
+
+        size = max(10, app.config.checks.concurrency)
+        for prefix in ("http://", "https://"):
+            client.gl.session.mount(prefix, requests.adapters.HTTPAdapter(pool_connections=4, pool_maxsize=size))
     except ProvisionError as e:
         msg = str(e)
 
