@@ -8,7 +8,8 @@
 State (client key, ssh_config, known_hosts, inventory, provision.toml) lives in
 <checkout>/.sandbox, or $KOMINFO_SANDBOX_DIR. `up` is idempotent: servers already running
 are kept, missing ones started. It also starts the BIND pair of tests/sandbox/bind.py
-(zone batam.test) and writes its [dns] section. Everything outlives this command until
+(zone batam.test) and the GitLab emulator (tests/sandbox/gitlab_stack.py), and writes
+their [dns] and [gitlab] sections. Everything outlives this command until
 `down`.
 """
 
@@ -19,7 +20,7 @@ import json
 import sys
 from pathlib import Path
 
-from tests.sandbox import SandboxError, bind
+from tests.sandbox import SandboxError, bind, gitlab_stack
 from tests.sandbox.rootfs import prune_old_trees
 from tests.sandbox.server import SERVICES, Sandbox, Server, clean_orphans, load_records
 
@@ -62,10 +63,12 @@ def cmd_up(state: Path, servers: int) -> int:
     wanted = [f"kominfo{i}" for i in range(1, servers + 1)]
     missing = [n for n in wanted if n not in sb.servers]
     bind_was_up = (state / "bind.json").exists()
+    gitlab_was_up = (state / "gitlab.json").exists()
     # What this call starts is undone if a later part fails: nothing is left half-started.
     try:
         state.mkdir(parents=True, exist_ok=True)
         dns = bind.sandbox_up(state)
+        gitlab = gitlab_stack.gitlab_up(state)
         if missing:
             print(f"starting {', '.join(missing)} (the first run builds the root filesystem: a few minutes)")
             sb.start_servers(missing, wait_services=True)
@@ -81,9 +84,12 @@ def cmd_up(state: Path, servers: int) -> int:
                 sb.stop_server(name)
         if not bind_was_up:
             bind.sandbox_down(state)
+        if not gitlab_was_up:
+            gitlab_stack.gitlab_down(state)
         raise
     (state / "state").mkdir(exist_ok=True)
-    (state / "provision.toml").write_text(provision_toml(sb) + "\n" + bind.dns_toml(dns))
+    (state / "provision.toml").write_text(provision_toml(sb) + "\n" + bind.dns_toml(dns) + "\n"
+                                          + gitlab_stack.gitlab_toml(gitlab))
     print_usage(sb, dns)
     return 0
 
@@ -141,6 +147,8 @@ def cmd_down(state: Path) -> int:
     if (state / "bind.json").exists():
         names.append("BIND")
     bind.sandbox_down(state)
+    if gitlab_stack.gitlab_down(state):
+        names.append("GitLab emulator")
     cleaned = clean_orphans()
     (state / "provision.toml").unlink(missing_ok=True)
     print(f"stopped: {', '.join(names) or 'nothing was running'}"

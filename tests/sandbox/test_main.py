@@ -46,6 +46,14 @@ def test_up_is_idempotent_status_reports_and_down_cleans() -> None:
         cfg = load_config(str(config), environ={})
         assert cfg.settings.hosting.ssh_config == str(Path(state) / "ssh_config")  # type: ignore[attr-defined]
         assert cfg.settings.dns.zone == "batam.test."  # type: ignore[attr-defined]
+        # the GitLab emulator answers with the token the toolkit is given, and is seeded
+        import requests
+
+        token = Path(cfg.settings.gitlab.token_file).read_text().strip()  # type: ignore[attr-defined]
+        group = requests.get(f"{cfg.settings.gitlab.url}/api/v4/groups/pemko-batam",  # type: ignore[attr-defined]
+                             headers={"PRIVATE-TOKEN": token}, timeout=10)
+        assert group.status_code == 200 and group.json()["full_path"] == "pemko-batam"
+        gitlab_pid = json.loads((Path(state) / "gitlab.json").read_text())["pid"]
 
         again = _cli("--state-dir", state, "up")
         assert again.returncode == 0 and "already up: kominfo1" in again.stdout
@@ -61,8 +69,11 @@ def test_up_is_idempotent_status_reports_and_down_cleans() -> None:
     finally:
         down = _cli("--state-dir", state, "down")
     assert down.returncode == 0, down.stderr
-    assert "stopped: kominfo1, BIND" in down.stdout
+    assert "stopped: kominfo1, BIND, GitLab emulator" in down.stdout
     assert not (Path(state) / "bind.json").exists()
+    from tests.sandbox.gitlab_stack import _alive
+
+    assert not _alive(gitlab_pid)  # gone (or a zombie waiting for an init that does not reap)
     assert netns not in netns_list()
     after = _cli("--state-dir", state, "status")
     assert after.returncode == 0 and "no sandbox servers running" in after.stdout

@@ -1,0 +1,130 @@
+"""The sandbox's GitLab: the emulator run in the background for `python -m tests.sandbox up`,
+seeded with the root group, the Kominfo team and a developer, a token file and a deploy key
+for the toolkit.
+
+    info = gitlab_up(state_dir)     # idempotent; info["url"], info["token_file"], ...
+    gitlab_toml(info)               # the [gitlab] section of the sandbox's provision.toml
+    gitlab_down(state_dir)
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import requests
+
+from tests.sandbox import SandboxError
+
+CHECKOUT = Path(__file__).resolve().parents[2]
+ROOT_GROUP = "pemko-batam"
+TEAM = ["kominfo.andi"]
+DEVELOPERS = ["budi.dev", "siti_lead"]
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except OSError:
+        return False
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] not in ("Z", "X")
+    except (OSError, IndexError):
+        return False
+
+
+def _api(info: dict[str, Any], method: str, route: str, **data: Any) -> requests.Response:
+    return requests.request(method, f"{info['url']}/api/v4{route}", json=data or None, timeout=10,
+                            headers={"PRIVATE-TOKEN": info["root_token"]})
+
+
+def _seed(info: dict[str, Any]) -> None:
+    for name in TEAM + DEVELOPERS:
+        r = _api(info, "POST", "/users", username=name, name=name, email=f"{name}@example.test",
+                 password="sandbox-password-not-used")
+        if r.status_code not in (201, 409):
+            raise SandboxError(f"GitLab emulator: creating user {name} answered {r.status_code}: {r.text}")
+    r = _api(info, "GET", f"/groups/{ROOT_GROUP}")
+    if r.status_code == 404:
+        r = _api(info, "POST", "/groups", name="Pemerintah Kota Batam", path=ROOT_GROUP, visibility="private")
+    if r.status_code not in (200, 201):
+        raise SandboxError(f"GitLab emulator: root group {ROOT_GROUP} answered {r.status_code}: {r.text}")
+
+
+def gitlab_up(state_dir: Path) -> dict[str, Any]:
+    """Start (or find running) the emulator under `state_dir`/gitlab; its facts."""
+    info_file = state_dir / "gitlab.json"
+    if info_file.exists():
+        info = json.loads(info_file.read_text())
+        if _alive(int(info["pid"])):
+            return info
+        gitlab_down(state_dir)
+    data = state_dir / "gitlab"
+    data.mkdir(parents=True, exist_ok=True)
+    creds = data / "credentials.json"
+    creds.unlink(missing_ok=True)
+    log = (data / "emulator.log").open("ab")
+    proc = subprocess.Popen([sys.executable, "-m", "tests.gitlab_emulator", "--state", str(data)],
+                            cwd=CHECKOUT, stdout=log, stderr=log, stdin=subprocess.DEVNULL,
+                            start_new_session=True)
+    deadline = time.monotonic() + 60
+    while not creds.exists():
+        if proc.poll() is not None or time.monotonic() > deadline:
+            proc.kill()
+            raise SandboxError(f"the GitLab emulator did not start; see {data / 'emulator.log'}")
+        time.sleep(0.1)
+    time.sleep(0.2)  # the file is written in one go; let the reader see it whole
+    info = json.loads(creds.read_text())
+    info["pid"] = proc.pid
+    token_file = state_dir / "gitlab-token"
+    token_file.write_text(info["root_token"] + "\n")
+    token_file.chmod(0o600)
+    key = state_dir / "deploy_key"
+    if not key.exists():
+        subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "kominfo-deploy", "-f", str(key)],
+                       check=True)
+    known = state_dir / "gitlab_known_hosts"
+    known.write_text(info["ssh_known_hosts"] + "\n")
+    info.update(token_file=str(token_file), deploy_key=str(key), deploy_key_file=f"{key}.pub",
+                known_hosts=str(known))
+    _seed(info)
+    info_file.write_text(json.dumps(info, indent=2))
+    info_file.chmod(0o600)
+    return info
+
+
+def gitlab_down(state_dir: Path, timeout: float = 10.0) -> bool:
+    """Stop the emulator; True when one was running. Its repositories are deleted."""
+    info_file = state_dir / "gitlab.json"
+    if not info_file.exists():
+        return False
+    pid = int(json.loads(info_file.read_text())["pid"])
+    running = _alive(pid)
+    if running:
+        os.killpg(pid, signal.SIGTERM)
+        deadline = time.monotonic() + timeout
+        while _alive(pid) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        if _alive(pid):
+            os.killpg(pid, signal.SIGKILL)
+    info_file.unlink()
+    import shutil
+
+    shutil.rmtree(state_dir / "gitlab", ignore_errors=True)
+    return running
+
+
+def gitlab_toml(info: dict[str, Any]) -> str:
+    team = ", ".join(f'"{t}"' for t in TEAM)
+    return ("[gitlab]\n"
+            f'url = "{info["url"]}"\n'
+            f'token_file = "{info["token_file"]}"\n'
+            f'root_group = "{ROOT_GROUP}"\n'
+            f"team = [{team}]\n"
+            f'deploy_key_file = "{info["deploy_key_file"]}"\n')
