@@ -15,6 +15,7 @@ What it guarantees (see ../shared/notes/ansible.md for why each matters):
 
 from __future__ import annotations
 
+import hashlib
 import os
 import shutil
 import sys
@@ -134,6 +135,14 @@ class AnsibleRunner:
         self.keep_runs = keep_runs
         self.strategy = strategy
 
+    def control_path_dir(self) -> Path:
+        """Where SSH master connections live: named after the pinning settings, so changing
+        known_hosts or ssh_config never reuses a connection opened (and checked) before."""
+        pin = hashlib.sha256(f"{self.ssh_config}\0{self.known_hosts}".encode()).hexdigest()[:8]
+        cp_dir = self.state_dir / "ansible" / "cp" / pin
+        cp_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+        return cp_dir
+
     def envvars(self) -> dict[str, str]:
         pb = playbooks_dir()
         ssh_args = PROJECT_SSH_ARGS if self.settings == "project" else DEFAULT_SSH_ARGS
@@ -142,8 +151,9 @@ class AnsibleRunner:
         if self.known_hosts:
             kh = Path(self.known_hosts).expanduser().resolve()
             ssh_args += f" -o UserKnownHostsFile={kh} -o StrictHostKeyChecking=yes"
-        cp_dir = self.state_dir / "ansible" / "cp"
-        cp_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+        # A master connection is never shared between pinning settings: the directory is
+        # named after them, so changing known_hosts forces a fresh, checked handshake.
+        cp_dir = self.control_path_dir()
         cfg = "ansible.cfg" if self.settings == "project" else "ansible-defaults.cfg"
         env = {
             "PATH": f"{Path(sys.executable).parent}:{os.environ.get('PATH', '/usr/bin:/bin')}",
@@ -180,7 +190,9 @@ class AnsibleRunner:
         started = time.monotonic()
         r = ansible_runner.run(
             private_data_dir=str(private), project_dir=str(playbooks_dir()), playbook=playbook,
-            inventory=self.inventory, extravars=extravars, limit=limit, forks=self.forks,
+            inventory=self.inventory, limit=limit, forks=self.forks,
+            # As an extra var it beats an inventory's ansible_control_path_dir too.
+            extravars={**extravars, "ansible_control_path_dir": str(self.control_path_dir())},
             envvars=self.envvars(), suppress_env_files=True, quiet=True, event_handler=handler,
             cancel_callback=cancel, timeout=self.timeout, ident="run",
         )

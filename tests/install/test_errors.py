@@ -72,3 +72,15 @@ def test_rollback_without_install(provision_home: Path) -> None:
     r = run_cli("rollback", "REQ-2026-0205", "--yes")
     assert r.exit_code == 2, r
     assert "has no successful staging install to roll back from" in r.stderr
+
+
+def test_dry_run_shows_the_target_and_touches_nothing(provision_home: Path) -> None:
+    _config(provision_home, "all:\n  hosts:\n    kominfo1:\n      ansible_host: 127.0.0.1\n")
+    open_request("REQ-2026-0206", (APPS / "static" / "spec.yaml").read_text(), provision_home)
+    r = run_cli("install", "REQ-2026-0206", "--ref", "v1.0.0", "--dry-run")
+    assert r.exit_code == 0, r
+    assert "static application portal-statis as portal-statis-staging on kominfo1" in r.stdout
+    assert "/srv/apps/portal-statis-staging" in r.stdout
+    assert not (provision_home / "state" / "ansible" / "runs").exists()
+    r = run_cli("install", "REQ-2026-0206", "--ref", "v1.0.0")
+    assert r.exit_code == 2 and "Pass --yes" in r.stderr, r  # no terminal to ask on
