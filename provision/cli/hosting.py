@@ -49,12 +49,8 @@ def _show_report(report: Any, as_json: bool, verb: str) -> None:
 
 
 def _run(apply: Any, report_verb: str, as_json: bool) -> int:
-    from provision.errors import PartialApply
-
     try:
         report = apply()
-    except PartialApply:
-        raise
     except Exception as e:
         rep = getattr(e, "report", None)
         if rep is not None and (rep.applied or rep.failed):

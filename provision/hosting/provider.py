@@ -15,7 +15,6 @@ apply: every change is recorded as attempted, the secrets are written to 0600 fi
 
 from __future__ import annotations
 
-import datetime as dt
 import secrets
 import shutil
 import uuid
@@ -59,6 +58,18 @@ def _error_for(message: str, host: str, unreachable: bool, report: ApplyReport |
                           "See `provision audit log` for what was applied; fix the cause and run again.")
     e.report = report  # type: ignore[attr-defined]
     return e
+
+
+def _attempt(audit: Any, c: Change) -> int:
+    """Each change is logged against its own request (a run may host several)."""
+    return int(audit.append(PROVIDER, c.action, c.target, outcome="attempted", before=c.before, after=c.after,
+                            request_id=c.data.request_id))
+
+
+def _outcome(audit: Any, attempt: int, c: Change, outcome: str, reason: str | None = None,
+             detail: Any = None) -> None:
+    audit.append(PROVIDER, c.action, c.target, outcome=outcome, after=detail, reason=reason, ref=attempt,
+                 request_id=c.data.request_id)
 
 
 class HostingProvider:
@@ -147,14 +158,14 @@ class HostingProvider:
         attempts: list[tuple[Change, int]] = []
         try:
             items = [self._item(t, facts[t.instance], workdir) for t in targets]
-            attempts = [(c, audit.attempt(PROVIDER, c)) for c in plan.changes]
+            attempts = [(c, _attempt(audit, c)) for c in plan.changes]
             result = self.runner.run("hosting.yml", {
                 "hosting_hosts": sorted({t.host for t in targets}), "hosting_apps": items,
                 "hosting_min_free_mb": self.cfg.min_free_mb,
                 "hosting_organisation": self.app.config.general.organisation_short}, on_event=on_event)
         except BaseException as e:
             for c, aid in attempts:
-                audit.failed(aid, PROVIDER, c, f"{type(e).__name__}: {e}")
+                _outcome(audit, aid, c, "failed", f"{type(e).__name__}: {e}")
             raise
         finally:
             shutil.rmtree(workdir, ignore_errors=True)
@@ -164,12 +175,12 @@ class HostingProvider:
         for c, aid in attempts:
             t: HostingTarget = c.data
             if t.instance in hosted:
-                audit.succeeded(aid, PROVIDER, c, {"ansible_changed": result.changed})
+                _outcome(audit, aid, c, "succeeded", detail={"ansible_changed": result.changed})
                 report.applied.append(c)
             else:
                 f = result.final_failure(t.host)
                 reason = f"task '{f.task}': {f.message}" if f else (result.status if result.hosts.get(t.host) else "not reached")
-                audit.failed(aid, PROVIDER, c, reason)
+                _outcome(audit, aid, c, "failed", reason)
                 report.failed.append((c, reason))
         if reconcile and plan.empty and result.changed:
             audit.record(PROVIDER, "reconcile", plan.request_id, after={"ansible_changed": result.changed},
@@ -181,10 +192,12 @@ class HostingProvider:
             failed_hosts = sorted({t.host for t in targets if t.instance not in hosted})
             f = result.final_failure(failed_hosts[0] if failed_hosts else None) or result.final_failure()
             if done:
-                raise PartialApply(f"hosted {len(done)} of {len(targets)} applications; "
+                partial = PartialApply(f"hosted {len(done)} of {len(targets)} applications; "
                                    f"{', '.join(t.instance for t in targets if t not in done)} failed: "
                                    f"{f.message if f else result.status}",
                                    [t.instance for t in done], [t.instance for t in targets if t not in done])
+                partial.report = report  # type: ignore[attr-defined]
+                raise partial
             message = f.message if f else " ".join(result.stdout_tail.split())[-500:] or result.status
             raise _error_for(message, f.host if f else ",".join(failed_hosts), bool(f and f.unreachable), report)
         return report
@@ -243,26 +256,26 @@ class HostingProvider:
         if plan.empty:
             return report
         active = [t for t in targets if any(c.data is t for c in plan.changes)]
-        attempts = [(c, audit.attempt(PROVIDER, c)) for c in plan.changes]
+        attempts = [(c, _attempt(audit, c)) for c in plan.changes]
         try:
             items = [{**t.extravars(), "purge": purge, "dump_path": dumps[t.instance]} for t in active]
             result = self.runner.run("hosting-delete.yml", {"hosting_hosts": sorted({t.host for t in active}),
                                                             "hosting_apps": items}, on_event=on_event)
         except BaseException as e:
             for c, aid in attempts:
-                audit.failed(aid, PROVIDER, c, f"{type(e).__name__}: {e}")
+                _outcome(audit, aid, c, "failed", f"{type(e).__name__}: {e}")
             raise
         withdrawn = result.stats.get("withdrawn", {}) or {}
         report.details = {"changed": result.changed, "duration": round(result.duration, 1),
                           "dumps": {i: p for i, p in dumps.items() if p and i in withdrawn}}
         for c, aid in attempts:
             if c.data.instance in withdrawn:
-                audit.succeeded(aid, PROVIDER, c)
+                _outcome(audit, aid, c, "succeeded")
                 report.applied.append(c)
             else:
                 f = result.final_failure(c.data.host)
                 reason = f"task '{f.task}': {f.message}" if f else "not reached"
-                audit.failed(aid, PROVIDER, c, reason)
+                _outcome(audit, aid, c, "failed", reason)
                 report.failed.append((c, reason))
         for t in active:
             if t.instance in withdrawn:
