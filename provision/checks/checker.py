@@ -69,7 +69,10 @@ def build(app: Any, only: Iterable[str], request_id: str | None = None,
                     continue
                 from provision.checks.dns import DnsChecks
 
-                plan.units += DnsChecks(cfg, targets, inventory, guard).units()
+                from provision.checks.targets import active_request_ids
+
+                active = active_request_ids(app) if request_id else None
+                plan.units += DnsChecks(cfg, targets, inventory, guard, active=active).units()
             elif kind == "http":
                 from provision.checks.http import http_units
 
@@ -114,6 +117,8 @@ def run_checks(app: Any, only: Iterable[str] | None = None, request_id: str | No
     plan = build(app, only or KINDS, request_id)
     setup = time.monotonic() - start
     summary = execute(plan, app.config.checks.concurrency)
+    if request_id:  # zone-wide findings and other requests' records belong to a full run
+        summary = Summary([r for r in summary.results if r.request == request_id])
     summary.seconds, summary.setup_seconds = time.monotonic() - start, setup
     if store:
         record(app, summary.results)

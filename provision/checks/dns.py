@@ -94,8 +94,9 @@ class DnsChecks:
     """Builds the DNS units for a run; the primary's zone is read once, up front."""
 
     def __init__(self, config: Any, targets: list[AppTarget], inventory: Inventory, guard: AddressGuard,
-                 transport: Transport | None = None) -> None:
+                 transport: Transport | None = None, active: set[str] | None = None) -> None:
         self.config = config
+        self.active = active if active is not None else {t.request_id for t in targets}
         self.settings = config.dns
         self.targets = targets
         self.inventory = inventory
@@ -164,7 +165,7 @@ class DnsChecks:
     # -- the zone: ownership and dangling records --------------------------------------------
     def zone_results(self, deadline: Deadline) -> list[Result]:
         zone = self.read_zone()
-        active = {t.request_id for t in self.targets}
+        active = self.active
         out: list[Result] = []
         for t in self.targets:
             rid = t.request_id

@@ -86,6 +86,12 @@ def load_targets(app: Any, request_id: str | None = None) -> list[AppTarget]:
     return out
 
 
+def active_request_ids(app: Any) -> set[str]:
+    """Every request with active hosting (the owners a zone may name), whatever --request says."""
+    with app.store.read() as s:
+        return set(s.execute(select(Hosting.request_id).where(Hosting.status == "active")).scalars())
+
+
 def latest_spec_texts(app: Any, request_ids: list[str]) -> dict[str, str]:
     """request -> text of its latest spec version, in one query."""
     if not request_ids:

@@ -180,3 +180,20 @@ def test_dead_dns_server_reported_within_the_timeout(provision_home: Path, bind_
     assert dead in r["message"] and ("did not answer within 2 s" in r["message"] or "timed out" in r["message"]), r
     assert by(results, request=a, name=f"served by {bind_zone.primary_addr}")[0]["status"] == "pass"
     assert 1.5 < r["duration"] < 3.5
+
+
+def test_one_request_only_its_own_findings(provision_home: Path, bind_zone: BindPair, web_port: int) -> None:
+    configure(provision_home, bind_zone, web_port)
+    a, b = apps(provision_home)
+    nsupdate(bind_zone, "update delete arsip.batam.test. A")
+    r = run_cli("check", "--only", "dns", "--request", a, "--json")
+    assert r.exit_code == 3 and "checks failed" in r.stderr, r
+    results = r.json["results"]
+    assert {x["request"] for x in results} == {a}
+    assert not [x for x in results if "no active hosting" in x["message"]]
+    [cname] = by(results, name="record www.sisekolah.batam.test. CNAME arsip.batam.test.")
+    assert cname["status"] == "fail" and cname["message"].startswith("dangling: arsip.batam.test. does not resolve")
+    r = run_cli("check", "--only", "dns", "--request", b, "--json")
+    assert r.exit_code == 3 and {x["request"] for x in r.json["results"]} == {b}
+    assert by(r.json["results"], name=f"served by {bind_zone.primary_addr}")[0]["message"].startswith(
+        f"{bind_zone.primary_addr} (serial ")
