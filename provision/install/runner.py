@@ -18,7 +18,9 @@ from __future__ import annotations
 import hashlib
 import os
 import shutil
+import stat
 import sys
+import tempfile
 import time
 import uuid
 from collections.abc import Callable
@@ -136,11 +138,21 @@ class AnsibleRunner:
         self.strategy = strategy
 
     def control_path_dir(self) -> Path:
-        """Where SSH master connections live: named after the pinning settings, so changing
-        known_hosts or ssh_config never reuses a connection opened (and checked) before."""
-        pin = hashlib.sha256(f"{self.ssh_config}\0{self.known_hosts}".encode()).hexdigest()[:8]
-        cp_dir = self.state_dir / "ansible" / "cp" / pin
-        cp_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+        """Where SSH master connections live: named after the state dir and the pinning
+        settings, so changing known_hosts or ssh_config never reuses a connection opened
+        (and checked) before. Short, under the temp dir: a unix socket path has at most
+        107 characters, and ssh adds 17 to the name while creating it."""
+        key = f"{self.state_dir.resolve()}\0{self.ssh_config}\0{self.known_hosts}"
+        base = Path(tempfile.gettempdir()) / f"kp-cp-{os.getuid()}"
+        base.mkdir(mode=0o700, exist_ok=True)
+        st = base.lstat()
+        if not stat.S_ISDIR(st.st_mode) or st.st_uid != os.getuid() or st.st_mode & 0o077:
+            from provision.errors import ConfigError
+
+            raise ConfigError(f"{base} is not a private directory of this user (SSH control sockets go there).",
+                              f"Remove it: rm -rf {base}")
+        cp_dir = base / hashlib.sha256(key.encode()).hexdigest()[:12]
+        cp_dir.mkdir(mode=0o700, exist_ok=True)
         return cp_dir
 
     def envvars(self) -> dict[str, str]:
