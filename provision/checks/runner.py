@@ -16,7 +16,7 @@ import queue
 import threading
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from provision.checks.results import Result, failed
 
@@ -43,7 +43,6 @@ class Unit:
     fn: Callable[[Deadline], list[Result]]
     timeout: float
     name: str = ""  # the result name for a timeout or crash; default: the label
-    results: list[Result] = field(default_factory=list)
 
     def failure(self, message: str, seconds: float) -> list[Result]:
         return [failed(self.kind, rid, self.name or self.label, message).with_duration(seconds)
