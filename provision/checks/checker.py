@@ -19,7 +19,7 @@ from typing import Any
 from sqlalchemy import insert, select
 
 from provision.checks.guard import AddressGuard
-from provision.checks.results import KINDS, Result, Summary, failed
+from provision.checks.results import KINDS, Result, Summary, failed, warned
 from provision.checks.runner import Unit, run_units
 from provision.checks.targets import AppTarget, Endpoints, Inventory, load_check_inventory, load_targets
 from provision.errors import ProvisionError, UsageError
@@ -65,7 +65,7 @@ def build(app: Any, only: Iterable[str], request_id: str | None = None,
         try:
             if kind == "dns":
                 if not cfg.dns.zone:
-                    plan.setup.append(failed("dns", None, "zone", "dns.zone is not set: nothing to check"))
+                    plan.setup.append(warned("dns", None, "zone", "dns.zone is not set: DNS not checked"))
                     continue
                 from provision.checks.dns import DnsChecks
 
@@ -87,7 +87,7 @@ def build(app: Any, only: Iterable[str], request_id: str | None = None,
                 plan.units += host_units(targets, inventory, cfg)
             elif kind == "gitlab":
                 if not cfg.gitlab.url:
-                    plan.setup.append(failed("gitlab", None, "GitLab", "gitlab.url is not set: nothing to check"))
+                    plan.setup.append(warned("gitlab", None, "GitLab", "gitlab.url is not set: GitLab not checked"))
                     continue
                 from provision.checks.gitlab import gitlab_units
 

@@ -100,3 +100,11 @@ def test_history_empty_and_bad_limit(provision_home: Path) -> None:
     assert r.exit_code == 0 and r.stdout.strip() == "No check results stored."
     r = run_cli("check", "history", "--limit", "0")
     assert r.exit_code == 2 and "--limit" in r.stderr
+
+
+def test_unconfigured_dns_and_gitlab_are_warnings(one_app: tuple[str, int]) -> None:
+    r = run_cli("check", "--only", "dns,gitlab", "--json")
+    assert r.exit_code == 0, r
+    assert [(x["check"], x["status"], x["message"]) for x in r.json["results"]] == [
+        ("dns", "warn", "dns.zone is not set: DNS not checked"),
+        ("gitlab", "warn", "gitlab.url is not set: GitLab not checked")]
