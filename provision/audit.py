@@ -96,28 +96,41 @@ class AuditLog:
                before: Any = None, after: Any = None, reason: str | None = None,
                ref: int | None = None, request_id: str | None = None) -> int:
         """Append one event to the chain (under the head's lock); returns its seq."""
+        return self.append_all([dict(provider=provider, action=action, target=target, outcome=outcome,
+                                     before=before, after=after, reason=reason, ref=ref,
+                                     request_id=request_id)])[0]
+
+    def append_all(self, events: list[dict[str, Any]]) -> list[int]:
+        """Append several events in one transaction (one UPDATE message's changes, say);
+        each dict takes append()'s keyword arguments. Returns their seqs in order."""
+        seqs: list[int] = []
         with self.store.write() as s:
             head = s.execute(select(AuditHead).where(AuditHead.id == 1).with_for_update()).scalar_one()
-            fields = {
-                "seq": head.seq + 1,
-                "ts": utcnow().strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
-                "run_id": self.run_id,
-                "request_id": request_id or self.request_id,
-                "actor": self.actor,
-                "provider": provider,
-                "action": action,
-                "target": REDACTOR.text(target),
-                "before": _canonical(before),
-                "after": _canonical(after),
-                "outcome": outcome,
-                "reason": REDACTOR.text(reason) if reason else None,
-                "ref": ref,
-                "prev_hash": head.hash,
-            }
-            digest = event_hash(fields)
-            s.add(AuditEvent(**fields, hash=digest))
-            head.seq, head.hash = fields["seq"], digest
-            return fields["seq"]
+            seq, prev = head.seq, head.hash
+            for ev in events:
+                seq += 1
+                reason = ev.get("reason")
+                fields = {
+                    "seq": seq,
+                    "ts": utcnow().strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
+                    "run_id": self.run_id,
+                    "request_id": ev.get("request_id") or self.request_id,
+                    "actor": self.actor,
+                    "provider": ev["provider"],
+                    "action": ev["action"],
+                    "target": REDACTOR.text(ev["target"]),
+                    "before": _canonical(ev.get("before")),
+                    "after": _canonical(ev.get("after")),
+                    "outcome": ev["outcome"],
+                    "reason": REDACTOR.text(reason) if reason else None,
+                    "ref": ev.get("ref"),
+                    "prev_hash": prev,
+                }
+                prev = event_hash(fields)
+                s.add(AuditEvent(**fields, hash=prev))
+                seqs.append(seq)
+            head.seq, head.hash = seq, prev
+        return seqs
 
     def record(self, provider: str, action: str, target: str, after: Any = None,
                before: Any = None, request_id: str | None = None) -> int:
@@ -138,6 +151,21 @@ class AuditLog:
     def failed(self, attempt_id: int, provider: str, change: Change, reason: str) -> int:
         return self.append(provider, change.action, change.target, outcome="failed",
                            reason=reason, ref=attempt_id)
+
+    def attempt_many(self, provider: str, changes: list[Change]) -> list[int]:
+        return self.append_all([dict(provider=provider, action=c.action, target=c.target,
+                                     outcome="attempted", before=c.before, after=c.after)
+                                for c in changes])
+
+    def succeeded_many(self, provider: str, done: list[tuple[int, Change, Any]]) -> list[int]:
+        return self.append_all([dict(provider=provider, action=c.action, target=c.target,
+                                     outcome="succeeded", after=detail, ref=aid)
+                                for aid, c, detail in done])
+
+    def failed_many(self, provider: str, failed: list[tuple[int, Change, str]]) -> list[int]:
+        return self.append_all([dict(provider=provider, action=c.action, target=c.target,
+                                     outcome="failed", reason=reason, ref=aid)
+                                for aid, c, reason in failed])
 
     @contextmanager
     def attempting(self, provider: str, change: Change) -> Iterator[int]:

@@ -112,3 +112,20 @@ def test_attempt_then_outcome(store_url: str) -> None:
     assert [(e["outcome"], e["ref"]) for e in evs] == [
         ("attempted", None), ("failed", 1), ("attempted", None), ("succeeded", 3)]
     assert evs[1]["reason"] == "SERVFAIL from 127.0.0.1"
+
+
+def test_batched_events_chain_like_single_ones(store_url: str) -> None:
+    from provision.audit import verify
+    from provision.context import App
+    from provision.plan import Change
+
+    app = App()
+    app.audit.start_run(["test"], None, None)
+    changes = [Change("create", "dns.rrset", f"n{i}.batam.test. A", None, {"values": ["192.0.2.1"]})
+               for i in range(50)]
+    ids = app.audit.attempt_many("dns", changes)
+    assert ids == list(range(1, 51))
+    done = app.audit.succeeded_many("dns", [(i, c, None) for i, c in zip(ids[:40], changes)])
+    failed = app.audit.failed_many("dns", [(i, c, "NXRRSET") for i, c in zip(ids[40:], changes[40:])])
+    assert done == list(range(51, 91)) and failed == list(range(91, 101))
+    assert verify(app.store).ok and verify(app.store).checked == 100
