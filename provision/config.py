@@ -68,6 +68,9 @@ class Dns(Section):
     ttl_max: int = Field(86400, ge=1)
     max_update_share: float = Field(0.3, ge=0, le=1)
     max_delete_share: float = Field(0.3, ge=0, le=1)
+    # `dns apply` needs a passing `provision test` of the commit to be installed, unless
+    # --force --reason (the production gate, docs/hosting.md).
+    require_passing_test: bool = True
 
 
 class GitLab(Section):

@@ -151,6 +151,11 @@ def apply_(app: Any, request_id: str, adopt: bool, force: bool, reason: str | No
       provision dns apply REQ-2026-0001 --adopt --reason "SK 12/2026: portal lama" --yes
     """
     _check_reason(adopt, force, reason)
+    if app.config.dns.require_passing_test and not dry_run:
+        from provision.hosting.gate import require_passing_test
+
+        # The zone is production: records go live only for a tested release (docs/hosting.md).
+        require_passing_test(app, request_id, "production", force=force, reason=reason, provider="dns")
     provider, plan = _plan(app, request_id, adopt, force, reason)
     return _apply(app, provider, plan, f"the DNS records of {request_id}", dry_run, yes, as_json,
                   (adopt, force, reason), checksum)

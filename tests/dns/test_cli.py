@@ -24,7 +24,8 @@ OPEN = ["request", "open", "--opd-code", "disdik", "--opd-name", "Dinas Pendidik
 def write_config(home: Path, bind: BindPair, **dns: object) -> None:
     settings = {"zone": ZONE, "primary": bind.primary_addr, "tsig_key_file": str(bind.client_key_file),
                 "verify_servers": bind.servers, "timeout": 2.0, "verify_timeout": 10.0,
-                "allow_private_addresses": True, "max_delete_share": 0.6}
+                "allow_private_addresses": True, "max_delete_share": 0.6,
+                "require_passing_test": False}  # the gate has its own test below
     settings.update(dns)
     lines = [f'[general]\nstate_dir = "{home / "state"}"\n', "[dns]"]
     for k, v in settings.items():
@@ -228,3 +229,19 @@ def test_checksum_pins_the_reviewed_plan(dns_home: Path, bind_zone: BindPair) ->
     now = run_cli("dns", "plan", rid, "--json").json["checksum"]
     r = run_cli("dns", "apply", rid, "--checksum", now, "--yes")
     assert r.exit_code == 0 and "Applied 4 of 4 changes" in r.stdout, r
+
+
+def test_apply_needs_a_passing_test_unless_forced(provision_home: Path, bind_zone: BindPair) -> None:
+    """The production gate: no passing `provision test` of the commit to install, no records."""
+    write_config(provision_home, bind_zone, require_passing_test=True)
+    rid = new_request(provision_home)
+    serial = bind_zone.soa_serial(int(bind_zone.primary_addr.rsplit(":", 1)[1]))
+    r = run_cli("dns", "apply", rid, "--yes")
+    assert r.exit_code == 4, r
+    assert f"production dns for {rid} refused" in r.stderr and "--force --reason" in r.stderr
+    assert bind_zone.soa_serial(int(bind_zone.primary_addr.rsplit(":", 1)[1])) == serial
+    r = run_cli("dns", "apply", rid, "--yes", "--force", "--reason", "darurat: uji manual oleh Kadis")
+    assert r.exit_code == 0, r
+    log = run_cli("audit", "log", rid, "--json").json
+    override = [e for e in log if e["action"] == "gate-override"]
+    assert override and override[0]["reason"] == "darurat: uji manual oleh Kadis"
