@@ -18,6 +18,7 @@ from concurrent.futures import ThreadPoolExecutor
 from functools import lru_cache
 from typing import Any
 
+import dns.exception
 import dns.flags
 import dns.message
 import dns.name
@@ -176,6 +177,7 @@ class DnsChecks:
                                   + ", ".join(n.to_text() for n in missing) + f" (expected request {rid})"))
             elif rid in self.wanted:
                 out.append(passed(KIND, rid, "ownership", f"{len(owned)} names owned"))
+        out += self.host_addresses(zone)
         for name in sorted(n for n in zone.by_name if self._is_data_name(zone, n)):
             if name in zone.owners:
                 owner = zone.owners[name]
@@ -187,6 +189,34 @@ class DnsChecks:
             out.append(warned(KIND, None, f"name {name}", f"no request owns this name ({types})"))
         out += self.dangling(zone, deadline, active)
         return _dedupe(out)
+
+    def host_addresses(self, zone: ZoneState) -> list[Result]:
+        """The registry's domain resolves (in the zone) to its registry host's addresses:
+        a rebuilt server with a new address and an unchanged record shows here."""
+        out: list[Result] = []
+        for t in self.targets:
+            want = set(self.inventory.addresses(t.host))
+            if not want:
+                continue
+            try:
+                name = dns.name.from_text(t.domain + ".")
+            except dns.exception.DNSException:
+                continue
+            if not name.is_subdomain(zone.origin):
+                continue
+            label = f"{t.domain} points to {t.host}"
+            got = _address_list(zone, name)
+            if got is None:
+                out.append(warned(KIND, t.request_id, label, f"{t.domain} leaves the zone by a CNAME: not compared"))
+            elif not got:
+                out.append(failed(KIND, t.request_id, label, f"{t.domain} has no address in the zone "
+                                  f"(the registry says it is hosted on {t.host})"))
+            elif not set(got) & want:
+                out.append(failed(KIND, t.request_id, label, f"{t.domain} points to {', '.join(got)}, not to its "
+                                  f"host {t.host} ({', '.join(sorted(want))})"))
+            else:
+                out.append(passed(KIND, t.request_id, label, ", ".join(got)))
+        return out
 
     def _is_data_name(self, zone: ZoneState, name: dns.name.Name) -> bool:
         if name == zone.origin:
@@ -294,6 +324,21 @@ def _follow(zone: ZoneState, name: dns.name.Name, depth: int = 0) -> str | None:
             return _follow(zone, nxt, depth + 1)
         return str(nxt)  # leaves the zone: resolved by its own record's check
     return None
+
+
+def _address_list(zone: ZoneState, name: dns.name.Name, depth: int = 0) -> list[str] | None:
+    """Addresses of a name inside the zone, following CNAMEs; None when a CNAME leaves it."""
+    if depth > 8:
+        return []
+    got = sorted(rd.to_text() for t in ADDRESS_TYPES for rd in (zone.rrsets[(name, t)].rdatas
+                                                                 if (name, t) in zone.rrsets else []))
+    if got:
+        return got
+    cname = zone.rrsets.get((name, dns.rdatatype.CNAME))
+    if cname:
+        nxt = next(iter(cname.rdatas)).target  # type: ignore[attr-defined]
+        return _address_list(zone, nxt, depth + 1) if nxt.is_subdomain(zone.origin) else None
+    return []
 
 
 def _resolve_outside(target: dns.name.Name, resolvers: list[tuple[str, int]],

@@ -59,10 +59,16 @@ def apps(home: Path) -> tuple[str, str]:
         {"name": "sisekolah", "type": "A", "values": ["127.0.0.1"]},
         {"name": "www.sisekolah", "type": "CNAME", "values": ["arsip"]}]))
     b = open_request(home, spec_dict("arsip", [{"name": "arsip", "type": "A", "values": ["127.0.0.1"]}]))
+    from provision.context import App
+    from provision.dns import DnsProvider
+
+    app = App()  # the provider itself: `dns apply` now waits for a tested install (production gate)
+    provider = DnsProvider.from_config(app.config)
     for rid, slug in ((a, "sisekolah"), (b, "arsip")):
-        r = run_cli("dns", "apply", rid, "--yes")
-        assert r.exit_code == 0, r
+        report = provider.apply(provider.plan(app.specs.get(rid), rid, "Dinas Pendidikan"), app.audit)
+        assert not report.failed, report.failed
         register(rid, "web1", f"{slug}.batam.test")
+    app.store.dispose()
     return a, b
 
 
@@ -89,6 +95,7 @@ def test_clean_zone_passes_and_hand_records_are_listed_not_probed(
             [r] = by(results, request=rid, name=f"served by {server}")
             assert r["status"] == "pass" and "record sets as recorded" in r["message"], r
         assert by(results, request=rid, name="ownership")[0]["status"] == "pass"
+    assert by(results, request=a, name="sisekolah.batam.test points to web1")[0]["message"] == "127.0.0.1"
     assert by(results, request=a, name="record sisekolah.batam.test. A 127.0.0.1")[0]["message"] == \
         f"inventory host web1 answers on TCP {web_port}"
     assert by(results, request=a, name="record www.sisekolah.batam.test. CNAME arsip.batam.test.")[0]["message"] \
@@ -126,6 +133,11 @@ def test_record_changed_by_hand_and_dangling_records(
                 in r["message"]), r
         [r] = by(results, request=b, name=f"served by {server}")
         assert r["status"] == "fail" and "arsip.batam.test. A is missing (want ['127.0.0.1'] ttl 3600)" in r["message"]
+    [r] = by(results, request=a, name="sisekolah.batam.test points to web1")
+    assert r["status"] == "fail" and r["message"] == "sisekolah.batam.test points to 127.0.0.66, not to its host web1 (127.0.0.1)"
+    [r] = by(results, request=b, name="arsip.batam.test points to web1")
+    assert r["status"] == "fail"
+    assert r["message"] == "arsip.batam.test has no address in the zone (the registry says it is hosted on web1)"
     [r] = by(results, name="record sisekolah.batam.test. A 127.0.0.66")
     assert (r["status"], r["request"]) == ("fail", a)
     assert r["message"] == f"dangling: 127.0.0.66 is not an inventory host and does not answer on TCP {web_port}"
