@@ -138,10 +138,10 @@ def script(apps: list[AppTarget], apps_root: str) -> str:
     units = ["nginx"]
     entries = []
     for a in apps:
-        php = a.php_version if a.runtime == "php" else ""
+        php = a.php_version if a.kind == "php" else ""
         if php:
             units.append(f"php{php}-fpm")
-        elif a.runtime in ("python", "node"):
+        elif a.kind in ("python", "node"):
             units.append(a.instance)
         if a.database in DB_SERVICES:
             units.append(DB_SERVICES[a.database])
@@ -174,8 +174,8 @@ def judge(apps: list[AppTarget], facts: dict[tuple[str, str], list[str]], host: 
 
     for a in apps:
         rid, i = a.request_id, a.instance
-        need = ["nginx"] + ([f"php{a.php_version}-fpm"] if a.runtime == "php" else []) + \
-               ([i] if a.runtime in ("python", "node") else []) + \
+        need = ["nginx"] + ([f"php{a.php_version}-fpm"] if a.kind == "php" else []) + \
+               ([i] if a.kind in ("python", "node") else []) + \
                ([DB_SERVICES[a.database]] if a.database in DB_SERVICES else [])
         down = [f"{u} is {unit(u)}" for u in need if unit(u) != "active"]
         out.append(failed(KIND, rid, f"{host}: services", "; ".join(down)) if down
@@ -186,7 +186,7 @@ def judge(apps: list[AppTarget], facts: dict[tuple[str, str], list[str]], host: 
             out.append(failed(KIND, rid, f"{host}: nginx vhost", f"/etc/nginx/sites-available/{i}.conf {why}"))
         else:
             out.append(passed(KIND, rid, f"{host}: nginx vhost", f"{i}.conf present and enabled"))
-        if a.runtime == "php":
+        if a.kind == "php":
             conf, sock = (facts.get(("pool", i)) or ["missing", "missing"])[:2]
             path = f"/etc/php/{a.php_version}/fpm/pool.d/{i}.conf"
             if conf != "ok":

@@ -46,10 +46,18 @@ class AppTarget:
         return bool(self.spec.hosting.tls) if self.spec is not None else True
 
     @property
+    def kind(self) -> str:
+        """static, php, python or node: the spec's, else the registry's (`php 8.2` -> php)."""
+        if self.spec is not None:
+            return str(self.spec.runtime.kind)
+        return (self.runtime.split() or [""])[0]
+
+    @property
     def php_version(self) -> str:
         if self.spec is not None and self.spec.runtime.kind == "php" and self.spec.runtime.version:
             return str(self.spec.runtime.version)
-        return "8.2"
+        parts = self.runtime.split()
+        return parts[1] if len(parts) > 1 and parts[0] == "php" else "8.2"
 
 
 @dataclass
