@@ -128,3 +128,12 @@ def test_missing_explicit_config_file(provision_home: Path) -> None:
     r = run_cli("--config", "/nonexistent/provision.toml", "config", "show")
     assert r.exit_code == 2, r
     assert "/nonexistent/provision.toml does not exist" in r.stderr
+
+
+def test_every_key_is_documented() -> None:
+    from provision.config import Settings
+
+    doc = (Path(__file__).resolve().parents[1] / "docs" / "configuration.md").read_text()
+    missing = [f"{s}.{k}" for s, f in Settings.model_fields.items() for k in f.annotation.model_fields  # type: ignore[union-attr]
+               if f"`PROVISION_{s.upper()}_{k.upper()}`" not in doc]
+    assert missing == []
