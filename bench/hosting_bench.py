@@ -48,8 +48,8 @@ def open_requests(app: object, host: str, prefix: str, n: int) -> list[str]:
 
     ids = []
     for i in range(1, n + 1):
-        rid = f"REQ-2026-{prefix}{i:02d}"
-        slug = f"app{prefix}{i:02d}"
+        rid = f"REQ-2026-{prefix}{i:03d}"
+        slug = f"app{prefix}{i:03d}"
         app.requests.open(opd_code="bench", opd_name="Dinas Bench", app_name=slug,  # type: ignore[attr-defined]
                           letter_number=f"{i}/BENCH/2026", letter_date=__import__("datetime").date(2026, 11, 2),
                           request_id=rid)
