@@ -69,6 +69,11 @@ def hosting_cmd() -> None:
     PostgreSQL database whose generated password is written only to the app's
     environment file on the server. docs/hosting.md explains plans, the production
     gate, failures and exit codes.
+
+    \b
+    Example:
+      provision hosting plan REQ-2026-0001
+      provision hosting apply REQ-2026-0001 --yes
     """
 
 
