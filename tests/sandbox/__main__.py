@@ -33,7 +33,7 @@ def default_state_dir() -> Path:
     return Path(os.environ.get("KOMINFO_SANDBOX_DIR") or CHECKOUT / ".sandbox")
 
 
-def provision_toml(sb: Sandbox) -> str:
+def provision_toml(sb: Sandbox, hosting_extra: str = "") -> str:
     """The toolkit's configuration pointing at this sandbox (other sandbox parts add their sections)."""
     state = sb.state_dir
     return (
@@ -47,6 +47,7 @@ def provision_toml(sb: Sandbox) -> str:
         f'inventory = "{CHECKOUT / "inventory" / "sandbox"}"\n'
         f'ssh_config = "{sb.ssh_config}"\n'
         f'known_hosts = "{sb.known_hosts}"\n'
+        + hosting_extra
     )
 
 
@@ -78,6 +79,7 @@ def cmd_up(state: Path, servers: int) -> int:
         for name in wanted:
             for port in (80, 443):
                 sb.servers[name].forward(port)
+        gitlab_stack.tunnels_up(state, [sb.servers[n] for n in wanted], gitlab)
     except BaseException:
         for name in missing:
             if name in sb.servers:
@@ -88,7 +90,8 @@ def cmd_up(state: Path, servers: int) -> int:
             gitlab_stack.gitlab_down(state)
         raise
     (state / "state").mkdir(exist_ok=True)
-    (state / "provision.toml").write_text(provision_toml(sb) + "\n" + bind.dns_toml(dns) + "\n"
+    hosting_extra = gitlab_stack.hosting_keys(state, gitlab)
+    (state / "provision.toml").write_text(provision_toml(sb, hosting_extra) + "\n" + bind.dns_toml(dns) + "\n"
                                           + gitlab_stack.gitlab_toml(gitlab))
     print_usage(sb, dns)
     return 0

@@ -99,8 +99,32 @@ def gitlab_up(state_dir: Path) -> dict[str, Any]:
     return info
 
 
+def tunnels_up(state_dir: Path, servers: list[Any], info: dict[str, Any]) -> None:
+    """Make the emulator's SSH port reachable at the same port on 127.0.0.1 inside each
+    server (the install clones from there). Pids are kept for gitlab_down."""
+    from tests.sandbox.tunnel import Tunnel
+
+    record = state_dir / "tunnels.json"
+    pids: dict[str, list[int]] = json.loads(record.read_text()) if record.exists() else {}
+    for server in servers:
+        if server.name in pids and all(_alive(p) for p in pids[server.name]):
+            continue
+        tunnel = Tunnel(server, target_port=int(info["ssh_port"])).start()
+        pids[server.name] = [p.pid for p in tunnel._procs]
+    record.write_text(json.dumps(pids))
+
+
 def gitlab_down(state_dir: Path, timeout: float = 10.0) -> bool:
     """Stop the emulator; True when one was running. Its repositories are deleted."""
+    record = state_dir / "tunnels.json"
+    if record.exists():
+        for pids in json.loads(record.read_text()).values():
+            for p in pids:
+                try:
+                    os.killpg(p, signal.SIGKILL)
+                except OSError:
+                    pass
+        record.unlink()
     info_file = state_dir / "gitlab.json"
     if not info_file.exists():
         return False
@@ -118,6 +142,24 @@ def gitlab_down(state_dir: Path, timeout: float = 10.0) -> bool:
 
     shutil.rmtree(state_dir / "gitlab", ignore_errors=True)
     return running
+
+
+def hosting_keys(state_dir: Path, info: dict[str, Any]) -> str:
+    """[hosting] keys for installing from the emulator and TLS from a local CA."""
+    from provision.hosting.tls import make_ca
+
+    ca_dir = state_dir / "ca"
+    cert, key = ca_dir / "ca.pem", ca_dir / "ca.key"
+    if not (cert.exists() and key.exists()):
+        cert, key = make_ca(ca_dir)
+    user, port = info["ssh_user"], info["ssh_port"]
+    return (
+        'tls_source = "local-ca"\n'
+        f'local_ca_cert = "{cert}"\n'
+        f'local_ca_key_file = "{key}"\n'
+        f'repo_url = "ssh://{user}@127.0.0.1:{port}/{{root_group}}/{{group}}/{{slug}}.git"\n'
+        f'repo_known_hosts = "{info["known_hosts"]}"\n'
+        f'deploy_key_file = "{info["deploy_key"]}"\n')
 
 
 def gitlab_toml(info: dict[str, Any]) -> str:
