@@ -68,7 +68,6 @@ def build(app: Any, only: Iterable[str], request_id: str | None = None,
                     plan.setup.append(warned("dns", None, "zone", "dns.zone is not set: DNS not checked"))
                     continue
                 from provision.checks.dns import DnsChecks
-
                 from provision.checks.targets import active_request_ids
 
                 active = active_request_ids(app) if request_id else None
