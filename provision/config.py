@@ -134,6 +134,7 @@ class Checks(Section):
     resolvers: list[str] = []  # host:port servers that may resolve CNAME targets outside the zone
     disk_warn_percent: int = Field(80, ge=1, le=100)
     disk_fail_percent: int = Field(90, ge=1, le=100)
+    keep_days: int = Field(365, ge=1)  # stored results older than this are deleted at each run
 
 
 class Settings(Section):

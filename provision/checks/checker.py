@@ -16,7 +16,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import insert, select
+from sqlalchemy import delete, insert, select
 
 from provision.checks.guard import AddressGuard
 from provision.checks.results import KINDS, Result, Summary, failed, warned
@@ -129,9 +129,12 @@ def record(app: Any, results: list[Result]) -> None:
     run_id = app.audit.run_id
     rows = [{"run_id": run_id, "request_id": r.request, "check": r.check, "name": r.name, "status": r.status,
              "message": r.message, "duration": r.duration, "created_at": now} for r in results]
-    if rows:
-        with app.store.write() as s:
+    with app.store.write() as s:
+        if rows:
             s.execute(insert(CheckResult), rows)  # one executemany, not an ORM object per row
+        # Retention: a nightly run over 200 applications stores ~3,000 rows.
+        s.execute(delete(CheckResult).where(
+            CheckResult.created_at < now - dt.timedelta(days=app.config.checks.keep_days)))
     for r in results:
         if r.status == "fail":
             app.audit.append("check", r.check, f"{r.check} {r.name}", outcome="failed", reason=r.message,

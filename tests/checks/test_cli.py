@@ -108,3 +108,22 @@ def test_unconfigured_dns_and_gitlab_are_warnings(one_app: tuple[str, int]) -> N
     assert [(x["check"], x["status"], x["message"]) for x in r.json["results"]] == [
         ("dns", "warn", "dns.zone is not set: DNS not checked"),
         ("gitlab", "warn", "gitlab.url is not set: GitLab not checked")]
+
+
+def test_old_results_are_pruned(one_app: tuple[str, int], provision_home: Path) -> None:
+    import datetime as dt
+
+    from provision.context import App
+    from provision.store.models import CheckResult
+
+    app = App()
+    old = dt.datetime.now(dt.timezone.utc) - dt.timedelta(days=400)
+    recent = dt.datetime.now(dt.timezone.utc) - dt.timedelta(days=300)
+    with app.store.write() as s:
+        s.add(CheckResult(check="tls", name="old", status="pass", created_at=old))
+        s.add(CheckResult(check="tls", name="recent", status="pass", created_at=recent))
+    app.store.dispose()
+    r = run_cli("check", "--only", "gitlab")
+    assert r.exit_code == 0 and "1 checks: 0 passed, 1 warnings, 0 failed" in r.stdout, r
+    names = [x["name"] for x in run_cli("check", "history", "--json").json]
+    assert "recent" in names and "old" not in names
