@@ -18,6 +18,10 @@ from provision.errors import Aborted, ChecksFailed, UsageError
 Say = Callable[[str], None]
 
 
+def _files(doc: Any) -> str:
+    return f"{doc.number}: " + ", ".join(str(p) for p in doc.paths.values())
+
+
 @dataclass
 class StageOutcome:
     stage: str
@@ -168,7 +172,7 @@ class Pipeline:
                                    "Fix the application, tag a new release and run provision apply --ref TAG.")
             self._record("tests", 14, "done", f"{len(report.checks)} checks passed")
         doc = berita_acara.issue(self.app, self.request_id, env="staging")
-        self._record("berita acara", 14, "done", str(doc.path), doc.number)
+        self._record("berita acara", 14, "skipped" if doc.reused else "done", _files(doc), doc.number)
         self._mark(14, doc.number, "installed and tested by provision apply")
 
     def step15(self) -> None:
@@ -193,5 +197,5 @@ class Pipeline:
         self._record("hosting", 15, "done" if not hplan.empty else "skipped", hplan.summary())
         self._install("production")
         doc = rekomendasi.issue(self.app, self.request_id)
-        self._record("rekomendasi", 15, "done", str(doc.path), doc.number)
+        self._record("rekomendasi", 15, "skipped" if doc.reused else "done", _files(doc), doc.number)
         self._mark(15, doc.number, "subdomain and hosting issued by provision apply")
