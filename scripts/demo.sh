@@ -12,6 +12,7 @@ say() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
 
 say "The sandbox: a Kominfo server, BIND (zone batam.test), the GitLab emulator"
 python -m tests.sandbox down >/dev/null 2>&1 || true   # a clean slate each run
+rm -rf .sandbox/state
 python -m tests.sandbox up
 sb=.sandbox
 # The checks reach the app through the sandbox's forwarders on 127.0.0.1.

@@ -40,6 +40,8 @@ class InstallTarget:
     known_hosts: str = ""
     secrets_file: str = ""
     keep_releases: int = 5
+    tls_cert: str = ""  # production: the certificate the hosting step put on the server
+    tls_key: str = ""
 
     def extravars(self, ref: str = "", release: str = "") -> dict[str, Any]:
         return {
@@ -51,6 +53,7 @@ class InstallTarget:
             "app_env": self.env_vars, "app_deploy_key_file": self.deploy_key_file,
             "app_known_hosts": self.known_hosts, "app_secrets_file": self.secrets_file,
             "app_keep_releases": self.keep_releases,
+            "app_tls_cert": self.tls_cert, "app_tls_key": self.tls_key,
         }
 
     def as_dict(self) -> dict[str, Any]:
@@ -126,6 +129,12 @@ def resolve_target(app: Any, request_id: str, env: Env, inventory: Any) -> Insta
     zone = (cfg.dns.zone or "localhost").rstrip(".")
     names = spec.hostnames(zone) if env == "production" else [f"{spec.subdomain}-staging.{zone}"]
     rt = spec.runtime
+    tls: tuple[str, str] | None = None
+    if env == "production":
+        from provision.hosting.planner import tls_paths
+
+        # The hosting's vhost has TLS: the install's vhost must keep it, not drop to HTTP.
+        tls = tls_paths(app, request_id)
     return InstallTarget(
         request_id=request_id, env=env, host=spec.hosting.host, slug=spec.application.slug,
         instance=instance, app_root=f"{h.apps_root.rstrip('/')}/{instance}", kind=rt.kind,
@@ -133,4 +142,5 @@ def resolve_target(app: Any, request_id: str, env: Env, inventory: Any) -> Insta
         php_version=rt.version if rt.kind == "php" and rt.version else "8.2",
         document_root=rt.document_root, start_command=rt.start_command or "",
         env_vars={**rt.env, "APP_ENV": env}, deploy_key_file=key, known_hosts=known,
-        secrets_file=secrets, keep_releases=h.keep_releases)
+        secrets_file=secrets, keep_releases=h.keep_releases,
+        tls_cert=tls[0] if tls else "", tls_key=tls[1] if tls else "")
