@@ -96,6 +96,10 @@ class Pipeline:
             dns_plan = DnsProvider(self.app.config.dns, reserved=self.app.config.names.reserved).plan(
                 spec, self.request_id, request.opd_name)
             out.append({"stage": "dns", "step": 15, "plan": dns_plan.as_dict()})
+            from provision.hosting import HostingProvider
+
+            out.append({"stage": "hosting", "step": 15,
+                        "plan": HostingProvider(self.app).plan([self.request_id]).as_dict()})
         return out
 
     # -- run --------------------------------------------------------------------------
