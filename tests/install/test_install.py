@@ -175,12 +175,18 @@ def test_python_new_tag_concurrent_install_and_rollback(install_home: Path, app_
     v2 = git_server.commit_and_tag(work, "v2.0.0", {"app.py": (work / "app.py").read_text().replace(
         'VERSION = "1"', 'VERSION = "2"')})
     # A second install of the same request while the first runs: refused by the lock.
+    def attempts() -> int:
+        return sum(1 for e in audit_events(rid) if e["provider"] == "install" and e["outcome"] == "attempted")
+
+    before = attempts()
     first = subprocess.Popen([sys.executable, str(Path(__file__).resolve().parents[2] / "cli.py"), "install", rid,
                               "--ref", "v2.0.0", "--yes"], env=os.environ.copy(), stdout=subprocess.PIPE,
                              stderr=subprocess.PIPE, text=True)
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline and "install.install" not in json.dumps(audit_events(rid)[-1:]):
+    # The first install's attempt is logged while it holds the lock: from then on it runs.
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and attempts() == before:
         time.sleep(0.2)
+    assert attempts() == before + 1, "the first install did not start within 60 s"
     r = run_cli("install", rid, "--ref", "v2.0.0", "--yes", "--lock-timeout", "1")
     out, errs = first.communicate(timeout=300)
     assert r.exit_code == 6, r
