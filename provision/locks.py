@@ -19,7 +19,7 @@ from sqlalchemy import delete, select, text
 from provision.audit import utcnow
 from provision.errors import LockTimeout
 from provision.store import Store
-from provision.store.db import lock_database_file
+from provision.store.db import sqlite_lock_dir
 from provision.store.models import LockInfo
 
 
@@ -41,7 +41,7 @@ class RequestLock:
     def _try(self) -> bool:
         if self.store.dialect == "sqlite":
             if self._fd is None:
-                d = lock_database_file(self.store.url)
+                d = sqlite_lock_dir(self.store.url)
                 assert d is not None
                 self._fd = os.open(d / f"{self.request_id}.lock", os.O_RDWR | os.O_CREAT, 0o600)
             try:

@@ -46,10 +46,6 @@ class Redactor:
             return [self.value(v) for v in obj]
         return obj
 
-    @property
-    def known(self) -> frozenset[str]:
-        return frozenset(self._values)
-
 
 REDACTOR = Redactor()
 

@@ -28,7 +28,6 @@ class State:
     debug: bool = False
     app: Any = None
     outcome: str = "ok"
-    extra: dict[str, Any] = field(default_factory=dict)
 
     def get_app(self) -> Any:
         if self.app is None:
@@ -186,6 +185,26 @@ def table(rows: list[dict[str, Any]], columns: list[tuple[str, str]]) -> None:
         ["" if r.get(k) is None else str(r.get(k)) for k, _ in columns] for r in rows]
     widths = [max(len(c[i]) for c in cells) for i in range(len(columns))]
     click.echo("\n".join("  ".join(v.ljust(w) for v, w in zip(c, widths)).rstrip() for c in cells))
+
+
+def check_checksum(plan: Any, checksum: str | None) -> None:
+    """--checksum: refuse to apply a plan other than the one reviewed (exit 7)."""
+    if checksum and checksum != plan.checksum():
+        from provision.errors import Conflict
+
+        raise Conflict(f"the plan is not the one reviewed (checksum {checksum}, now {plan.checksum()}): "
+                       "nothing was applied.", "Review the new plan and apply with its checksum.")
+
+
+def stop_before_apply(plan: Any, as_json: bool, dry_run: bool, nothing: str, empty: bool | None = None) -> bool:
+    """True when there is nothing to apply (--dry-run, or an empty plan); says so."""
+    if not (dry_run or (plan.empty if empty is None else empty)):
+        return False
+    if as_json:
+        print_json({"plan": plan.as_dict(), "applied": False, "dry_run": dry_run})
+    else:
+        click.echo("Dry run: nothing applied." if dry_run else nothing)
+    return True
 
 
 def render_plan(plan: Any) -> str:

@@ -6,8 +6,8 @@ from typing import Any
 
 import click
 
-from provision.cli.common import (change_options, command, confirm_apply, json_option, print_json,
-                                  render_plan, table)
+from provision.cli.common import (change_options, check_checksum, command, confirm_apply, json_option, print_json,
+                                  render_plan, stop_before_apply, table)
 from provision.errors import UsageError
 
 
@@ -49,18 +49,8 @@ def _show_plan(plan: Any, as_json: bool) -> None:
 def _apply(app: Any, provider: Any, plan: Any, what: str, dry_run: bool, yes: bool, as_json: bool,
            takeover: tuple[bool, bool, str | None] = (False, False, None), checksum: str | None = None) -> int:
     _show_plan(plan, as_json)
-    if checksum and checksum != plan.checksum():
-        from provision.errors import Conflict
-
-        raise Conflict(f"the plan is not the one reviewed (checksum {checksum}, now {plan.checksum()}): "
-                       "nothing was applied.", "Review the new plan and apply with its checksum.")
-    if dry_run or plan.empty:
-        if as_json:
-            print_json({"plan": plan.as_dict(), "applied": False, "dry_run": dry_run})
-        elif dry_run:
-            click.echo("Dry run: nothing applied.")
-        else:
-            click.echo("Nothing to do: the zone already holds this request's records.")
+    check_checksum(plan, checksum)
+    if stop_before_apply(plan, as_json, dry_run, "Nothing to do: the zone already holds this request's records."):
         return 0
     confirm_apply(f"{what} ({plan.summary()}) in {plan.meta['zone']}", yes)
     adopt, force, reason = takeover

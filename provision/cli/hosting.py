@@ -7,7 +7,7 @@ from typing import Any
 import click
 
 from provision.cli.common import (change_options, command, confirm_apply, json_option, print_json,
-                                  render_plan, table)
+                                  render_plan, stop_before_apply, table)
 from provision.errors import UsageError
 
 
@@ -120,13 +120,8 @@ def apply_(app: Any, request_id: str, force: bool, reason: str | None, reconcile
     plan = provider.plan([request_id])
     if not as_json:
         click.echo(render_plan(plan))
-    if dry_run or (plan.empty and not reconcile):
-        if as_json:
-            print_json({"plan": plan.as_dict(), "applied": False, "dry_run": dry_run})
-        elif dry_run:
-            click.echo("Dry run: nothing applied.")
-        else:
-            click.echo("Nothing to do: the server already hosts this application as its spec says.")
+    if stop_before_apply(plan, as_json, dry_run, "Nothing to do: the server already hosts this application "
+                         "as its spec says.", empty=plan.empty and not reconcile):
         return 0
     gate = require_passing_test(app, request_id, "production", force=force, reason=reason)
     if not as_json:
@@ -159,13 +154,7 @@ def delete_(app: Any, request_id: str, purge: bool, force: bool, reason: str | N
     plan = provider.plan_delete([request_id], purge=purge)
     if not as_json:
         click.echo(render_plan(plan))
-    if dry_run or plan.empty:
-        if as_json:
-            print_json({"plan": plan.as_dict(), "applied": False, "dry_run": dry_run})
-        elif dry_run:
-            click.echo("Dry run: nothing applied.")
-        else:
-            click.echo("Nothing to do: the hosting is already withdrawn.")
+    if stop_before_apply(plan, as_json, dry_run, "Nothing to do: the hosting is already withdrawn."):
         return 0
     confirm_apply(f"the {'purge' if purge else 'withdrawal'} of {request_id}'s hosting ({plan.summary()})", yes)
     if purge:

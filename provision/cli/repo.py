@@ -6,8 +6,9 @@ from typing import Any
 
 import click
 
-from provision.cli.common import change_options, command, confirm_apply, json_option, print_json, render_plan
-from provision.errors import Conflict, RequestClosed, UsageError
+from provision.cli.common import (change_options, check_checksum, command, confirm_apply, json_option, print_json,
+                                  render_plan)
+from provision.errors import RequestClosed, UsageError
 
 
 @click.group("repo")
@@ -40,9 +41,7 @@ def _apply(app: Any, provider: Any, plan: Any, what: str, as_json: bool, dry_run
            remember: bool = False, checksum: str | None = None) -> int:
     from provision.gitlab.info import remember_project
 
-    if checksum and checksum != plan.checksum():
-        raise Conflict(f"the plan is not the one reviewed (checksum {checksum}, now {plan.checksum()}): "
-                       "nothing was applied.", "Review the new plan and apply with its checksum.")
+    check_checksum(plan, checksum)
     facts = plan.meta.get("project")
     if dry_run or plan.empty:
         if as_json:

@@ -135,8 +135,8 @@ def _sqlite_setup(engine: Engine) -> None:
         conn.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
 
 
-def lock_database_file(url: str) -> Path | None:
-    """The directory for per-request lock files next to a SQLite database."""
+def sqlite_lock_dir(url: str) -> Path | None:
+    """The directory for per-request lock files next to a SQLite database (None otherwise)."""
     if not url.startswith("sqlite"):
         return None
     path = url.split("///", 1)[1]

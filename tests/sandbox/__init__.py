@@ -25,6 +25,18 @@ class SandboxError(RuntimeError):
     """A sandbox part could not start or stop; the message says why and what to do."""
 
 
+def terminate(proc: subprocess.Popen[bytes] | None, timeout: float = 5) -> None:
+    """SIGTERM a daemon we started, SIGKILL it if it has not exited within `timeout`."""
+    if proc is None or proc.poll() is not None:
+        return
+    proc.terminate()
+    try:
+        proc.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait(timeout=10)
+
+
 def is_root() -> bool:
     return os.geteuid() == 0
 

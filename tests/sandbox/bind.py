@@ -30,7 +30,7 @@ import dns.message
 import dns.query
 import dns.rdatatype
 
-from tests.sandbox import SandboxError, as_user, chown_to, find_binary, free_port, pid_alive, run, tail
+from tests.sandbox import SandboxError, as_user, chown_to, find_binary, free_port, pid_alive, run, tail, terminate
 
 KEY_NAME = "provision-key"
 _PREFIX = "kp-bind-"
@@ -123,15 +123,7 @@ class NamedProcess:
         return (tail(self.data / "stderr.log") + "\n" + tail(self.log)).strip()
 
     def stop(self) -> None:
-        if self.proc is None:
-            return
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(timeout=5)
+        terminate(self.proc, timeout=5)
         self.proc = None
 
 

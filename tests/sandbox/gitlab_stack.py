@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -138,8 +139,6 @@ def gitlab_down(state_dir: Path, timeout: float = 10.0) -> bool:
         if _alive(pid):
             os.killpg(pid, signal.SIGKILL)
     info_file.unlink()
-    import shutil
-
     shutil.rmtree(state_dir / "gitlab", ignore_errors=True)
     return running
 

@@ -21,7 +21,7 @@ import time
 from pathlib import Path
 from types import TracebackType
 
-from tests.sandbox import SandboxError, chown_to, find_binary, free_port, pid_alive, run, tail
+from tests.sandbox import SandboxError, chown_to, find_binary, free_port, pid_alive, run, tail, terminate
 
 _PREFIX = "kp-my-"
 _NAME_RE = re.compile(r"^[a-z_][a-z0-9_]{0,63}$")
@@ -152,15 +152,7 @@ class MariaDBServer:
         self.sql(f"DROP DATABASE IF EXISTS `{name}`")
 
     def _terminate(self) -> None:
-        if self._proc is None:
-            return
-        if self._proc.poll() is None:
-            self._proc.send_signal(signal.SIGTERM)
-            try:
-                self._proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                self._proc.kill()
-                self._proc.wait(timeout=10)
+        terminate(self._proc, timeout=20)
         self._proc = None
 
     def stop(self) -> None:
