@@ -187,8 +187,14 @@ class GitLabProvider:
         except GitLabError as e:
             if not e.taken:
                 raise
+            refused = str(e.body)
         project = c.get(project_url(d), f"project {d.full_path}")
         if project is None:
+            if "name" in refused and "path" not in refused:
+                raise GitLabError(
+                    f"another project in {d.group_full_path} is already named {d.project_name!r}; GitLab "
+                    "needs project names unique within a group.", 400,
+                    hint="Give the application another name (application.name) and run `provision spec set` again.")
             raise GitLabError(f"the project path {d.full_path} is taken but the project cannot be read.", 400)
         refuse_if_archived(project)
         want = {"name": d.project_name, "description": d.description, "visibility": d.visibility}

@@ -338,3 +338,16 @@ def test_show_documents_tells_placeholders_from_delivered_files(env: Env) -> Non
     assert "document README.md: placeholder" in r.stdout
     assert env.emulator.calls.writes == 0
     assert len(env.emulator.calls.api("/repository/files/", method="HEAD")) == 6
+
+
+def test_an_application_name_used_in_the_group_is_named_as_the_conflict(env: Env) -> None:
+    # GitLab keeps project names (not only paths) unique within a group.
+    first = env.open_request("sisekolah")
+    assert apply(first).exit_code == 0
+    second = env.open_request("sisekolah-dua")  # same application.name, another slug
+    env.emulator.calls.reset()
+    r = apply(second)
+    assert r.exit_code == ExitCode.FAILURE, r
+    assert "another project in pemko-batam/disdik is already named 'Sistem Informasi Sekolah'" in r.stderr
+    assert "application.name" in r.stderr
+    assert env.emulator.calls.writes == 1  # the refused create; nothing else
