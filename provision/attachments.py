@@ -22,8 +22,9 @@ class AttachmentCorrupt(ProvisionError):
 
 
 class AttachmentStore:
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, max_size: int = MAX_SIZE) -> None:
         self.root = root
+        self.max_size = max_size  # general.max_attachment_mb
 
     def path(self, digest: str) -> Path:
         return self.root / digest[:2] / digest
@@ -36,14 +37,20 @@ class AttachmentStore:
             raise UsageError(f"--attach: cannot read {source}: {e.strerror}.") from e
         if not source.is_file():
             raise UsageError(f"--attach: {source} is not a regular file.")
-        if size > MAX_SIZE:
-            raise UsageError(f"--attach: {source} is {size} bytes, over the {MAX_SIZE} limit.")
+        if size > self.max_size:
+            raise UsageError(f"--attach: {source.name!r} is {size} bytes, over the limit of {self.max_size} "
+                             "bytes (general.max_attachment_mb).")
         self.root.mkdir(parents=True, exist_ok=True, mode=0o700)
         h = hashlib.sha256()
         fd, tmp = tempfile.mkstemp(dir=self.root, prefix=".incoming-")
         try:
             with os.fdopen(fd, "wb") as out, source.open("rb") as src:
+                copied = 0
                 for chunk in iter(lambda: src.read(1 << 20), b""):
+                    copied += len(chunk)
+                    if copied > self.max_size:  # it grew after the size was read
+                        raise UsageError(f"--attach: {source.name!r} is over the limit of {self.max_size} "
+                                         "bytes (general.max_attachment_mb).")
                     h.update(chunk)
                     out.write(chunk)
             digest = h.hexdigest()

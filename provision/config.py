@@ -8,15 +8,21 @@ comes from its environment variable or from a `*_file` (mode 0600).
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import os
+import re
+import string
 import tomllib
+import unicodedata
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator
 from pydantic import ValidationError as PydanticError
+from pydantic_core import PydanticCustomError
 
 from provision.errors import ConfigError, Problem, SecretError, ValidationError
 from provision.secrets import MASK, REDACTOR, read_secret_file, secret_from_env
@@ -25,8 +31,172 @@ SYSTEM_CONFIG = Path("/etc/kominfo-provision/provision.toml")
 ENV_PREFIX = "PROVISION_"
 
 
+#: Longest value of any text key (paths, URLs, names); a configuration value is never a document.
+MAX_VALUE = 4096
+#: The largest configuration file read (a real one is a few KiB).
+MAX_FILE_BYTES = 1024 * 1024
+
+
+# ---- value checks: each raises with a message saying what is wrong (pydantic adds the key) ----
+
+def _bad(msg: str) -> PydanticCustomError:
+    return PydanticCustomError("provision_config", "{msg}", {"msg": msg})
+
+
+def _show(value: str) -> str:
+    return repr(value if len(value) <= 60 else value[:57] + "...")
+
+
+def _invisible(value: str) -> str | None:
+    """The first control or invisible character (C* and line/paragraph separators), shown."""
+    for ch in value:
+        if unicodedata.category(ch) in ("Cc", "Cf", "Cs", "Co", "Cn", "Zl", "Zp"):
+            return f"U+{ord(ch):04X}"
+    return None
+
+
+def _one_line(value: str) -> str:
+    bad = _invisible(value)
+    if bad:
+        raise _bad(f"{_show(value)} contains a control or invisible character ({bad})")
+    return value
+
+
+def _path(value: str) -> str:
+    """A file or directory path: no control characters, no '..' part (write the real path)."""
+    if not value:
+        return value
+    _one_line(value)
+    if ".." in Path(value).parts:
+        raise _bad(f"{_show(value)} has a '..' part: write the path without it")
+    return value
+
+
+def _hostname(value: str, *, idn: bool = True, underscore: bool = False) -> str:
+    from provision import names
+
+    msg = names.check_hostname(value, allow_idn=idn, allow_underscore=underscore)
+    if msg:
+        raise _bad(f"{_show(value)}: {msg}")
+    return names.to_ascii(value)
+
+
+def _host(value: str) -> str:
+    """An IP address or a host name (for host:port values)."""
+    try:
+        ipaddress.ip_address(value)
+        return value
+    except ValueError:
+        return _hostname(value, idn=False)
+
+
+def _hostport(value: str) -> str:
+    """'192.0.2.1:53', '[2001:db8::1]:53' or 'ns1.example.org:53'."""
+    _one_line(value)
+    m = re.match(r"^\[([0-9A-Fa-f:.]+)\]:(\d{1,5})$", value) or re.match(r"^([^:\[\]]+):(\d{1,5})$", value)
+    if not m or not 0 < int(m.group(2)) < 65536:
+        raise _bad(f"{_show(value)} is not host:port (192.0.2.1:53, [2001:db8::1]:53, ns1.example.org:53)")
+    _host(m.group(1))
+    return value
+
+
+def _url(value: str, schemes: tuple[str, ...], what: str = "URL") -> str:
+    if not value:
+        return value
+    _one_line(value)
+    if any(c.isspace() for c in value):
+        raise _bad(f"{_show(value)} has white space: not a {what}")
+    try:
+        u = urlsplit(value)
+        port = u.port
+    except ValueError as e:
+        raise _bad(f"{_show(value)} is not a {what}: {e}") from None
+    if u.scheme not in schemes:
+        raise _bad(f"{_show(value)} must start with {' or '.join(s + '://' for s in schemes)}")
+    # An SSH login name (git@, root@) is not a credential; a password, or a user in an HTTP URL, is.
+    if u.password is not None or (u.username is not None and u.scheme != "ssh"):
+        raise _bad("credentials do not belong in the URL (they would be stored and logged): "
+                   "use the token or password variable or file")
+    if not u.hostname:
+        raise _bad(f"{_show(value)} has no host")
+    if u.query or u.fragment:
+        raise _bad(f"{_show(value)} must not have a query or fragment")
+    _host(u.hostname)
+    del port
+    return value
+
+
+def _format_fields(template: str, allowed: set[str]) -> set[str]:
+    """The {placeholders} of a str.format template; only plain names from `allowed`
+    (no attributes, indexes, conversions or nested fields: a template is not code)."""
+    fields: set[str] = set()
+    try:
+        for _, name, spec, conversion in string.Formatter().parse(template):
+            if name is None:
+                continue
+            if name not in allowed or conversion or "{" in (spec or ""):
+                raise _bad(f"placeholder {{{name}{'!' + conversion if conversion else ''}}} is not one of "
+                           f"{', '.join('{' + a + '}' for a in sorted(allowed))}")
+            fields.add(name)
+    except ValueError as e:
+        raise _bad(f"{_show(template)} is not a valid template: {e}") from None
+    return fields
+
+
+def _date(value: str) -> str:
+    import datetime
+
+    try:
+        if not re.match(r"^\d{4}-\d{2}-\d{2}$", value):
+            raise ValueError(value)
+        datetime.date.fromisoformat(value)
+    except ValueError:
+        raise _bad(f"{_show(value)} is not a date (YYYY-MM-DD)") from None
+    return value
+
+
+def _reserved_label(value: str) -> str:
+    return _hostname(value, idn=False, underscore=True)
+
+
+def _network(value: str) -> str:
+    try:
+        ipaddress.ip_network(value, strict=False)
+    except ValueError:
+        raise _bad(f"{_show(value)} is not an address or network (127.0.0.0/8)") from None
+    return value
+
+
+def _port(value: int) -> int:
+    if not 0 < value < 65536:
+        raise _bad(f"{value} is not a TCP port (1-65535)")
+    return value
+
+
+def _username(value: str) -> str:
+    from provision import names
+
+    msg = names.check_gitlab_username(value)
+    if msg:
+        raise _bad(msg)
+    return value
+
+
+HostPort = Annotated[str, AfterValidator(_hostport)]
+HostName = Annotated[str, AfterValidator(_hostname)]
+IsoDate = Annotated[str, AfterValidator(_date)]
+Network = Annotated[str, AfterValidator(_network)]
+Port = Annotated[int, AfterValidator(_port)]
+GitLabUser = Annotated[str, AfterValidator(_username)]
+ReservedLabel = Annotated[str, AfterValidator(_reserved_label)]
+Line = Annotated[str, AfterValidator(_one_line)]
+
+
 class Section(BaseModel):
-    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+    # Strict: a TOML value of the wrong type is an error ("5" is not a number, "yes" is not
+    # a boolean); environment variables are converted to the key's type first (_env_value).
+    model_config = ConfigDict(extra="forbid", validate_assignment=True, strict=True,
+                              str_max_length=MAX_VALUE, allow_inf_nan=False)
 
 
 class General(Section):
@@ -37,33 +207,78 @@ class General(Section):
     request_id_prefix: str = Field("REQ", pattern=r"^[A-Z][A-Z0-9]{0,9}$")
     state_dir: str = ""  # default: platform data dir (root: /var/lib/kominfo-provision)
     timezone: str = "Asia/Jakarta"
+    max_attachment_mb: int = Field(50, ge=1, le=4096)  # largest file `request step --attach` stores
+
+    @field_validator("organisation", "organisation_short", "government", "city")
+    @classmethod
+    def _text(cls, v: str) -> str:
+        if not v.strip() or len(v) > 200:
+            raise _bad("must be 1 to 200 characters of text")
+        return _one_line(v)
+
+    @field_validator("state_dir")
+    @classmethod
+    def _dir(cls, v: str) -> str:
+        return _path(v)
+
+    @field_validator("timezone")
+    @classmethod
+    def _tz(cls, v: str) -> str:
+        import zoneinfo
+
+        try:
+            if not re.match(r"^[A-Za-z][A-Za-z0-9_+-]*(/[A-Za-z0-9_+-]+)*$", v):
+                raise ValueError(v)
+            zoneinfo.ZoneInfo(v)
+        except (ValueError, zoneinfo.ZoneInfoNotFoundError):
+            raise _bad(f"{_show(v)} is not a time zone (e.g. Asia/Jakarta)") from None
+        return v
 
 
 class Database(Section):
     url: str = ""  # default: sqlite:///<state_dir>/state.db
     password_file: str = ""  # for a URL without a password
-    lock_timeout: float = Field(30.0, ge=0)
+    lock_timeout: float = Field(30.0, ge=0, le=86400)
+
+    @field_validator("url")
+    @classmethod
+    def _url(cls, v: str) -> str:
+        if v:
+            _one_line(v)
+            if any(c.isspace() for c in v) or not re.match(r"^(sqlite|postgresql(\+[a-z0-9]+)?)://", v):
+                raise _bad("must be sqlite:///PATH or postgresql+psycopg://USER@HOST/DB, without spaces")
+        return v
+
+    @field_validator("password_file")
+    @classmethod
+    def _file(cls, v: str) -> str:
+        return _path(v)
 
 
 class Sop(Section):
     file: str = ""  # replacement for the packaged SOP YAML
-    holidays: list[str] = []  # ISO dates skipped when counting working days
+    holidays: list[IsoDate] = []  # ISO dates skipped when counting working days
+
+    @field_validator("file")
+    @classmethod
+    def _file(cls, v: str) -> str:
+        return _path(v)
 
 
 class Names(Section):
-    reserved: list[str] | None = None  # None: the packaged default list
+    reserved: list[ReservedLabel] | None = None  # None: the packaged default list
 
 
 class Dns(Section):
     zone: str = ""
     primary: str = "127.0.0.1:53"  # host:port of the primary that takes updates
     tsig_key_file: str = ""  # tsig-keygen output, mode 0600
-    verify_servers: list[str] = []  # host:port; empty: the zone's NS set
+    verify_servers: list[HostPort] = []  # host:port; empty: the zone's NS set
     timeout: float = Field(5.0, gt=0)
     verify_timeout: float = Field(30.0, gt=0)
     ownership_prefix: str = "_provision-owner"
     allow_private_addresses: bool = False
-    cname_suffixes: list[str] = []  # CNAME targets outside the zone allowed only under these
+    cname_suffixes: list[HostName] = []  # CNAME targets outside the zone allowed only under these
     ttl_min: int = Field(60, ge=0)
     ttl_max: int = Field(86400, ge=1)
     max_update_share: float = Field(0.3, ge=0, le=1)
@@ -71,6 +286,28 @@ class Dns(Section):
     # `dns apply` needs a passing `provision test` of the commit to be installed, unless
     # --force --reason (the production gate, docs/hosting.md).
     require_passing_test: bool = True
+
+    @field_validator("zone")
+    @classmethod
+    def _zone(cls, v: str) -> str:
+        return _hostname(v) if v else v
+
+    @field_validator("primary")
+    @classmethod
+    def _primary(cls, v: str) -> str:
+        return _hostport(v)
+
+    @field_validator("tsig_key_file")
+    @classmethod
+    def _file(cls, v: str) -> str:
+        return _path(v)
+
+    @field_validator("ownership_prefix")
+    @classmethod
+    def _prefix(cls, v: str) -> str:
+        if not re.match(r"^_[a-z0-9](?:[a-z0-9-]{0,60}[a-z0-9])?$", v):
+            raise _bad(f"{_show(v)} must be one underscore label: '_' then a-z, 0-9 and '-'")
+        return v
 
 
 class GitLab(Section):
@@ -80,9 +317,38 @@ class GitLab(Section):
     ca_bundle: str = ""
     timeout: float = Field(30.0, gt=0)
     max_retries: int = Field(5, ge=0)
-    team: list[str] = []  # Kominfo technical team usernames, made maintainers
+    team: list[GitLabUser] = []  # Kominfo technical team usernames, made maintainers
     deploy_key_file: str = ""  # public key of the Kominfo servers, added read-only
     variables: dict[str, str] = {}  # extra CI/CD variables (not secret)
+
+    @field_validator("url")
+    @classmethod
+    def _url(cls, v: str) -> str:
+        return _url(v, ("https", "http"), "GitLab URL")
+
+    @field_validator("root_group")
+    @classmethod
+    def _group(cls, v: str) -> str:
+        from provision import names
+
+        msg = names.check_gitlab_path(v) if v else None
+        if msg:
+            raise _bad(msg)
+        return v
+
+    @field_validator("token_file", "ca_bundle", "deploy_key_file")
+    @classmethod
+    def _file(cls, v: str) -> str:
+        return _path(v)
+
+    @field_validator("variables")
+    @classmethod
+    def _variables(cls, v: dict[str, str]) -> dict[str, str]:
+        for key, value in v.items():
+            if not re.match(r"^[A-Za-z_][A-Za-z0-9_]{0,254}$", key):
+                raise _bad(f"variable name {_show(key)} must match [A-Za-z_][A-Za-z0-9_]*")
+            _one_line(value)
+        return v
 
 
 class Hosting(Section):
@@ -92,7 +358,7 @@ class Hosting(Section):
     tls_source: Literal["acme", "local-ca", "none"] = "acme"
     local_ca_cert: str = ""
     local_ca_key_file: str = ""
-    aliases: list[str] = []
+    aliases: list[HostName] = []
     ssh_config: str = ""
     known_hosts: str = ""
     forks: int = Field(10, ge=1)
@@ -109,15 +375,88 @@ class Hosting(Section):
     acme_email: str = ""
     acme_server: str = ""  # empty: certbot's default (Let's Encrypt)
 
+    @field_validator("inventory", "local_ca_cert", "local_ca_key_file", "ssh_config", "known_hosts",
+                     "repo_known_hosts", "deploy_key_file", "secrets_dir")
+    @classmethod
+    def _file(cls, v: str) -> str:
+        return _path(v)
+
+    @field_validator("apps_root")
+    @classmethod
+    def _apps_root(cls, v: str) -> str:
+        # It goes into nginx and php-fpm configuration files and Ansible variables.
+        if not re.match(r"^(/[A-Za-z0-9._-]+)+$", v) or ".." in v.split("/"):
+            raise _bad(f"{_show(v)} must be an absolute path of letters, digits, '.', '_' and '-', without '..'")
+        return v
+
+    @field_validator("repo_url")
+    @classmethod
+    def _repo_url(cls, v: str) -> str:
+        if not v:
+            return v
+        _one_line(v)
+        fields = _format_fields(v, {"root_group", "group", "slug", "opd"})
+        sample = v.format(**{f: "x" for f in fields})
+        if not re.match(r"^[A-Za-z0-9@:/._~+-]+$", sample):
+            raise _bad(f"{_show(v)} has characters a git URL does not need (spaces, quotes, ';', '$', ...)")
+        if re.match(r"^[a-z][a-z0-9+.-]*://", sample):
+            _url(sample, ("ssh", "git", "https", "http"), "git URL")
+        elif not re.match(r"^[A-Za-z0-9._-]+@[A-Za-z0-9.-]+:[^/]", sample):
+            raise _bad(f"{_show(v)} must be ssh://, git://, https:// or user@host:path (file:// is refused)")
+        return v
+
+    @field_validator("acme_server")
+    @classmethod
+    def _acme_server(cls, v: str) -> str:
+        return _url(v, ("https", "http"), "ACME directory URL")
+
+    @field_validator("acme_email")
+    @classmethod
+    def _email(cls, v: str) -> str:
+        if v and not re.match(r"^[A-Za-z0-9._%+-]{1,64}@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+$", v):
+            raise _bad(f"{_show(v)} is not an e-mail address")
+        return v
+
 
 class Reports(Section):
     output_dir: str = ""  # default: <state_dir>/reports
-    letterhead: list[str] = ["PEMERINTAH KOTA BATAM", "DINAS KOMUNIKASI DAN INFORMATIKA"]
+    letterhead: list[Line] = ["PEMERINTAH KOTA BATAM", "DINAS KOMUNIKASI DAN INFORMATIKA"]
     address: str = ""
     signatory_name: str = ""
     signatory_title: str = "Kepala Dinas Komunikasi dan Informatika"
     signatory_nip: str = ""
     number_format: str = "{seq}/{kind}/Kominfo-PE/{month_roman}/{year}"
+
+    @field_validator("output_dir")
+    @classmethod
+    def _dir(cls, v: str) -> str:
+        return _path(v)
+
+    @field_validator("address", "signatory_name", "signatory_title", "signatory_nip")
+    @classmethod
+    def _text(cls, v: str) -> str:
+        if len(v) > 300:
+            raise _bad("is longer than 300 characters")
+        return _one_line(v)
+
+    @field_validator("letterhead")
+    @classmethod
+    def _letterhead(cls, v: list[str]) -> list[str]:
+        if len(v) > 6:
+            raise _bad("has more than 6 lines")
+        for i, line in enumerate(v):
+            if len(line) > 200:
+                raise _bad(f"[{i}] is longer than 200 characters")
+            _one_line(line)
+        return v
+
+    @field_validator("number_format")
+    @classmethod
+    def _number_format(cls, v: str) -> str:
+        _one_line(v)
+        if len(v) > 200 or "seq" not in _format_fields(v, {"seq", "kind", "month_roman", "month", "year", "request"}):
+            raise _bad(f"{_show(v)} must contain {{seq}} and be at most 200 characters")
+        return v
 
 
 class Checks(Section):
@@ -126,15 +465,28 @@ class Checks(Section):
     tls_warn_days: int = Field(21, ge=0)
     tls_fail_days: int = Field(7, ge=0)
     # The only addresses a check connects to (HTTP, TLS, and the probes of A/AAAA records).
-    probe_networks: list[str] = ["127.0.0.0/8", "::1/128"]
-    probe_ports: list[int] = [80, 443]  # an A/AAAA record "answers" when one of these accepts TCP
+    probe_networks: list[Network] = ["127.0.0.0/8", "::1/128"]
+    probe_ports: list[Port] = [80, 443]  # an A/AAAA record "answers" when one of these accepts TCP
     probe_timeout: float = Field(1.0, gt=0)
     connect_to: dict[str, str] = {}  # "name:port" -> "address:port" (like curl --connect-to)
     ca_bundle: str = ""  # CA certificates the TLS check trusts (default: the system's)
-    resolvers: list[str] = []  # host:port servers that may resolve CNAME targets outside the zone
+    resolvers: list[HostPort] = []  # host:port servers that may resolve CNAME targets outside the zone
     disk_warn_percent: int = Field(80, ge=1, le=100)
     disk_fail_percent: int = Field(90, ge=1, le=100)
     keep_days: int = Field(365, ge=1)  # stored results older than this are deleted at each run
+
+    @field_validator("connect_to")
+    @classmethod
+    def _connect_to(cls, v: dict[str, str]) -> dict[str, str]:
+        for name, target in v.items():
+            _hostport(name)
+            _hostport(target)
+        return v
+
+    @field_validator("ca_bundle")
+    @classmethod
+    def _file(cls, v: str) -> str:
+        return _path(v)
 
 
 class Settings(Section):
@@ -165,6 +517,10 @@ class Config:
     sources: dict[str, str]  # "dns.zone" -> "default" | "file:/etc/..." | "env:PROVISION_DNS_ZONE"
     file: Path | None
     _secrets: dict[str, str | None] = field(default_factory=dict, repr=False)
+    # Only from load_config(lenient=True): the problems found while loading, and the keys
+    # that were set but refused (their defaults are in `settings`).
+    problems: list[Problem] = field(default_factory=list)
+    rejected: set[str] = field(default_factory=set)
 
     def __getattr__(self, name: str) -> Any:
         # Config.dns, Config.gitlab... read through to the settings sections.
@@ -242,13 +598,18 @@ def find_config_file(explicit: str | None) -> Path | None:
 
 
 def _env_value(raw: str, annotation: Any) -> Any:
-    """Turn a PROVISION_* string into the field's type: lists and dicts as JSON or comma lists."""
+    """Turn a PROVISION_* string into the field's type: lists and dicts as JSON or comma
+    lists, numbers and booleans from their text. A string that is not of the type is
+    returned as it is, for validation to name the key."""
     text = str(annotation)
     if "list" in text:
         raw = raw.strip()
         if raw.startswith("["):
             return json.loads(raw)
-        return [p.strip() for p in raw.split(",") if p.strip()]
+        items: list[Any] = [p.strip() for p in raw.split(",") if p.strip()]
+        if "int" in text:
+            items = [int(p) if re.match(r"^-?\d{1,18}$", p) else p for p in items]
+        return items
     if "dict" in text:
         return json.loads(raw)
     if annotation is bool:
@@ -257,11 +618,27 @@ def _env_value(raw: str, annotation: Any) -> Any:
             return True
         if low in ("0", "false", "no", "off"):
             return False
+    if annotation is int and re.match(r"^\s*[-+]?\d{1,18}\s*$", raw):
+        return int(raw)
+    if annotation is float and re.match(r"^\s*[-+]?(\d{1,18}(\.\d*)?|\.\d+)([eE][-+]?\d{1,3})?\s*$", raw):
+        return float(raw)
     return raw
 
 
-def load_config(explicit: str | None = None, environ: dict[str, str] | None = None) -> Config:
-    """Load and validate the configuration. Raises ValidationError with every problem."""
+def _loc(parts: tuple[Any, ...]) -> str:
+    """('sop', 'holidays', 0) -> 'sop.holidays[0]'."""
+    out = ""
+    for p in parts:
+        out += f"[{p}]" if isinstance(p, int) else (f".{p}" if out else str(p))
+    return out
+
+
+def load_config(explicit: str | None = None, environ: dict[str, str] | None = None,
+                lenient: bool = False) -> Config:
+    """Load and validate the configuration. Raises ValidationError with every problem.
+
+    With `lenient` (for `config check`, which reports every problem at once), keys with
+    bad values are reported in `Config.problems` and left at their defaults instead."""
     env = os.environ if environ is None else environ
     path = find_config_file(explicit)
     data: dict[str, Any] = {}
@@ -269,9 +646,15 @@ def load_config(explicit: str | None = None, environ: dict[str, str] | None = No
     problems: list[Problem] = []
     if path:
         try:
+            size = path.stat().st_size
+            if size > MAX_FILE_BYTES:
+                raise ConfigError(f"configuration file {path} is {size} bytes; the limit is {MAX_FILE_BYTES} "
+                                  "(a configuration file is a few KiB).")
             data = tomllib.loads(path.read_text(encoding="utf-8"))
         except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
             raise ConfigError(f"configuration file {path} is not valid TOML: {e}.") from e
+        except RecursionError:
+            raise ConfigError(f"configuration file {path} is not valid TOML: nested too deeply.") from None
         except OSError as e:
             raise ConfigError(f"cannot read the configuration file {path}: {e.strerror}.") from e
         for sname, section in data.items():
@@ -298,10 +681,15 @@ def load_config(explicit: str | None = None, environ: dict[str, str] | None = No
         for key, finfo in section_cls.model_fields.items():  # type: ignore[union-attr]
             var = f"{ENV_PREFIX}{sname.upper()}_{key.upper()}"
             if var in env and var not in secret_vars:
+                if len(env[var]) > MAX_VALUE * 4:
+                    problems.append(Problem(f"{sname}.{key}", f"{var} is {len(env[var])} characters long; "
+                                            f"the limit is {MAX_VALUE * 4}"))
+                    continue
                 try:
                     value = _env_value(env[var], finfo.annotation)
-                except json.JSONDecodeError as e:
-                    problems.append(Problem(f"{sname}.{key}", f"{var} is not valid JSON: {e.msg}"))
+                except (json.JSONDecodeError, RecursionError) as e:
+                    msg = e.msg if isinstance(e, json.JSONDecodeError) else "nested too deeply"
+                    problems.append(Problem(f"{sname}.{key}", f"{var} is not valid JSON: {msg}"))
                     continue
                 data.setdefault(sname, {})
                 if isinstance(data[sname], dict):
@@ -312,16 +700,31 @@ def load_config(explicit: str | None = None, environ: dict[str, str] | None = No
         m = REDACTOR._URL_PASSWORD.search(env["PROVISION_DATABASE_URL"])
         if m:
             REDACTOR.add(m.group("pw"))
-    try:
-        settings = Settings.model_validate(data)
-    except PydanticError as e:
-        for err in e.errors():
-            loc = ".".join(str(p) for p in err["loc"])
+    rejected: set[str] = set()
+    settings: Settings | None = None
+    for _ in range(3 if lenient else 1):
+        try:
+            settings = Settings.model_validate(data)
+            break
+        except PydanticError as e:
+            errors = e.errors()
+        for err in errors:
+            loc = _loc(err["loc"])
             origin = sources.get(".".join(str(p) for p in err["loc"][:2]), "")
             where = f" (from {origin})" if origin else ""
-            problems.append(Problem(loc, err["msg"].replace("Extra inputs are not permitted",
-                                                            "unknown key") + where))
-        settings = None  # type: ignore[assignment]
+            msg = err["msg"].replace("Extra inputs are not permitted", "unknown key")
+            if err["type"] != "provision_config" and "input" in err and isinstance(err["input"], (str, int, float)):
+                msg += f", got {type(err['input']).__name__} {_show(str(err['input']))}"
+            problems.append(Problem(loc, REDACTOR.text(msg) + where))
+            sname, key = (list(err["loc"]) + [None, None])[:2]
+            if isinstance(data.get(sname), dict) and key in data[sname]:
+                data[sname].pop(key)
+                rejected.add(f"{sname}.{key}")
+            elif sname in data:
+                data.pop(sname)
+                rejected.add(str(sname))
+    if lenient and settings is not None:
+        return Config(settings=settings, sources=sources, file=path, problems=problems, rejected=rejected)
     if problems or settings is None:
         raise ValidationError(problems, "configuration")
     return Config(settings=settings, sources=sources, file=path)
@@ -329,15 +732,15 @@ def load_config(explicit: str | None = None, environ: dict[str, str] | None = No
 
 def check_config(config: Config) -> list[Problem]:
     """Every problem with a loaded configuration that loading alone does not catch."""
-    problems: list[Problem] = []
+    problems: list[Problem] = list(config.problems)
     s = config.settings
     for (sname, name) in SECRETS:
         try:
             config.secret(sname, name)
         except SecretError as e:
             problems.append(Problem(f"{sname}.{name}", str(e)))
-    if s.dns.zone or s.dns.tsig_key_file:
-        if not s.dns.zone:
+    if s.dns.zone or s.dns.tsig_key_file or "dns.zone" in config.rejected:
+        if not s.dns.zone and "dns.zone" not in config.rejected:
             problems.append(Problem("dns.zone", "a TSIG key is set but no zone"))
         if not s.dns.tsig_key_file:
             problems.append(Problem("dns.tsig_key_file", "the zone needs a TSIG key file"))
@@ -350,19 +753,10 @@ def check_config(config: Config) -> list[Problem]:
                 problems.append(Problem("dns.tsig_key_file", str(e)))
     if s.dns.ttl_min > s.dns.ttl_max:
         problems.append(Problem("dns.ttl_min", "is greater than dns.ttl_max"))
-    if s.gitlab.url and not s.gitlab.url.startswith(("https://", "http://")):
-        problems.append(Problem("gitlab.url", "must start with https:// (or http:// for a test server)"))
-    if s.gitlab.url and not s.gitlab.root_group:
+    if (s.gitlab.url or "gitlab.url" in config.rejected) and not s.gitlab.root_group:
         problems.append(Problem("gitlab.root_group", "is required when gitlab.url is set"))
     if s.checks.tls_fail_days > s.checks.tls_warn_days:
         problems.append(Problem("checks.tls_fail_days", "is greater than checks.tls_warn_days"))
-    for i, day in enumerate(s.sop.holidays):
-        try:
-            import datetime
-
-            datetime.date.fromisoformat(day)
-        except ValueError:
-            problems.append(Problem(f"sop.holidays[{i}]", f"{day!r} is not a date (YYYY-MM-DD)"))
     for key in ("sop.file", "hosting.inventory", "gitlab.deploy_key_file", "gitlab.ca_bundle"):
         sname, name = key.split(".")
         value = getattr(getattr(s, sname), name)

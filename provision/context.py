@@ -61,7 +61,8 @@ class App:
     def attachments(self) -> Any:
         from provision.attachments import AttachmentStore
 
-        return AttachmentStore(self.config.state_dir / "attachments")
+        return AttachmentStore(self.config.state_dir / "attachments",
+                               max_size=self.config.general.max_attachment_mb * 1024 * 1024)
 
     @cached_property
     def requests(self) -> Any:

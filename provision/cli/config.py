@@ -53,7 +53,9 @@ def check(state: Any, as_json: bool) -> int:
     from provision.config import check_config
     from provision.errors import ValidationError
 
-    cfg = _load(state)
+    from provision.config import load_config
+
+    cfg = load_config(state.config_path, lenient=True)  # every problem, not only the first key's
     problems = check_config(cfg)
     if as_json:
         print_json({"ok": not problems, "problems": [p.as_dict() for p in problems]})
