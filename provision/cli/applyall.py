@@ -7,11 +7,12 @@ from typing import Any
 import click
 
 from provision.cli.common import change_options, command, confirm_apply, print_json
+from provision.cli.params import REF
 
 
 @click.command("apply")
 @click.argument("request_id", metavar="REQ")
-@click.option("--ref", default=None, help="The release (tag) to install; needed for the first install.")
+@click.option("--ref", type=REF, default=None, help="The release (tag) to install; needed for the first install.")
 @click.option("--until", "until", type=click.Choice(["11", "14", "15"]), default="15", show_default=True,
               help="Stop after this SOP step.")
 @change_options

@@ -9,6 +9,7 @@ from typing import Any
 import click
 
 from provision.cli.common import command, err, json_option, print_json
+from provision.cli.params import OUTPUT_FILE
 from provision.errors import ExitCode
 
 _MARK = {"pass": "PASS", "fail": "FAIL", "n/a": "N/A "}
@@ -26,7 +27,7 @@ def output_printer(quiet: bool) -> Any:
 @click.command("test")
 @click.argument("request_id", metavar="REQ")
 @click.option("--env", "env", type=click.Choice(["staging", "production"]), default="staging", show_default=True)
-@click.option("--junit", "junit", type=click.Path(dir_okay=False, path_type=Path), default=None,
+@click.option("--junit", "junit", type=OUTPUT_FILE, default=None,
               help="Also write the results as JUnit XML (for CI).")
 @json_option
 @command(request_arg="request_id", locks=True)

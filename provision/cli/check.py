@@ -7,6 +7,7 @@ from typing import Any
 import click
 
 from provision.cli.common import command, json_option, print_json, table
+from provision.cli.params import OUTPUT_FILE
 from provision.errors import ChecksFailed
 
 
@@ -14,8 +15,8 @@ from provision.errors import ChecksFailed
 @click.option("--only", default=None, metavar="KINDS",
               help="Comma-separated checks to run: dns,http,tls,host,gitlab (default: all).")
 @click.option("--request", "request_id", default=None, metavar="REQ", help="Only this request's application.")
-@click.option("--junit", "junit_file", default=None, metavar="FILE", help="Also write a JUnit XML report.")
-@click.option("--prometheus", "prom_file", default=None, metavar="FILE",
+@click.option("--junit", "junit_file", type=OUTPUT_FILE, default=None, metavar="FILE", help="Also write a JUnit XML report.")
+@click.option("--prometheus", "prom_file", type=OUTPUT_FILE, default=None, metavar="FILE",
               help="Also write a Prometheus textfile (node_exporter's textfile collector).")
 @click.option("--all", "show_all", is_flag=True, help="List passing checks too, not only problems.")
 @json_option

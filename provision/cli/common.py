@@ -88,6 +88,21 @@ def _print_error(e: ProvisionError) -> None:
     err(REDACTOR.text(f"Error: {e}"))
 
 
+class _Seconds(click.FloatRange):
+    """0 to one day; not NaN (which every range comparison lets through) nor infinity."""
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        import math
+
+        rv = super().convert(value, param, ctx)
+        if not math.isfinite(rv):
+            self.fail(f"{value!r} is not a number of seconds", param, ctx)
+        return rv
+
+
+LOCK_TIMEOUT = _Seconds(0, 86400)
+
+
 def command(request_arg: str | None = None, locks: bool = False) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     """Wrap a command body `f(app, **kwargs)` in a recorded run.
 
@@ -99,8 +114,14 @@ def command(request_arg: str | None = None, locks: bool = False) -> Callable[[Ca
         @functools.wraps(f)
         @click.pass_obj
         def wrapper(state: State, **kwargs: Any) -> int:
-            app = state.get_app()
             rid = kwargs.get(request_arg) if request_arg else None
+            if rid is not None:
+                from provision.cli.params import request_id_problem
+
+                msg = request_id_problem(rid)
+                if msg:  # before anything is loaded, stored or logged
+                    raise click.BadParameter(msg, param_hint="'REQ'")
+            app = state.get_app()
             lock_timeout = kwargs.pop("lock_timeout", None)
             audit = app.audit
             audit.start_run(["provision", *state.argv], rid, app.actor[1])
@@ -129,7 +150,7 @@ def command(request_arg: str | None = None, locks: bool = False) -> Callable[[Ca
 
         if locks:
             wrapper = click.option(
-                "--lock-timeout", type=click.FloatRange(0), default=None, metavar="SECONDS",
+                "--lock-timeout", type=LOCK_TIMEOUT, default=None, metavar="SECONDS",
                 help="Wait this long for another run on the same request "
                      "(default: database.lock_timeout).")(wrapper)
         return wrapper

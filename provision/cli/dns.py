@@ -8,6 +8,7 @@ import click
 
 from provision.cli.common import (change_options, check_checksum, command, confirm_apply, json_option, print_json,
                                   render_plan, stop_before_apply, table)
+from provision.cli.params import CHECKSUM, HOSTNAME, REASON
 from provision.errors import UsageError
 
 
@@ -21,7 +22,7 @@ def _provider(app: Any, zone: str | None = None) -> Any:
 
 
 def _takeover_options(f: Any) -> Any:
-    f = click.option("--reason", default=None, metavar="TEXT",
+    f = click.option("--reason", type=REASON, default=None, metavar="TEXT",
                      help="Why (required with --adopt or --force; goes to the audit log).")(f)
     f = click.option("--force", is_flag=True,
                      help="Take names owned by another request, and pass the safety thresholds.")(f)
@@ -126,7 +127,7 @@ def plan_(app: Any, request_id: str, adopt: bool, force: bool, reason: str | Non
 @dns_cmd.command("apply")
 @click.argument("request_id", metavar="REQ")
 @_takeover_options
-@click.option("--checksum", default=None, metavar="HEX",
+@click.option("--checksum", type=CHECKSUM, default=None, metavar="HEX",
               help="Apply only if the plan is still the one reviewed (the checksum `dns plan` shows).")
 @change_options
 @command(request_arg="request_id", locks=True)
@@ -154,7 +155,7 @@ def apply_(app: Any, request_id: str, adopt: bool, force: bool, reason: str | No
 @dns_cmd.command("delete")
 @click.argument("request_id", metavar="REQ")
 @click.option("--force", is_flag=True, help="Pass the safety thresholds (needs --reason).")
-@click.option("--reason", default=None, metavar="TEXT", help="Why (required with --force).")
+@click.option("--reason", type=REASON, default=None, metavar="TEXT", help="Why (required with --force).")
 @change_options
 @command(request_arg="request_id", locks=True)
 def delete_(app: Any, request_id: str, force: bool, reason: str | None, dry_run: bool, yes: bool,
@@ -176,7 +177,7 @@ def delete_(app: Any, request_id: str, force: bool, reason: str | None, dry_run:
 
 
 @dns_cmd.command("list")
-@click.option("--zone", default=None, help="Another zone on the same primary (default: dns.zone).")
+@click.option("--zone", type=HOSTNAME, default=None, help="Another zone on the same primary (default: dns.zone).")
 @json_option
 @command()
 def list_(app: Any, zone: str | None, as_json: bool) -> int:

@@ -8,6 +8,7 @@ import click
 
 from provision.cli.common import (change_options, command, confirm_apply, json_option, print_json,
                                   render_plan, stop_before_apply, table)
+from provision.cli.params import REASON
 from provision.errors import UsageError
 
 
@@ -18,7 +19,7 @@ def _provider(app: Any) -> Any:
 
 
 def _force_options(f: Any) -> Any:
-    f = click.option("--reason", default=None, metavar="TEXT",
+    f = click.option("--reason", type=REASON, default=None, metavar="TEXT",
                      help="Why (required with --force; goes to the audit log).")(f)
     return click.option("--force", is_flag=True, help="Override a refusal (the production test gate, "
                         "or for delete: allow --purge).")(f)

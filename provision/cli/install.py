@@ -8,6 +8,7 @@ from typing import Any
 import click
 
 from provision.cli.common import change_options, command, confirm_apply, print_json
+from provision.cli.params import COMMIT, REF
 
 ENV_CHOICE = click.Choice(["staging", "production"])
 _COLOURS = {"changed": "yellow", "failed": "red", "unreachable": "red", "ok": "green"}
@@ -39,7 +40,7 @@ def _show_target(target: Any, what: str) -> None:
 
 @click.command("install")
 @click.argument("request_id", metavar="REQ")
-@click.option("--ref", required=True, help="The tag, branch or commit to install.")
+@click.option("--ref", type=REF, required=True, help="The tag, branch or commit to install.")
 @click.option("--env", "env", type=ENV_CHOICE, default="staging", show_default=True,
               help="Which instance: staging (step 14 trial) or production.")
 @change_options
@@ -78,7 +79,7 @@ def install_cmd(app: Any, request_id: str, ref: str, env: str, as_json: bool, dr
 
 @click.command("rollback")
 @click.argument("request_id", metavar="REQ")
-@click.option("--to", "to", default=None, metavar="COMMIT",
+@click.option("--to", "to", type=COMMIT, default=None, metavar="COMMIT",
               help="Commit (7+ characters) of an earlier install; default: the one before the current.")
 @click.option("--env", "env", type=ENV_CHOICE, default="staging", show_default=True)
 @change_options

@@ -10,9 +10,19 @@ from provision.cli.common import command, err, json_option, print_json
 from provision.errors import ExitCode
 
 
+def _checked(words: tuple[str, ...]) -> tuple[str, ...]:
+    from provision.cli.params import command_words_problem
+
+    msg = command_words_problem(words)
+    if msg:
+        raise click.BadParameter(msg, param_hint="'COMMAND'")
+    return words
+
+
 @click.command("exec", context_settings={"ignore_unknown_options": True})
 @click.argument("request_id", metavar="REQ")
-@click.argument("words", nargs=-1, required=True, type=click.UNPROCESSED, metavar="-- COMMAND")
+@click.argument("words", nargs=-1, required=True, type=click.UNPROCESSED, metavar="-- COMMAND",
+                callback=lambda ctx, param, words: _checked(words))
 @click.option("--env", "env", type=click.Choice(["staging", "production"]), default="staging", show_default=True)
 @json_option
 @command(request_arg="request_id", locks=True)

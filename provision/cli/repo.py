@@ -8,6 +8,7 @@ import click
 
 from provision.cli.common import (change_options, check_checksum, command, confirm_apply, json_option, print_json,
                                   render_plan)
+from provision.cli.params import CHECKSUM, REASON
 from provision.errors import RequestClosed, UsageError
 
 
@@ -83,7 +84,7 @@ def plan_(app: Any, request_id: str, as_json: bool) -> int:
 
 @repo_cmd.command("apply")
 @click.argument("request_id", metavar="REQ")
-@click.option("--checksum", default=None, metavar="HEX",
+@click.option("--checksum", type=CHECKSUM, default=None, metavar="HEX",
               help="Apply only if the plan is still the one reviewed (the checksum `repo plan` shows).")
 @change_options
 @command(request_arg="request_id", locks=True)
@@ -161,7 +162,7 @@ def archive(app: Any, request_id: str, as_json: bool, dry_run: bool, yes: bool) 
 @click.argument("request_id", metavar="REQ")
 @click.option("--purge", is_flag=True, help="Really delete the project (archive keeps it).")
 @click.option("--force", is_flag=True, help="Confirm that deleting is intended.")
-@click.option("--reason", default=None, help="Why (required; logged).")
+@click.option("--reason", type=REASON, default=None, help="Why (required; logged).")
 @change_options
 @command(request_arg="request_id", locks=True)
 def delete(app: Any, request_id: str, purge: bool, force: bool, reason: str | None, as_json: bool,

@@ -32,7 +32,7 @@ def report_cmd() -> None:
 @click.argument("request_id", metavar="REQ")
 @click.option("--env", "env", type=click.Choice(["staging", "production"]), default=None,
               help="Use the latest test run of this environment (default: the latest of any).")
-@click.option("--test-run", "test_run", type=int, default=None, help="Use this test run (its number).")
+@click.option("--test-run", "test_run", type=click.IntRange(1, 2**31 - 1), default=None, help="Use this test run (its number).")
 @click.option("--reissue", is_flag=True, help="Issue a new number even if this test run already has one.")
 @json_option
 @command(request_arg="request_id", locks=True)

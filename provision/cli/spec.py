@@ -14,12 +14,17 @@ MAX_SPEC = 256 * 1024
 
 
 def _read(path: Path) -> bytes:
+    too_big = UsageError(f"FILE: the spec file {path} is larger than {MAX_SPEC // 1024} KiB.")
     try:
         if path.stat().st_size > MAX_SPEC:
-            raise UsageError(f"spec file {path} is larger than {MAX_SPEC // 1024} KiB.")
-        return path.read_bytes()
+            raise too_big
+        with path.open("rb") as f:  # at most the limit, whatever stat said (/dev/zero, a pipe)
+            data = f.read(MAX_SPEC + 1)
     except OSError as e:
-        raise UsageError(f"cannot read the spec file {path}: {e.strerror}.") from e
+        raise UsageError(f"FILE: cannot read the spec file {path}: {e.strerror}.") from e
+    if len(data) > MAX_SPEC:
+        raise too_big
+    return data
 
 
 @click.group("spec")
