@@ -10,6 +10,7 @@ entry quotes its first literal words (its stem), with anything in place of place
 
 from __future__ import annotations
 
+import functools
 import importlib.util
 import re
 import sys
@@ -36,6 +37,11 @@ def _load_catalogue() -> Any:
 
 
 catalogue_module = _load_catalogue()
+
+
+@functools.cache
+def _catalogue() -> tuple[Any, ...]:
+    return tuple(catalogue_module.catalogue())
 
 
 @dataclass
@@ -77,7 +83,7 @@ def _describe(e: Any) -> str:
 
 
 def test_catalogue_finds_the_errors() -> None:
-    cat = catalogue_module.catalogue()
+    cat = list(_catalogue())
     by_cls = {e.cls for e in cat}
     # A few known sites, so an extraction that silently finds nothing fails.
     assert {"LockTimeout", "StateError", "TsigBadKey", "ValidationError", "ConfigError"} <= by_cls
@@ -87,7 +93,7 @@ def test_catalogue_finds_the_errors() -> None:
 
 
 def test_every_error_message_has_an_entry() -> None:
-    missing = uncovered(catalogue_module.catalogue())
+    missing = uncovered(list(_catalogue()))
     assert not missing, (
         f"{len(missing)} error message(s) have no entry in docs/troubleshooting.md. Add an entry "
         "(`### E-AREA-NN`, the message in backticks, `Exit N`, what it means, what to do) and the "
@@ -97,7 +103,7 @@ def test_every_error_message_has_an_entry() -> None:
 def test_entries_give_the_exit_code() -> None:
     docs = entries(EN)
     wrong = []
-    for e in catalogue_module.catalogue():
+    for e in _catalogue():
         for d in covering(e, docs) if not e.passthrough else []:
             if e.exit_code not in d.exit_codes("Exit"):
                 wrong.append(f"{d.code} says exit {sorted(d.exit_codes('Exit'))}, but {_describe(e)}")
@@ -109,7 +115,7 @@ def test_every_entry_is_in_bahasa_indonesia() -> None:
     assert sorted(set(en) - set(id_)) == [], "entries in troubleshooting.md missing from pemecahan-masalah.md"
     assert sorted(set(id_) - set(en)) == [], "entries in pemecahan-masalah.md missing from troubleshooting.md"
     problems = []
-    for e in catalogue_module.catalogue():
+    for e in _catalogue():
         if e.passthrough:
             continue
         for d in covering(e, en):
@@ -122,7 +128,7 @@ def test_every_entry_is_in_bahasa_indonesia() -> None:
 
 
 def test_no_entry_for_a_message_that_is_gone() -> None:
-    cat = [e for e in catalogue_module.catalogue() if not e.passthrough]
+    cat = [e for e in _catalogue() if not e.passthrough]
     docs = entries(EN)
     covered = {d.code for e in cat for d in covering(e, docs)}
     stale = sorted(c for c in docs if c not in covered and not c.startswith(NOT_RAISED))
@@ -131,7 +137,7 @@ def test_no_entry_for_a_message_that_is_gone() -> None:
 
 def test_the_test_fails_without_an_entry() -> None:
     """Dropping one entry makes its message uncovered, and the failure names it."""
-    cat = catalogue_module.catalogue()
+    cat = list(_catalogue())
     docs = entries(EN)
     lock = next(e for e in cat if e.cls == "LockTimeout")
     (entry,) = covering(lock, docs)
