@@ -14,6 +14,7 @@ _PLUGINS = [
     "tests.sandbox.fixtures",
     "tests.sandbox.bind_fixtures",
     "tests.gitlab_emulator.fixtures",
+    "tests.secret_sweep",  # the secrets sweep after every test (tests/test_zz_secrets_sweep.py)
 ]
 pytest_plugins = [p for p in _PLUGINS if importlib.util.find_spec(p) is not None]
 

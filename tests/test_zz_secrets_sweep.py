@@ -1,0 +1,111 @@
+"""Issue 9, item 6: after every other test of the session, no secret value used by the tests
+is found outside the places secrets belong (tests/secret_sweep.py says what is scanned and
+what is allowed). The plugin's collection hook runs `test_no_secret_outside_its_place` last."""
+
+from __future__ import annotations
+
+import base64
+import gzip
+import os
+import time
+import zlib
+from pathlib import Path
+from urllib.parse import quote
+
+import pytest
+
+from tests.secret_sweep import MIN_LEN, REGISTRY, Registry, collect_automatic, scan
+
+
+def test_the_sweep_finds_a_planted_secret(tmp_path: Path) -> None:
+    """The scanner reports each encoding, in plain files, SQLite, gzip and PDF streams, with
+    the file and the kind; a 0600 secret file is allowed, the same file at 0644 is not."""
+    token, pw, tsig = "glpat-PlantedToken0123", "Planted-DB-pass_4567", "c2VjcmV0LXRzaWctcGxhbnRlZA=="
+    short = "abc123"
+    tree = tmp_path / "home"
+    (tree / "state" / "ansible" / "runs" / "r1" / "artifacts" / "run" / "job_events").mkdir(parents=True)
+    (tree / "state" / "ansible" / "runs" / "r1" / "artifacts" / "run" / "job_events" / "1-x.json").write_text(
+        f'{{"stdout": "DB_PASSWORD={pw}"}}')
+    (tree / "audit.csv").write_text(f"1,hosting,url,https://x/?t={quote(token, safe='')}\n")
+    (tree / "notes.txt").write_text(f"Authorization: Basic {base64.b64encode(('u:' + token).encode()).decode()}")
+    (tree / "nginx.log.2.gz").write_bytes(gzip.compress(f"GET /?k={tsig} 200\n".encode()))
+    content = zlib.compress(f"BT /F1 10 Tf ({pw}) Tj ET".encode())
+    (tree / "rekomendasi.pdf").write_bytes(b"%PDF-1.3\n1 0 obj <</Filter /FlateDecode>>\nstream\n" + content
+                                           + b"\nendstream\nendobj\n")
+    import sqlite3
+    db = sqlite3.connect(tree / "state" / "state.db")
+    db.execute("create table audit (reason text)")
+    db.execute("insert into audit values (?)", (f"failed with {token}",))
+    db.commit()
+    db.close()
+    ok = tree / "gitlab-token"
+    ok.write_text(token)
+    os.chmod(ok, 0o600)
+    bad = tree / "db-password"
+    bad.write_text(pw)
+    os.chmod(bad, 0o644)
+    (tree / "short.txt").write_text(short)
+    secrets = {token: "GitLab token", pw: "hosting database password", tsig: "TSIG key secret",
+               short: "too short"}
+    rep = scan([(tree, "provision home")], secrets)
+    found = {(f.path.name, f.secret_kind, f.encoding) for f in rep.findings}
+    assert found == {
+        ("1-x.json", "hosting database password", "raw"),
+        ("audit.csv", "GitLab token", "url-encoded") if quote(token, safe="") != token else
+        ("audit.csv", "GitLab token", "raw"),
+        ("notes.txt", "GitLab token", "base64"),
+        ("nginx.log.2.gz", "TSIG key secret", "raw"),
+        ("rekomendasi.pdf", "hosting database password", "raw"),
+        ("state.db", "GitLab token", "raw"),
+        ("db-password", "hosting database password", "raw"),
+    }, rep.findings
+    assert [(p.name, k) for p, _, k in rep.allowed] == [("gitlab-token", "GitLab token")]
+    assert rep.too_short == 1 and rep.secrets == 3 and len(short) < MIN_LEN
+    assert all(str(f.path).startswith(str(tree)) and "provision home" == f.root_kind for f in rep.findings)
+    assert "provision home" in str(rep.findings[0])
+
+
+def test_the_sweep_reads_what_it_captured(tmp_path: Path) -> None:
+    """What is deleted before the end (a server's upper dir) is kept by capture and scanned."""
+    reg = Registry()
+    upper = tmp_path / "upper"
+    (upper / "var" / "log" / "nginx").mkdir(parents=True)
+    (upper / "var" / "lib" / "mysql").mkdir(parents=True)
+    (upper / "var" / "log" / "nginx" / "error.log").write_text("password=Captured-Secret-99\n")
+    (upper / "var" / "lib" / "mysql" / "ib_logfile0").write_text("Captured-Secret-99")
+    reg._evidence = tmp_path / "evidence"
+    reg._evidence.mkdir()
+    reg.add_root(reg._evidence, "captured")
+    reg.capture_tree(upper, "server-kominfo9", "sandbox server kominfo9", skip=("var/lib/mysql",))
+    import shutil
+    shutil.rmtree(upper)
+    reg.remember("Captured-Secret-99", "hosting database password")
+    rep = scan(reg.roots, reg.secrets)
+    assert [(f.path.name, f.root_kind) for f in rep.findings] == [("error.log", "captured sandbox server kominfo9")]
+
+
+def test_no_secret_outside_its_place(request: pytest.FixtureRequest) -> None:
+    others = [i for i in request.session.items if i.nodeid != request.node.nodeid]
+    collect_automatic(REGISTRY)
+    roots = list(REGISTRY.roots)
+    started = time.monotonic()
+    rep = scan(roots, REGISTRY.secrets)
+    took = time.monotonic() - started
+    REGISTRY.last_summary = f"{rep.summary()}\n  {len(rep.findings)} findings, in {took:.1f} s"
+    print(REGISTRY.last_summary)
+    errors = sorted(e for e in REGISTRY.sources if e.startswith("capture error"))
+    assert not errors, errors
+    assert not rep.findings, "secrets outside their place:\n" + "\n".join(map(str, rep.findings))
+    if not others:
+        return  # run alone: nothing else ran, so nothing was made to look for
+    # An empty sweep must not pass when tests made secrets: what they used was registered and searched.
+    if REGISTRY.secrets or REGISTRY.sources:
+        assert rep.secrets > 0 and rep.files > 0, REGISTRY.last_summary
+    missing = [f"{p} ({k})" for p, k in REGISTRY.roots if not p.exists()]
+    assert not missing, f"roots gone before the sweep: {missing}"
+    expected = {"bind": "TSIG key secret", "gitlab emulator": "GitLab token"}
+    for source, kind in expected.items():
+        if source in REGISTRY.sources:
+            assert rep.kinds.get(kind), f"{source} ran but no {kind} was registered:\n{REGISTRY.last_summary}"
+    if any(i.nodeid.endswith("test_secrets.py::test_secrets_reach_nothing") for i in others):
+        assert any(k.startswith("redactor") for k in rep.kinds), REGISTRY.last_summary
