@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from provision.errors import ConfigError, Problem, ValidationError
+from provision.secrets import REDACTOR
 
 LEVELS = {"guest": 10, "reporter": 20, "developer": 30, "maintainer": 40, "owner": 50}
 ROLE_OF = {v: k for k, v in LEVELS.items()}
@@ -109,6 +110,8 @@ def check_variable(key: str, value: str, field_name: str) -> tuple[Variable | No
         problems.append(Problem(field_name, f"{key} looks like a secret, so it is sent masked, but GitLab "
                                 "cannot mask its value (at least 8 characters from a-z A-Z 0-9 _ + = / @ : . ~ -, "
                                 "one line, no spaces)"))
+    if masked:
+        REDACTOR.add(value)  # masked everywhere the toolkit prints, stores or logs, as the other secrets
     return (Variable(key, value, masked) if not problems else None), problems
 
 
