@@ -148,3 +148,17 @@ def test_the_test_fails_without_an_entry() -> None:
 def test_guides_link_the_troubleshooting_pages() -> None:
     assert "troubleshooting.md" in (ROOT / "docs" / "operator-guide.md").read_text()
     assert "pemecahan-masalah.md" in (ROOT / "docs" / "id" / "panduan-operator.md").read_text()
+
+
+def test_every_group_help_has_an_example_too() -> None:
+    """tests/test_cli.py checks each command; the groups (`provision dns --help`) as well."""
+    import click
+
+    from provision.cli import cli
+    from tests.helpers import run_cli
+
+    groups = [n for n in cli.list_commands(click.Context(cli))
+              if isinstance(cli.get_command(click.Context(cli), n), click.Group)]
+    assert "dns" in groups
+    missing = [g for g in groups if "Example" not in run_cli(g, "--help").stdout]
+    assert missing == [], f"provision {missing} --help has no example"

@@ -62,7 +62,8 @@ class LazyGroup(click.Group):
 def cli(ctx: click.Context, config_path: str | None, debug: bool) -> None:
     """Run the technical steps of the SOP "Pengembangan Aplikasi oleh OPD".
 
-    Every action is logged against the request ID (nomor permohonan).
+    Every action is logged against the request ID (nomor permohonan). Exit codes:
+    docs/cli.md; every error message and what to do: docs/troubleshooting.md.
 
     \b
     Example:

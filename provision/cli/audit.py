@@ -12,7 +12,12 @@ from provision.cli.common import command, json_option, print_json, table
 
 @click.group("audit")
 def audit_cmd() -> None:
-    """The append-only, hash-chained audit trail."""
+    """The append-only, hash-chained audit trail.
+
+    \b
+    Example:
+      provision audit log REQ-2026-0001 && provision audit verify
+    """
 
 
 @audit_cmd.command("log")

@@ -11,7 +11,12 @@ from provision.cli.common import json_option, print_json, table
 
 @click.group("config")
 def config_cmd() -> None:
-    """The effective configuration and where each value came from."""
+    """The effective configuration and where each value came from.
+
+    \b
+    Example:
+      provision config check && provision config show --json
+    """
 
 
 def _load(state: Any) -> Any:

@@ -11,7 +11,14 @@ from provision.cli.common import json_option, print_json
 
 @click.group("db")
 def db_cmd() -> None:
-    """The state database (SQLite by default, PostgreSQL via PROVISION_DATABASE_URL)."""
+    """The state database (SQLite by default, PostgreSQL via PROVISION_DATABASE_URL).
+
+    Backup, restore and moving to PostgreSQL: docs/operations.md.
+
+    \b
+    Example:
+      provision db status && provision db upgrade
+    """
 
 
 def _store(state: Any, upgrade: bool) -> Any:

@@ -100,6 +100,10 @@ def dns_cmd() -> None:
     Plans are made against a signed zone transfer; every update carries prerequisites
     and is read back and verified on every authoritative server. docs/dns.md explains
     ownership, safety and exit codes.
+
+    \b
+    Example:
+      provision dns plan REQ-2026-0001 && provision dns apply REQ-2026-0001 --yes
     """
 
 

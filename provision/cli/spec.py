@@ -32,6 +32,10 @@ def spec_cmd() -> None:
     """The application's desired state: repository, runtime, hosting, DNS, tests.
 
     The format is in docs/spec.md.
+
+    \b
+    Example:
+      provision spec validate app.yaml && provision spec set REQ-2026-0001 app.yaml
     """
 
 
