@@ -93,7 +93,7 @@ def _host(value: str) -> str:
 def _hostport(value: str) -> str:
     """'192.0.2.1:53', '[2001:db8::1]:53' or 'ns1.example.org:53'."""
     _one_line(value)
-    m = re.match(r"^\[([0-9A-Fa-f:.]+)\]:(\d{1,5})$", value) or re.match(r"^([^:\[\]]+):(\d{1,5})$", value)
+    m = re.match(r"^\[([0-9A-Fa-f:.]+)\]:(\d{1,5})\Z", value) or re.match(r"^([^:\[\]]+):(\d{1,5})\Z", value)
     if not m or not 0 < int(m.group(2)) < 65536:
         raise _bad(f"{_show(value)} is not host:port (192.0.2.1:53, [2001:db8::1]:53, ns1.example.org:53)")
     _host(m.group(1))
@@ -147,7 +147,7 @@ def _date(value: str) -> str:
     import datetime
 
     try:
-        if not re.match(r"^\d{4}-\d{2}-\d{2}$", value):
+        if not re.match(r"^\d{4}-\d{2}-\d{2}\Z", value):
             raise ValueError(value)
         datetime.date.fromisoformat(value)
     except ValueError:
@@ -227,7 +227,7 @@ class General(Section):
         import zoneinfo
 
         try:
-            if not re.match(r"^[A-Za-z][A-Za-z0-9_+-]*(/[A-Za-z0-9_+-]+)*$", v):
+            if not re.match(r"^[A-Za-z][A-Za-z0-9_+-]*(/[A-Za-z0-9_+-]+)*\Z", v):
                 raise ValueError(v)
             zoneinfo.ZoneInfo(v)
         except (ValueError, zoneinfo.ZoneInfoNotFoundError):
@@ -305,7 +305,7 @@ class Dns(Section):
     @field_validator("ownership_prefix")
     @classmethod
     def _prefix(cls, v: str) -> str:
-        if not re.match(r"^_[a-z0-9](?:[a-z0-9-]{0,60}[a-z0-9])?$", v):
+        if not re.match(r"^_[a-z0-9](?:[a-z0-9-]{0,60}[a-z0-9])?\Z", v):
             raise _bad(f"{_show(v)} must be one underscore label: '_' then a-z, 0-9 and '-'")
         return v
 
@@ -345,7 +345,7 @@ class GitLab(Section):
     @classmethod
     def _variables(cls, v: dict[str, str]) -> dict[str, str]:
         for key, value in v.items():
-            if not re.match(r"^[A-Za-z_][A-Za-z0-9_]{0,254}$", key):
+            if not re.match(r"^[A-Za-z_][A-Za-z0-9_]{0,254}\Z", key):
                 raise _bad(f"variable name {_show(key)} must match [A-Za-z_][A-Za-z0-9_]*")
             _one_line(value)
         return v
@@ -385,7 +385,7 @@ class Hosting(Section):
     @classmethod
     def _apps_root(cls, v: str) -> str:
         # It goes into nginx and php-fpm configuration files and Ansible variables.
-        if not re.match(r"^(/[A-Za-z0-9._-]+)+$", v) or ".." in v.split("/"):
+        if not re.match(r"^(/[A-Za-z0-9._-]+)+\Z", v) or ".." in v.split("/"):
             raise _bad(f"{_show(v)} must be an absolute path of letters, digits, '.', '_' and '-', without '..'")
         return v
 
@@ -397,7 +397,7 @@ class Hosting(Section):
         _one_line(v)
         fields = _format_fields(v, {"root_group", "group", "slug", "opd"})
         sample = v.format(**{f: "x" for f in fields})
-        if not re.match(r"^[A-Za-z0-9@:/._~+-]+$", sample):
+        if not re.match(r"^[A-Za-z0-9@:/._~+-]+\Z", sample):
             raise _bad(f"{_show(v)} has characters a git URL does not need (spaces, quotes, ';', '$', ...)")
         if re.match(r"^[a-z][a-z0-9+.-]*://", sample):
             _url(sample, ("ssh", "git", "https", "http"), "git URL")
@@ -413,7 +413,7 @@ class Hosting(Section):
     @field_validator("acme_email")
     @classmethod
     def _email(cls, v: str) -> str:
-        if v and not re.match(r"^[A-Za-z0-9._%+-]{1,64}@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+$", v):
+        if v and not re.match(r"^[A-Za-z0-9._%+-]{1,64}@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+\Z", v):
             raise _bad(f"{_show(v)} is not an e-mail address")
         return v
 
@@ -608,7 +608,7 @@ def _env_value(raw: str, annotation: Any) -> Any:
             return json.loads(raw)
         items: list[Any] = [p.strip() for p in raw.split(",") if p.strip()]
         if "int" in text:
-            items = [int(p) if re.match(r"^-?\d{1,18}$", p) else p for p in items]
+            items = [int(p) if re.match(r"^-?\d{1,18}\Z", p) else p for p in items]
         return items
     if "dict" in text:
         return json.loads(raw)
@@ -618,9 +618,9 @@ def _env_value(raw: str, annotation: Any) -> Any:
             return True
         if low in ("0", "false", "no", "off"):
             return False
-    if annotation is int and re.match(r"^\s*[-+]?\d{1,18}\s*$", raw):
+    if annotation is int and re.match(r"^\s*[-+]?\d{1,18}\s*\Z", raw):
         return int(raw)
-    if annotation is float and re.match(r"^\s*[-+]?(\d{1,18}(\.\d*)?|\.\d+)([eE][-+]?\d{1,3})?\s*$", raw):
+    if annotation is float and re.match(r"^\s*[-+]?(\d{1,18}(\.\d*)?|\.\d+)([eE][-+]?\d{1,3})?\s*\Z", raw):
         return float(raw)
     return raw
 

@@ -70,11 +70,11 @@ SYSTEM_NAMES: frozenset[str] = frozenset(
     }
 )  # fmt: skip
 
-_LABEL = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$")
-_UNDERSCORE_LABEL = re.compile(r"^_[a-z0-9](?:[a-z0-9-]{0,60}[a-z0-9])?$")
-_SLUG = re.compile(r"^[a-z][a-z0-9-]*[a-z0-9]$")
-_GITLAB_USER = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$")
-_GITLAB_PATH_SEGMENT = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]*$")
+_LABEL = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\Z")
+_UNDERSCORE_LABEL = re.compile(r"^_[a-z0-9](?:[a-z0-9-]{0,60}[a-z0-9])?\Z")
+_SLUG = re.compile(r"^[a-z][a-z0-9-]*[a-z0-9]\Z")
+_GITLAB_USER = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]*\Z")
+_GITLAB_PATH_SEGMENT = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.-]*\Z")
 
 # Letters of other scripts that render like Latin letters or digits in common fonts.
 _LATIN_LOOKALIKES = frozenset(
@@ -264,6 +264,8 @@ def check_gitlab_path(path: str) -> str | None:
 
 
 _REF_BAD = re.compile(r"[\x00-\x20\x7f~^:?*\[\\]")
+# Beyond git's rules: branch names go into CI scripts and commands, so only these characters.
+_REF_SAFE = re.compile(r"[A-Za-z0-9._/+@-]+\Z")
 
 
 def check_branch_name(name: str) -> str | None:
@@ -284,4 +286,7 @@ def check_branch_name(name: str) -> str | None:
             return f"{name!r}: no part may start with '.' or end with '.lock'"
     if not name.isascii():
         return f"{name!r}: use ASCII for branch names"
+    if not _REF_SAFE.match(name):
+        bad = "".join(sorted({c for c in name if not re.match(r"[A-Za-z0-9._/+@-]", c)}))
+        return f"{name!r} contains {bad!r}: use letters, digits, '.', '_', '/', '+', '@' and '-' in branch names"
     return None

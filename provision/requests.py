@@ -22,7 +22,7 @@ from provision.errors import NotFound, Problem, RequestClosed, UsageError, Valid
 from provision.store import Store
 from provision.store.models import Request, RequestStep, StepAttachment
 
-OPD_CODE = re.compile(r"^[a-z][a-z0-9-]{0,30}[a-z0-9]$")
+OPD_CODE = re.compile(r"^[a-z][a-z0-9-]{0,30}[a-z0-9]\Z")
 
 
 def _check_text(field: str, value: str, max_len: int, problems: list[Problem]) -> None:
@@ -84,7 +84,7 @@ class RequestService:
         self._sop, self._calendar = sop, calendar
         self.store, self.audit = store, audit
         self.attachments, self.prefix, self.today = attachments, prefix, today
-        self.id_pattern = re.compile(rf"^{re.escape(prefix)}-\d{{4}}-\d{{4,6}}$")
+        self.id_pattern = re.compile(rf"^{re.escape(prefix)}-\d{{4}}-\d{{4,6}}\Z")
 
     @property
     def sop(self) -> Any:

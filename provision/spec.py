@@ -43,8 +43,8 @@ RUNTIME_VERSIONS: dict[str, tuple[str, ...]] = {
     "python": ("3.11", "3.12", "3.13", "3.14"),
     "node": ("18", "20", "22"),
 }
-_PYTHON_VERSION = re.compile(r"^3\.(1[1-9]|[2-9][0-9])$")
-_ENV_KEY = re.compile(r"^[A-Z_][A-Z0-9_]*$")
+_PYTHON_VERSION = re.compile(r"^3\.(1[1-9]|[2-9][0-9])\Z")
+_ENV_KEY = re.compile(r"^[A-Z_][A-Z0-9_]*\Z")
 _SECRETISH = re.compile(r"PASSWORD|PASSWD|SECRET|TOKEN|PRIVATE|(^|_)KEY$|CREDENTIAL|DSN$")
 _FORBIDDEN_ENV = {"PATH", "HOME", "USER", "SHELL", "IFS", "PYTHONPATH", "PYTHONHOME", "NODE_OPTIONS", "PHPRC"}
 
@@ -114,6 +114,8 @@ class Application(_Model):
     @field_validator("name")
     @classmethod
     def _name(cls, v: str) -> str:
+        if not v.strip():
+            raise _fail("must not be blank")
         return _one_line(v, "the name")
 
     @field_validator("description")
@@ -237,7 +239,7 @@ class Hosting(_Model):
     @field_validator("host")
     @classmethod
     def _host(cls, v: str) -> str:
-        if not re.match(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$", v):
+        if not re.match(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,62}\Z", v):
             raise _fail(f"{v!r} is not an inventory host name (letters, digits, '.', '_', '-')")
         return v
 

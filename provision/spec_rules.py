@@ -19,7 +19,7 @@ if TYPE_CHECKING:
 DEFAULT_RESERVED = names.DEFAULT_RESERVED
 RECORD_TYPES = ("A", "AAAA", "CNAME", "TXT", "MX")
 _CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
-_MX_VALUE = re.compile(r"^(\d{1,5}) +(\S+)$")
+_MX_VALUE = re.compile(r"^(\d{1,5}) +(\S+)\Z")
 
 
 def _zone(zone: str) -> str:

@@ -16,10 +16,10 @@ from typing import Any
 import click
 
 #: Any configured prefix (general.request_id_prefix: [A-Z][A-Z0-9]{0,9}), a year, a number.
-REQUEST_ID = re.compile(r"^[A-Z][A-Z0-9]{0,9}-\d{4}-\d{4,6}$")
-_REF = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._/+-]{0,199}$")
-_COMMIT = re.compile(r"^[0-9a-fA-F]{7,64}$")
-_CHECKSUM = re.compile(r"^[0-9a-f]{16,64}$")
+REQUEST_ID = re.compile(r"^[A-Z][A-Z0-9]{0,9}-\d{4}-\d{4,6}\Z")
+_REF = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._/+-]{0,199}\Z")
+_COMMIT = re.compile(r"^[0-9a-fA-F]{7,64}\Z")
+_CHECKSUM = re.compile(r"^[0-9a-f]{16,64}\Z")
 
 
 def show(value: str) -> str:

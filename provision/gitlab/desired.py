@@ -20,9 +20,9 @@ from provision.secrets import REDACTOR
 LEVELS = {"guest": 10, "reporter": 20, "developer": 30, "maintainer": 40, "owner": 50}
 ROLE_OF = {v: k for k, v in LEVELS.items()}
 MAINTAINER = 40
-KEY_RE = re.compile(r"^[A-Za-z0-9_]{1,255}$")
+KEY_RE = re.compile(r"^[A-Za-z0-9_]{1,255}\Z")
 # The older, stricter masking rule: a value it accepts is maskable on every GitLab version.
-MASKABLE_RE = re.compile(r"^[a-zA-Z0-9_+=/@:.~-]{8,}$")
+MASKABLE_RE = re.compile(r"^[a-zA-Z0-9_+=/@:.~-]{8,}\Z")
 SECRETISH = re.compile(r"PASSWORD|PASSWD|SECRET|TOKEN|PRIVATE|(^|_)KEY$|CREDENTIAL|DSN$")
 DEPLOY_KEY_TITLE = "kominfo-provision deploy key"
 KEY_TYPES = ("ssh-ed25519", "ssh-rsa", "ecdsa-sha2-nistp256", "ecdsa-sha2-nistp384",

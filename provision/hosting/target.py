@@ -16,10 +16,10 @@ from provision import names as namerules
 from provision.errors import ConfigError, Problem, ValidationError
 from provision.spec import check_aliases
 
-INSTANCE = re.compile(r"^[a-z][a-z0-9-]{1,31}$")
-DB_NAME = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
-SERVER_NAME = re.compile(r"^[a-z0-9](?:[a-z0-9.-]{0,251}[a-z0-9])?$")
-ROOT = re.compile(r"^/[A-Za-z0-9._/-]+$")
+INSTANCE = re.compile(r"^[a-z][a-z0-9-]{1,31}\Z")
+DB_NAME = re.compile(r"^[a-z][a-z0-9_]{0,62}\Z")
+SERVER_NAME = re.compile(r"^[a-z0-9](?:[a-z0-9.-]{0,251}[a-z0-9])?\Z")
+ROOT = re.compile(r"^/[A-Za-z0-9._/-]+\Z")
 
 
 @dataclass
@@ -112,7 +112,7 @@ def resolve_target(app: Any, request_id: str, inventory: Any | None = None) -> H
     if not ROOT.match(root) or ".." in root.split("/"):
         problems.append(Problem("hosting.apps_root", f"{h.apps_root!r} is not a plain absolute path"))
     rt = spec.runtime
-    if not re.match(r"^[A-Za-z0-9._/-]+$", rt.document_root) or ".." in rt.document_root.split("/"):
+    if not re.match(r"^[A-Za-z0-9._/-]+\Z", rt.document_root) or ".." in rt.document_root.split("/"):
         problems.append(Problem("runtime.document_root", f"{rt.document_root!r} cannot be served"))
     db = db_name_for(slug)
     if spec.hosting.database != "none" and not DB_NAME.match(db):
