@@ -103,33 +103,38 @@ class AuditLog:
     def append_all(self, events: list[dict[str, Any]]) -> list[int]:
         """Append several events in one transaction (one UPDATE message's changes, say);
         each dict takes append()'s keyword arguments. Returns their seqs in order."""
-        seqs: list[int] = []
         with self.store.write() as s:
-            head = s.execute(select(AuditHead).where(AuditHead.id == 1).with_for_update()).scalar_one()
-            seq, prev = head.seq, head.hash
-            for ev in events:
-                seq += 1
-                reason = ev.get("reason")
-                fields = {
-                    "seq": seq,
-                    "ts": utcnow().strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
-                    "run_id": self.run_id,
-                    "request_id": ev.get("request_id") or self.request_id,
-                    "actor": self.actor,
-                    "provider": ev["provider"],
-                    "action": ev["action"],
-                    "target": REDACTOR.text(ev["target"]),
-                    "before": _canonical(ev.get("before")),
-                    "after": _canonical(ev.get("after")),
-                    "outcome": ev["outcome"],
-                    "reason": REDACTOR.text(reason) if reason else None,
-                    "ref": ev.get("ref"),
-                    "prev_hash": prev,
-                }
-                prev = event_hash(fields)
-                s.add(AuditEvent(**fields, hash=prev))
-                seqs.append(seq)
-            head.seq, head.hash = seq, prev
+            return self.append_in(s, events)
+
+    def append_in(self, s: Any, events: list[dict[str, Any]]) -> list[int]:
+        """append_all() inside the caller's write transaction `s`: the events commit (or
+        roll back) together with the caller's own rows."""
+        seqs: list[int] = []
+        head = s.execute(select(AuditHead).where(AuditHead.id == 1).with_for_update()).scalar_one()
+        seq, prev = head.seq, head.hash
+        for ev in events:
+            seq += 1
+            reason = ev.get("reason")
+            fields = {
+                "seq": seq,
+                "ts": utcnow().strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
+                "run_id": self.run_id,
+                "request_id": ev.get("request_id") or self.request_id,
+                "actor": self.actor,
+                "provider": ev["provider"],
+                "action": ev["action"],
+                "target": REDACTOR.text(ev["target"]),
+                "before": _canonical(ev.get("before")),
+                "after": _canonical(ev.get("after")),
+                "outcome": ev["outcome"],
+                "reason": REDACTOR.text(reason) if reason else None,
+                "ref": ev.get("ref"),
+                "prev_hash": prev,
+            }
+            prev = event_hash(fields)
+            s.add(AuditEvent(**fields, hash=prev))
+            seqs.append(seq)
+        head.seq, head.hash = seq, prev
         return seqs
 
     def record(self, provider: str, action: str, target: str, after: Any = None,

@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import random
 import re
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,6 +27,7 @@ from provision.audit import utcnow
 from provision.errors import ConfigError
 from provision.store.models import Document
 
+TRIES = 20
 KIND_CODES = {"berita-acara": "BA", "rekomendasi": "REK"}
 ROMAN = ["I", "II", "III", "IV", "V", "VI", "VII", "VIII", "IX", "X", "XI", "XII"]
 BULAN = ["Januari", "Februari", "Maret", "April", "Mei", "Juni", "Juli", "Agustus", "September",
@@ -104,38 +107,63 @@ class ReportEngine:
         date = self.app.today()
         out_dir = self.app.reports_dir / request_id
         out_dir.mkdir(parents=True, exist_ok=True)
-        for _attempt in range(5):  # another run may take the same number: take the next one
-            with self.app.store.read() as s:
-                count = s.execute(select(func.count()).select_from(Document).where(
-                    Document.kind == kind, Document.date >= dt.date(date.year, 1, 1),
-                    Document.date <= dt.date(date.year, 12, 31))).scalar() or 0
-            number = self.number(kind, date, request_id, count + 1 + _attempt)
-            data = {**context(number, date), "number": number, "date": date, "kind": kind, "source": source}
-            base = out_dir / f"{kind}-{re.sub(r'[^A-Za-z0-9]+', '-', number).strip('-')}"
-            md = self.env.get_template(f"{kind}.md.j2").render(**data)
-            html = self.env.get_template(f"{kind}.html.j2").render(**data)
-            paths = {"md": base.with_suffix(".md")}
-            paths["md"].write_text(md, encoding="utf-8")
-            if "html" in formats:
-                paths["html"] = base.with_suffix(".html")
-                paths["html"].write_text(html, encoding="utf-8")
-            if "pdf" in formats:
-                from provision.reports.pdf import html_to_pdf
-
-                paths["pdf"] = base.with_suffix(".pdf")
-                html_to_pdf(html, paths["pdf"], title=f"{kind} {number}")
-            digest = hashlib.sha256(md.encode()).hexdigest()
+        self._drop_leftovers(out_dir, request_id, kind)
+        for attempt in range(TRIES):
+            # Number, files, row and audit event in one write transaction: on SQLite it
+            # holds the write lock, so concurrent runs take the numbers in turn; on
+            # PostgreSQL a run that loses a race to the same number gets an IntegrityError
+            # and takes the next. Killed before the commit, it leaves only files, which the
+            # next issue for the request removes (_drop_leftovers).
+            paths: dict[str, Path] = {}
             try:
                 with self.app.store.write() as s:
-                    s.add(Document(request_id=request_id, kind=kind, number=number, date=date, path=str(paths["md"]),
-                                   sha256=digest, created_at=utcnow()))
+                    count = s.execute(select(func.count()).select_from(Document).where(
+                        Document.kind == kind, Document.date >= dt.date(date.year, 1, 1),
+                        Document.date <= dt.date(date.year, 12, 31))).scalar() or 0
+                    number = self.number(kind, date, request_id, count + 1)
+                    paths, digest = self._render(out_dir, kind, number, date, source, context, formats)
+                    s.add(Document(request_id=request_id, kind=kind, number=number, date=date,
+                                   path=str(paths["md"]), sha256=digest, created_at=utcnow()))
+                    s.flush()
+                    self.app.audit.append_in(s, [dict(
+                        provider="report", action="issue", target=f"{kind} {number}", outcome="recorded",
+                        request_id=request_id,
+                        after={"number": number, "date": date.isoformat(), "sha256": digest,
+                               "source": source, "files": [str(p) for p in paths.values()]})])
             except IntegrityError:
                 for p in paths.values():
                     p.unlink(missing_ok=True)
+                time.sleep(random.uniform(0.05, 0.2) * (attempt + 1))
                 continue
-            self.app.audit.record("report", "issue", f"{kind} {number}", request_id=request_id,
-                                  after={"number": number, "date": date.isoformat(), "sha256": digest,
-                                         "source": source, "files": [str(p) for p in paths.values()]})
             return IssuedDocument(kind, number, date, paths, digest)
-        raise ConfigError(f"could not give the {kind} a unique number after 5 tries; check reports.number_format "
-                          "(it should contain {seq}).")
+        raise ConfigError(f"could not give the {kind} a unique number after {TRIES} tries; check "
+                          "reports.number_format (it should contain {seq}).")
+
+    def _render(self, out_dir: Path, kind: str, number: str, date: dt.date, source: str,
+                context: Callable[[str, dt.date], dict[str, Any]],
+                formats: tuple[str, ...]) -> tuple[dict[str, Path], str]:
+        data = {**context(number, date), "number": number, "date": date, "kind": kind, "source": source}
+        base = out_dir / f"{kind}-{re.sub(r'[^A-Za-z0-9]+', '-', number).strip('-')}"
+        md = self.env.get_template(f"{kind}.md.j2").render(**data)
+        html = self.env.get_template(f"{kind}.html.j2").render(**data)
+        paths = {"md": base.with_suffix(".md")}
+        paths["md"].write_text(md, encoding="utf-8")
+        if "html" in formats:
+            paths["html"] = base.with_suffix(".html")
+            paths["html"].write_text(html, encoding="utf-8")
+        if "pdf" in formats:
+            from provision.reports.pdf import html_to_pdf
+
+            paths["pdf"] = base.with_suffix(".pdf")
+            html_to_pdf(html, paths["pdf"], title=f"{kind} {number}")
+        return paths, hashlib.sha256(md.encode()).hexdigest()
+
+    def _drop_leftovers(self, out_dir: Path, request_id: str, kind: str) -> None:
+        """Files of `kind` in the request's directory that no recorded document owns: what
+        a run killed before its commit wrote. (The caller holds the request's lock.)"""
+        with self.app.store.read() as s:
+            owned = {Path(p).with_suffix("") for p in s.execute(select(Document.path).where(
+                Document.request_id == request_id, Document.kind == kind)).scalars()}
+        for f in out_dir.glob(f"{kind}-*"):
+            if f.suffix in (".md", ".html", ".pdf") and f.with_suffix("") not in owned:
+                f.unlink(missing_ok=True)
