@@ -10,8 +10,8 @@ hook below. It scans:
   private data dirs, logs; the GitLab emulator's state directory; the sandbox's state
   directory), plus any root given to `add_root`;
 - what is deleted before the end, captured (hard links, or text) when it is deleted:
-  each sandbox server's upper directory (its /var/log, /etc, application trees; not the
-  database engines' data directories), each BIND pair's directory (named.log, journals),
+  each sandbox server's upper directory (its /var/log, /etc, application trees, a tar of
+  its tmpfs /tmp and /run; not the database engines' data directories), each BIND pair's directory (named.log, journals),
   the GitLab emulator at each reset (its request log, its state with the token store and
   CI variable values left out, every git object of every repository), and the text of every
   table of each PostgreSQL test database before it is dropped.
@@ -30,6 +30,7 @@ from __future__ import annotations
 import base64
 import functools
 import gzip
+import hashlib
 import json
 import os
 import re
@@ -111,14 +112,21 @@ def _b64_inner(raw: bytes) -> list[bytes]:
 
 
 def needles(value: str) -> list[tuple[str, bytes]]:
-    """(encoding, bytes) to look for. A multi-line value (a PEM key) is looked for by its
-    longest line."""
+    """(encoding, bytes) to look for. A PEM private key is looked for by each line of its
+    body but the first (the same in every key of a type) and the last; another multi-line
+    value by its longest line."""
     lines = [ln.strip() for ln in value.strip().splitlines() if ln.strip()]
-    core = max(lines, key=len) if len(lines) > 1 else value
-    raw = core.encode()
-    out = [("raw", raw), ("url-encoded", quote(core, safe="").encode()),
-           ("json-escaped", json.dumps(core)[1:-1].encode())]
-    out += [("base64", b) for b in _b64_inner(raw)]
+    if "PRIVATE KEY-----" in value:
+        body = [ln for ln in lines if not ln.startswith("-----")]
+        cores = body[1:-1] if len(body) > 2 else body
+    else:
+        cores = [max(lines, key=len) if len(lines) > 1 else value]
+    out = []
+    for core in cores:
+        raw = core.encode()
+        out += [("raw", raw), ("url-encoded", quote(core, safe="").encode()),
+                ("json-escaped", json.dumps(core)[1:-1].encode())]
+        out += [("base64", b) for b in _b64_inner(raw)]
     seen: set[bytes] = set()
     result = []
     for enc, b in out:
@@ -305,7 +313,8 @@ def scan(roots: list[tuple[Path, str]], secrets: dict[str, str]) -> Report:
             continue
         rep.secrets += 1
         rep.kinds[kind] = rep.kinds.get(kind, 0) + 1
-        hint = value[:3] + "…" + str(len(value))
+        # Enough to tell secrets apart in a report without printing them.
+        hint = f"{value[:4]}…, {len(value)} chars, sha256 {hashlib.sha256(value.encode()).hexdigest()[:10]}"
         for enc, b in needles(value):
             table.setdefault(b, (kind, enc, hint))
     plain: list[tuple[Path, Path, str]] = []
@@ -354,10 +363,11 @@ def scan(roots: list[tuple[Path, str]], secrets: dict[str, str]) -> Report:
             mode = p.stat().st_mode
         except OSError:
             continue
-        hits = [(b, table[b]) for b in table if b in data]
-        if not hits:
-            continue
-        for _b, (kind, enc, hint) in hits:
+        hits: dict[str, tuple[str, str, str]] = {}  # one per secret and file
+        for b, (kind, enc, hint) in table.items():
+            if b in data:
+                hits.setdefault(hint + kind, (kind, enc, hint))
+        for kind, enc, hint in hits.values():
             why = allowed(p, mode, kind)
             if why:
                 rep.allowed.append((p, why, kind))
@@ -376,6 +386,29 @@ def collect_automatic(reg: Registry) -> None:
             reg.remember(v, "redactor (a secret the toolkit read)")
     except ImportError:
         pass
+
+
+_PEM_KEY = re.compile(rb"-----BEGIN ([A-Z ]*)PRIVATE KEY-----[A-Za-z0-9+/=\s]+?-----END \1PRIVATE KEY-----")
+
+
+def collect_private_keys(reg: Registry, roots: list[tuple[Path, str]]) -> None:
+    """Every PEM private key (SSH deploy and client keys, TLS keys, the local CA's key) in the
+    places swept is itself a secret: found anywhere but a 0600 key file, it is a finding."""
+    paths = [str(p) for p, _ in roots if p.exists()]
+    if not paths:
+        return
+    proc = subprocess.run(["grep", "-rlaZF", "PRIVATE KEY-----", "--", *paths], capture_output=True,
+                          env={**os.environ, "LC_ALL": "C"}, timeout=120)
+    for name in proc.stdout.split(b"\0"):
+        if not name:
+            continue
+        try:
+            data = Path(name.decode()).read_bytes()
+        except OSError:
+            continue
+        for m in _PEM_KEY.finditer(data):
+            kind = "SSH private key" if b"OPENSSH" in m.group(1) else "TLS or other private key"
+            reg.remember(m.group(0).decode(), kind)
 
 
 def _env_passwords(upper: Path) -> None:
@@ -426,6 +459,9 @@ def _before_server_stop(server: Any) -> None:
         return
     server._swept = True
     REGISTRY.sources.add("sandbox server")
+    if server.alive:  # /tmp and /run are tmpfs inside the server: keep them in its upper dir
+        server.run("tar -cf /root/.secret-sweep-tmpfs.tar --ignore-failed-read /tmp /run 2>/dev/null",
+                   check=False, timeout=60)
     _env_passwords(upper)
     # The database engines' own files (password hashes, pages) and the package tree are not
     # searched: the engines' logs are (var/log).
@@ -564,4 +600,7 @@ def pytest_terminal_summary(terminalreporter: Any) -> None:
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
+    if os.environ.get("SECRET_SWEEP_KEEP"):  # to look at what was captured
+        print(f"secrets sweep: captured files kept in {REGISTRY._evidence}")
+        return
     REGISTRY.cleanup()

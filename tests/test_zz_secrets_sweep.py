@@ -14,7 +14,7 @@ from urllib.parse import quote
 
 import pytest
 
-from tests.secret_sweep import MIN_LEN, REGISTRY, Registry, collect_automatic, scan
+from tests.secret_sweep import MIN_LEN, REGISTRY, Registry, collect_automatic, collect_private_keys, scan
 
 
 def test_the_sweep_finds_a_planted_secret(tmp_path: Path) -> None:
@@ -84,10 +84,32 @@ def test_the_sweep_reads_what_it_captured(tmp_path: Path) -> None:
     assert [(f.path.name, f.root_kind) for f in rep.findings] == [("error.log", "captured sandbox server kominfo9")]
 
 
+def test_the_sweep_finds_a_private_key_outside_its_file(tmp_path: Path) -> None:
+    """A private key in the places swept is found and looked for everywhere: in its 0600
+    file it is allowed; JSON-escaped in an artifact (newlines as \\n) it is a finding."""
+    import json
+    import subprocess
+
+    key = tmp_path / "deploy" / "id_ed25519"
+    key.parent.mkdir()
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(key)], check=True)
+    events = tmp_path / "state" / "ansible" / "runs" / "r" / "artifacts" / "run" / "job_events"
+    events.mkdir(parents=True)
+    (events / "3-copy.json").write_text(json.dumps({"invocation": {"content": key.read_text()}}))
+    (key.parent / "authorized_keys").write_text(key.with_suffix(".pub").read_text())
+    reg = Registry()
+    collect_private_keys(reg, [(tmp_path, "provision home")])
+    assert list(reg.secrets.values()) == ["SSH private key"]
+    rep = scan([(tmp_path, "provision home")], reg.secrets)
+    assert [(f.path.name, f.secret_kind) for f in rep.findings] == [("3-copy.json", "SSH private key")]
+    assert [p.name for p, _, _ in rep.allowed] == ["id_ed25519"]
+
+
 def test_no_secret_outside_its_place(request: pytest.FixtureRequest) -> None:
     others = [i for i in request.session.items if i.nodeid != request.node.nodeid]
     collect_automatic(REGISTRY)
     roots = list(REGISTRY.roots)
+    collect_private_keys(REGISTRY, roots)
     started = time.monotonic()
     rep = scan(roots, REGISTRY.secrets)
     took = time.monotonic() - started
