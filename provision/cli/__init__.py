@@ -29,7 +29,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "apply": ("provision.cli.applyall", "Run every automated step of a request in SOP order."),
     "audit": ("provision.cli.audit", "The audit trail: log, verify, export."),
     "config": ("provision.cli.config", "The effective configuration: show, check."),
-    "db": ("provision.cli.db", "The state database: upgrade, status."),
+    "db": ("provision.cli.db", "The state database: upgrade, status, copy."),
 }
 
 
