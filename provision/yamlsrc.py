@@ -133,6 +133,7 @@ def _scan_events(text: str, doc: str, max_depth: int) -> list[Problem]:
             depth += 1
             if depth == max_depth + 1:
                 problems.append(Problem(doc, f"nested deeper than {max_depth} levels", line))
+                break  # stop here: parsing the rest of a deep nest takes minutes (the scanner is quadratic)
         elif isinstance(ev, (MappingEndEvent, SequenceEndEvent)):
             depth -= 1
     return problems
