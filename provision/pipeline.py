@@ -192,7 +192,8 @@ class Pipeline:
         dns = DnsProvider(self.app.config.dns, reserved=self.app.config.names.reserved)
         plan = dns.plan(spec, self.request_id, request.opd_name)
         if not plan.empty:
-            dns.apply(plan, self.app.audit)
+            dns.apply_replanning(plan, lambda: dns.plan(spec, self.request_id, request.opd_name),
+                                 self.app.audit, progress=lambda line: self.say(f"  ... dns: {line}"))
         self._record("dns", 15, "done" if not plan.empty else "skipped", plan.summary())
         hosting = HostingProvider(self.app)
         hplan = hosting.plan([self.request_id])

@@ -47,7 +47,7 @@ def _show_plan(plan: Any, as_json: bool) -> None:
         click.echo(render_plan(plan))
 
 
-def _apply(app: Any, provider: Any, plan: Any, what: str, dry_run: bool, yes: bool, as_json: bool,
+def _apply(app: Any, provider: Any, plan: Any, replan: Any, what: str, dry_run: bool, yes: bool, as_json: bool,
            takeover: tuple[bool, bool, str | None] = (False, False, None), checksum: str | None = None) -> int:
     _show_plan(plan, as_json)
     check_checksum(plan, checksum)
@@ -66,7 +66,7 @@ def _apply(app: Any, provider: Any, plan: Any, what: str, dry_run: bool, yes: bo
     from provision.dns import DnsPartialApply, VerificationFailed
 
     try:
-        report = provider.apply(plan, app.audit, progress=progress)
+        report = provider.apply_replanning(plan, replan, app.audit, progress=progress)
     except (DnsPartialApply, VerificationFailed) as e:
         _show_report(e.report, as_json)
         raise
@@ -152,7 +152,8 @@ def apply_(app: Any, request_id: str, adopt: bool, force: bool, reason: str | No
         # The zone is production: records go live only for a tested release (docs/hosting.md).
         require_passing_test(app, request_id, "production", force=force, reason=reason, provider="dns")
     provider, plan = _plan(app, request_id, adopt, force, reason)
-    return _apply(app, provider, plan, f"the DNS records of {request_id}", dry_run, yes, as_json,
+    return _apply(app, provider, plan, lambda: _plan(app, request_id, adopt, force, reason)[1],
+                  f"the DNS records of {request_id}", dry_run, yes, as_json,
                   (adopt, force, reason), checksum)
 
 
@@ -176,7 +177,8 @@ def delete_(app: Any, request_id: str, force: bool, reason: str | None, dry_run:
     app.requests.get(request_id)
     provider = _provider(app)
     plan = provider.plan_delete(request_id, force=force)
-    return _apply(app, provider, plan, f"the removal of {request_id}'s DNS records", dry_run, yes,
+    return _apply(app, provider, plan, lambda: provider.plan_delete(request_id, force=force),
+                  f"the removal of {request_id}'s DNS records", dry_run, yes,
                   as_json, (False, force, reason))
 
 

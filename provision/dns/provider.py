@@ -16,7 +16,9 @@ server does not serve the result within dns.verify_timeout.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import random
+import time
+from collections.abc import Callable, Iterable
 from typing import Any, Protocol
 
 import dns.exception
@@ -36,6 +38,10 @@ from provision.dns.verify import (Progress, ServerResult, before_of, changed_sta
 from provision.dns.zone import ZoneState
 from provision.errors import ChecksFailed, PartialApply, ProvisionError
 from provision.plan import ApplyReport, Change, Plan
+
+
+#: How often apply_replanning() plans again after a concurrent writer moved the zone.
+REPLAN_TRIES = 6
 
 
 class Recorder(Protocol):
@@ -232,6 +238,28 @@ class DnsProvider:
         if verify:
             self._verify(report, progress)
         return report
+
+    def apply_replanning(self, plan: Plan, replan: Callable[[], Plan], recorder: Recorder, *,
+                         tries: int = REPLAN_TRIES, progress: Progress | None = None) -> ApplyReport:
+        """apply(); when the zone moved between plan and UPDATE (another request's run wrote
+        its own names: ZoneChanged, nothing of ours applied) plan again and retry, as long
+        as the new plan makes exactly the same changes. A different plan means someone
+        touched this request's names: that stays a conflict (exit 7)."""
+        for attempt in range(1, tries + 1):
+            try:
+                return self.apply(plan, recorder, progress=progress)
+            except ZoneChanged:
+                again = replan()
+                if again.empty:
+                    return ApplyReport(again)
+                if attempt == tries or [c.as_dict() for c in again.changes] != [c.as_dict() for c in plan.changes]:
+                    raise
+                if progress is not None:
+                    progress(f"the zone changed under this apply (another writer); planned again, "
+                             f"same changes: retry {attempt} of {tries - 1}")
+                time.sleep(random.uniform(0.05, 0.3) * attempt)
+                plan = again
+        raise AssertionError("unreachable")
 
     def _diagnose(self, e: ProvisionError, soa: dns.rdata.Rdata, index: int, what: str) -> ProvisionError:
         """A failed prerequisite on a part: was it the SOA pin (someone else wrote)?"""
