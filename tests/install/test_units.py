@@ -26,9 +26,10 @@ def test_document_number(provision_home: Path) -> None:
     assert engine.number("berita-acara", dt.date(2026, 11, 2), "REQ-2026-0001", 7) == "007/BA/Kominfo-PE/XI/2026"
     (provision_home / "provision.toml").write_text(
         (provision_home / "provision.toml").read_text() + '[reports]\nnumber_format = "{seq}/{nope}"\n')
-    from provision.errors import ConfigError
+    from provision.errors import ValidationError
 
-    with pytest.raises(ConfigError, match="placeholders"):
+    # An unknown placeholder is refused when the configuration is loaded, naming the key.
+    with pytest.raises(ValidationError, match=r"reports.number_format: '\{seq\}/\{nope\}' is not a valid template"):
         ReportEngine(App()).number("berita-acara", dt.date(2026, 1, 1), "R", 1)
 
 
