@@ -65,7 +65,7 @@ class KillSpec:
 
 class Points:
     def __init__(self, spec: KillSpec | None, trace: str | None) -> None:
-        self.spec, self.stage, self.n, self.matched = spec, "start", 0, 0
+        self.spec, self.stage, self.n, self.matched, self.nested = spec, "start", 0, 0, 0
         self.fd = os.open(trace, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600) if trace else None
 
     def _write(self, record: dict[str, Any]) -> None:
@@ -131,12 +131,28 @@ def install(spec: KillSpec | None, trace: str | None) -> Points:
     append_all = audit_mod.AuditLog.append_all
 
     def traced_append_all(self: Any, events: list[dict[str, Any]]) -> list[int]:
-        seqs = append_all(self, events)
+        pts.nested += 1
+        try:
+            seqs = append_all(self, events)
+        finally:
+            pts.nested -= 1
         last = events[-1]
         pts.hit("audit", f"{last['provider']} {last['action']} {last['target']} {last['outcome']}")
         return seqs
 
     audit_mod.AuditLog.append_all = traced_append_all  # type: ignore[method-assign]
+
+    append_in = getattr(audit_mod.AuditLog, "append_in", None)
+    if append_in is not None:  # events inside the caller's transaction: not committed yet
+        def traced_append_in(self: Any, s: Any, events: list[dict[str, Any]], *a: Any, **kw: Any) -> Any:
+            seqs = append_in(self, s, events, *a, **kw)
+            if pts.nested:  # append_all's own transaction: its point comes after the commit
+                return seqs
+            last = events[-1]
+            pts.hit("audit", f"{last['provider']} {last['action']} {last['target']} {last['outcome']} (in transaction)")
+            return seqs
+
+        audit_mod.AuditLog.append_in = traced_append_in  # type: ignore[attr-defined]
 
     send = requests.adapters.HTTPAdapter.send
 
