@@ -184,6 +184,24 @@ def _username(value: str) -> str:
 
 HostPort = Annotated[str, AfterValidator(_hostport)]
 HostName = Annotated[str, AfterValidator(_hostname)]
+
+
+def _alias_template(value: str) -> str:
+    """A host name that may use {subdomain}, {slug} and {zone} (docs/hosting.md): checked
+    with each placeholder replaced by a sample label; any other brace is refused."""
+    _one_line(value)
+    sample = value.replace("{subdomain}", "app").replace("{slug}", "app").replace("{zone}", "example.go.id")
+    if "{" in sample or "}" in sample:
+        raise _bad(f"{_show(value)} has an unknown placeholder (use {{subdomain}}, {{slug}}, {{zone}})")
+    from provision import names
+
+    msg = names.check_hostname(sample, allow_idn=True, allow_underscore=False)
+    if msg:
+        raise _bad(f"{_show(value)} (placeholders filled in: {_show(sample)}): {msg}")
+    return value
+
+
+AliasTemplate = Annotated[str, AfterValidator(_alias_template)]
 IsoDate = Annotated[str, AfterValidator(_date)]
 Network = Annotated[str, AfterValidator(_network)]
 Port = Annotated[int, AfterValidator(_port)]
@@ -358,7 +376,7 @@ class Hosting(Section):
     tls_source: Literal["acme", "local-ca", "none"] = "acme"
     local_ca_cert: str = ""
     local_ca_key_file: str = ""
-    aliases: list[HostName] = []
+    aliases: list[AliasTemplate] = []  # templates: {subdomain} {slug} {zone}
     ssh_config: str = ""
     known_hosts: str = ""
     forks: int = Field(10, ge=1)

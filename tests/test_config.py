@@ -137,3 +137,19 @@ def test_every_key_is_documented() -> None:
     missing = [f"{s}.{k}" for s, f in Settings.model_fields.items() for k in f.annotation.model_fields  # type: ignore[union-attr]
                if f"`PROVISION_{s.upper()}_{k.upper()}`" not in doc]
     assert missing == []
+
+
+def test_alias_templates_and_ssh_logins_are_accepted(provision_home: Path) -> None:
+    # Documented forms that stricter value checks must not refuse (docs/hosting.md,
+    # docs/configuration.md): alias templates, and an SSH login name in hosting.repo_url.
+    cfg = Path(os.environ["PROVISION_CONFIG"])
+    cfg.write_text(cfg.read_text() + '[hosting]\naliases = ["www.{subdomain}", "{slug}.apps.{zone}."]\n'
+                   'repo_url = "ssh://git@gitlab.batam.go.id:2222/{root_group}/{group}/{slug}.git"\n')
+    r = run_cli("config", "check")
+    assert r.exit_code == 0 and "Configuration OK" in r.stdout, r
+    cfg.write_text(cfg.read_text().replace('"{slug}.apps.{zone}."', '"{nope}.x"').replace(
+        "ssh://git@", "https://git:pw@"))
+    r = run_cli("config", "check")
+    assert r.exit_code == 2, r
+    assert "hosting.aliases[1]: '{nope}.x' has an unknown placeholder (use {subdomain}, {slug}, {zone})" in r.stderr
+    assert "hosting.repo_url: credentials do not belong in the URL" in r.stderr

@@ -73,8 +73,8 @@ def test_the_units_command_line_is_accepted_by_the_cli() -> None:
     sub = cli.get_command(ctx, argv[0])
     assert sub is not None
     sub_ctx = sub.make_context(argv[0], argv[1:], parent=ctx)
-    assert sub_ctx.params["junit_file"] == "/var/lib/kominfo-provision/check/junit.xml"
-    assert sub_ctx.params["prom_file"].endswith("provision_check.prom")
+    assert sub_ctx.params["junit_file"] == Path("/var/lib/kominfo-provision/check/junit.xml")
+    assert sub_ctx.params["prom_file"].name == "provision_check.prom"
 
 
 FIELD = {"minute": (0, 59), "hour": (0, 23), "dom": (1, 31), "month": (1, 12), "dow": (0, 7)}

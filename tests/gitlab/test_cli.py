@@ -233,15 +233,20 @@ def test_missing_token_is_a_config_error(env: Env, monkeypatch: pytest.MonkeyPat
 def test_settings_are_checked_before_any_call(env: Env) -> None:
     (env.home / "bad.pub").write_text("-----BEGIN OPENSSH PRIVATE KEY-----\nxx\n")
     env.config(deploy_key_file=f'"{env.home / "bad.pub"}"',
-               variables='{DB_PASSWORD = "short pw", "BAD-NAME" = "x"}')
+               variables='{DB_PASSWORD = "short pw"}')
     rid = env.open_request()
     env.emulator.calls.reset()
     r = run_cli("repo", "plan", rid)
     assert r.exit_code == ExitCode.USAGE, r
-    assert "invalid GitLab settings (3 problems)" in r.stderr
+    assert "invalid GitLab settings (2 problems)" in r.stderr
     assert "gitlab.deploy_key_file: " in r.stderr and "holds a private key" in r.stderr
     assert "gitlab.variables.DB_PASSWORD: DB_PASSWORD looks like a secret" in r.stderr
-    assert "gitlab.variables.BAD-NAME: 'BAD-NAME' is not a CI/CD variable name" in r.stderr
+    assert env.emulator.calls.api() == []
+    # A malformed variable name is refused as soon as the configuration is loaded.
+    env.config(variables='{"BAD-NAME" = "x"}')
+    r = run_cli("repo", "plan", rid)
+    assert r.exit_code == ExitCode.USAGE, r
+    assert "gitlab.variables: variable name 'BAD-NAME' must match [A-Za-z_][A-Za-z0-9_]*" in r.stderr
     assert env.emulator.calls.api() == []
 
 

@@ -38,7 +38,9 @@ def test_config_alias_that_escapes_is_refused(offline_env: HostingEnv) -> None:
     cfg.write_text(cfg.read_text() + 'aliases = ["{subdomain};include /etc/passwd"]\n')
     r = cli("hosting", "plan", "REQ-2026-0001")
     assert r.exit_code == ExitCode.USAGE, r
-    assert "invalid hosting" in r.stderr and "hosting.aliases" in r.stderr and "cannot be a server name" in r.stderr
+    # Refused when the configuration is loaded, before the request is read.
+    assert "invalid configuration (1 problem)" in r.stderr and "hosting.aliases[0]: '{subdomain};include" in r.stderr
+    assert "has characters other than a-z, 0-9 and '-': ' /;'" in r.stderr, r
 
 
 def test_absolute_alias_on_a_reserved_name_is_refused(offline_env: HostingEnv) -> None:
