@@ -10,17 +10,29 @@ What it guarantees (see ../shared/notes/ansible.md for why each matters):
   before a key change is reused;
 - the venv's bin on PATH; the inventory path absolute; the playbooks' ansible.cfg;
 - `run()` returns a `PlaybookResult` (status, rc, per-host counts, failures, stats);
-  it never raises for a failed playbook. Progress goes to `on_event`.
+  it never raises for a failed playbook. Progress goes to `on_event`;
+- the playbook never outlives us: ansible-runner starts it in a session of its own that
+  ignores SIGHUP, so it is started through a small guard (`GUARD`, written under
+  <state_dir>/ansible/bin/) that asks the kernel for a signal when our process dies
+  (PR_SET_PDEATHSIG) and then kills the playbook's whole process group (workers and ssh
+  included). A crash of `provision` stops the playbook at once;
+- Ctrl-C while a playbook runs cancels it (ansible-runner's cancel callback kills its
+  process group, status "canceled") and then raises KeyboardInterrupt, so the caller
+  records the change as failed and the command stops as interrupted. The playbook's own
+  session does not get the terminal's SIGINT, so without this it would run on unseen.
 """
 
 from __future__ import annotations
 
 import hashlib
 import os
+import shlex
 import shutil
+import signal
 import stat
 import sys
 import tempfile
+import threading
 import time
 import uuid
 from collections.abc import Callable
@@ -32,6 +44,68 @@ PLAYBOOKS_DIR = Path(__file__).resolve().parents[2] / "playbooks"
 PROJECT_SSH_ARGS = "-o ControlMaster=auto -o ControlPersist=120s -o ServerAliveInterval=15"
 DEFAULT_SSH_ARGS = "-C -o ControlMaster=auto -o ControlPersist=60s"  # Ansible's own default
 Settings = Literal["project", "defaults"]
+PARENT_ENV = "PROVISION_PLAYBOOK_PARENT"
+
+# Started by ansible-runner instead of ansible-playbook (its `binary`). Ansible's workers
+# each start a session of their own, so killing the playbook's process group is not enough:
+# the guard is a child subreaper (orphans of the tree come back to it) and on SIGTERM kills
+# every descendant, then itself. The kernel sends it that SIGTERM when the process that
+# started it dies (PR_SET_PDEATHSIG), SIGKILL included; `run()` sends it on Ctrl-C.
+GUARD = """#!{python}
+# Written by provision (provision/install/runner.py): ansible-playbook dies with provision.
+import ctypes, os, signal, sys
+def descendants():
+    kids = {{}}
+    for d in os.listdir("/proc"):
+        if d.isdigit():
+            try:
+                with open(f"/proc/{{d}}/stat") as f:
+                    kids.setdefault(int(f.read().rsplit(")", 1)[1].split()[1]), []).append(int(d))
+            except (OSError, ValueError, IndexError):
+                pass
+    out, todo = [], [os.getpid()]
+    while todo:
+        for c in kids.get(todo.pop(), []):
+            out.append(c)
+            todo.append(c)
+    return out
+def kill_tree(*_):
+    for _ in range(20):
+        pids = descendants()
+        if not pids:
+            break
+        for p in pids:
+            try:
+                os.kill(p, signal.SIGKILL)
+            except OSError:
+                pass
+        while True:  # reap what died here (orphans of the tree come back to us)
+            try:
+                if os.waitpid(-1, os.WNOHANG)[0] == 0:
+                    break
+            except ChildProcessError:
+                break
+    os._exit(137)
+signal.signal(signal.SIGTERM, kill_tree)
+libc = ctypes.CDLL(None, use_errno=True)
+libc.prctl(36, 1, 0, 0, 0)  # PR_SET_CHILD_SUBREAPER
+libc.prctl(1, int(signal.SIGTERM), 0, 0, 0)  # PR_SET_PDEATHSIG
+if os.getppid() != int(os.environ.pop("{parent_env}", "0") or 0):
+    kill_tree()  # the starter died before the prctl
+child = os.fork()
+if child == 0:
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    os.execvp("ansible-playbook", ["ansible-playbook", *sys.argv[1:]])
+while True:
+    pid, status = os.waitpid(-1, 0)
+    if pid == child:
+        break
+code = os.waitstatus_to_exitcode(status)
+if code < 0:
+    signal.signal(-code, signal.SIG_DFL)
+    os.kill(os.getpid(), -code)
+sys.exit(code)
+"""
 
 
 def mitogen_env(strategy: str = "mitogen_linear") -> dict[str, str]:
@@ -182,6 +256,22 @@ class AnsibleRunner:
             env.update(mitogen_env(self.strategy))
         return env
 
+    def guard(self) -> Path:
+        """The guard script (see GUARD), written once per state dir and Python."""
+        text = GUARD.format(python=sys.executable, parent_env=PARENT_ENV)
+        path = self.state_dir / "ansible" / "bin" / "ansible-playbook-guard"
+        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        try:
+            if path.read_text() == text:
+                return path
+        except OSError:
+            pass
+        tmp = path.with_name(f".{path.name}.{os.getpid()}")
+        tmp.write_text(text)
+        tmp.chmod(0o700)
+        os.replace(tmp, path)
+        return path
+
     def run(self, playbook: str, extravars: dict[str, Any], *, limit: str | None = None,
             on_event: Callable[[ProgressEvent], None] | None = None,
             cancel: Callable[[], bool] | None = None) -> PlaybookResult:
@@ -199,16 +289,42 @@ class AnsibleRunner:
             self._on_event(ev, result, on_event)
             return True
 
+        # Ctrl-C: note it, let ansible-runner cancel the playbook, then raise it here.
+        interrupted: list[int] = []
+
+        def on_sigint(signum: int, frame: Any) -> None:
+            interrupted.append(signum)
+
+        def cancelled() -> bool:
+            if interrupted or (cancel and cancel()):
+                self._stop_guards()  # the whole tree; ansible-runner then kills the group
+                return True
+            return False
+
+        catch = (threading.current_thread() is threading.main_thread()
+                 and signal.getsignal(signal.SIGINT) is signal.default_int_handler)
+        previous = signal.signal(signal.SIGINT, on_sigint) if catch else None
         started = time.monotonic()
-        r = ansible_runner.run(
-            private_data_dir=str(private), project_dir=str(playbooks_dir()), playbook=playbook,
-            inventory=self.inventory, limit=limit, forks=self.forks,
-            # As an extra var it beats an inventory's ansible_control_path_dir too.
-            extravars={**extravars, "ansible_control_path_dir": str(self.control_path_dir())},
-            envvars=self.envvars(), suppress_env_files=True, quiet=True, event_handler=handler,
-            cancel_callback=cancel, timeout=self.timeout, ident="run",
-        )
+        try:
+            r = ansible_runner.run(
+                private_data_dir=str(private), project_dir=str(playbooks_dir()), playbook=playbook,
+                inventory=self.inventory, limit=limit, forks=self.forks,
+                # The guard instead of ansible-playbook: ansible-runner then adds no playbook
+                # argument of its own ("raw" mode), so it goes first on the command line.
+                binary=str(self.guard()), cmdline=shlex.quote(playbook),
+                # As an extra var it beats an inventory's ansible_control_path_dir too.
+                extravars={**extravars, "ansible_control_path_dir": str(self.control_path_dir())},
+                envvars={**self.envvars(), PARENT_ENV: str(os.getpid())}, suppress_env_files=True,
+                quiet=True, event_handler=handler, cancel_callback=cancelled, timeout=self.timeout,
+                ident="run", settings={"pexpect_timeout": 1},  # how often Ctrl-C is looked at
+            )
+        finally:
+            if catch:
+                signal.signal(signal.SIGINT, previous)
         result.duration = time.monotonic() - started
+        if interrupted:
+            raise KeyboardInterrupt(f"{playbook} was cancelled by Ctrl-C after {result.duration:.0f} s "
+                                    f"(status {r.status})")
         result.status, result.rc = r.status, r.rc if r.rc is not None else -1
         if r.status != "successful" or not result.hosts:
             try:
@@ -216,6 +332,30 @@ class AnsibleRunner:
             except (OSError, ValueError, AttributeError):
                 result.stdout_tail = ""
         return result
+
+    def _stop_guards(self, wait: float = 5.0) -> None:
+        """SIGTERM to our guards (see GUARD): each kills its playbook's process tree."""
+        me, guard = str(os.getpid()), str(self.guard())
+        pids = []
+        for d in os.listdir("/proc"):
+            try:
+                ppid = Path(f"/proc/{d}/stat").read_text().rsplit(")", 1)[1].split()[1]
+                if ppid == me and guard.encode() in Path(f"/proc/{d}/cmdline").read_bytes():
+                    pids.append(int(d))
+            except (OSError, ValueError, IndexError):
+                continue
+        for pid in pids:
+            try:
+                os.kill(pid, signal.SIGTERM)
+            except OSError:
+                pass
+        deadline = time.monotonic() + wait
+        while pids and time.monotonic() < deadline:
+            try:  # our child: a zombie once it is done
+                pids = [p for p in pids if Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"]
+            except OSError:
+                pids = []
+            time.sleep(0.05)
 
     @staticmethod
     def _on_event(ev: dict[str, Any], result: PlaybookResult,
