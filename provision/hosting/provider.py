@@ -9,6 +9,9 @@ apply: every change is recorded as attempted, the secrets are written to 0600 fi
        hosting.yml, the play runs (all applications of a host in one run; hosts in
        parallel up to `forks`), each change is then recorded as succeeded or failed, the
        files are removed, the host is probed again and the registry written.
+       A target the server already hosts but the registry does not record as active (a
+       run stopped between the play and the registry) gets a `hosting.registry` change;
+       a plan of only those writes the rows without running the play.
        The play rolls back what a failed run created and never leaves a vhost that
        fails `nginx -t` enabled, so the previous site keeps serving.
 """
@@ -133,6 +136,8 @@ class HostingProvider:
         for t in targets:
             changes, facts[t.instance] = planner.plan_target(t, states[t.host], ca_key)
             plan.changes += changes
+            if not changes:  # hosted, but maybe not yet recorded (a run that stopped in between)
+                plan.changes += self._registry_change(t)
             if t.kind in ("python", "node"):
                 plan.notes.append(f"{t.instance}: the {t.kind} app service is created by `provision install` "
                                   "(it needs the application's code).")
@@ -140,6 +145,16 @@ class HostingProvider:
         plan._facts = facts  # type: ignore[attr-defined]
         plan._states = states  # type: ignore[attr-defined]
         return plan
+
+    def _registry_change(self, t: HostingTarget) -> list[Change]:
+        """The registry row of a target the server already hosts, when it is missing or not
+        active: the play's part is done, its record is not (a run stopped between the two)."""
+        row = registry.get(self.app.store, t.request_id)
+        if row is not None and row.status == "active" and row.host == t.host and row.domain == t.domain:
+            return []
+        before = {"host": row.host, "domain": row.domain, "status": row.status} if row else None
+        return [Change("create" if row is None else "update", "hosting.registry", f"{t.request_id} {t.domain}",
+                       before, {"host": t.host, "domain": t.domain, "status": "active"}, t)]
 
     def apply(self, plan: Plan, audit: Any, on_event: Callable[[Any], None] | None = None,
               reconcile: bool = False) -> ApplyReport:
@@ -152,6 +167,8 @@ class HostingProvider:
         report = ApplyReport(plan)
         if plan.empty and not reconcile:
             return report
+        if not reconcile and all(c.kind == "hosting.registry" for c in plan.changes):
+            return self._apply_registry(plan, audit, report)
         workdir = self.app.config.state_dir / "ansible" / "secrets" / uuid.uuid4().hex
         workdir.mkdir(parents=True, mode=0o700)
         workdir.parent.chmod(0o700)
@@ -202,6 +219,20 @@ class HostingProvider:
             raise _error_for(message, f.host if f else ",".join(failed_hosts), bool(f and f.unreachable), report)
         return report
 
+    def _apply_registry(self, plan: Plan, audit: Any, report: ApplyReport) -> ApplyReport:
+        """Only registry rows to write: no play."""
+        attempts = [(c, _attempt(audit, c)) for c in plan.changes]
+        try:
+            self._register([c.data for c, _ in attempts], "active", plan._states)  # type: ignore[attr-defined]
+        except BaseException as e:
+            for c, aid in attempts:
+                _outcome(audit, aid, c, "failed", f"{type(e).__name__}: {e}")
+            raise
+        for c, aid in attempts:
+            _outcome(audit, aid, c, "succeeded")
+            report.applied.append(c)
+        return report
+
     def _item(self, t: HostingTarget, facts: dict[str, Any], workdir: Path) -> dict[str, Any]:
         password_file = cert = key = ""
         if t.database != "none":
@@ -217,11 +248,13 @@ class HostingProvider:
             cert, key = str(chain), str(keyfile)
         return t.extravars(password_file, cert, key, self.cfg.acme_email, self.cfg.acme_server)
 
-    def _register(self, targets: list[HostingTarget], status: str) -> None:
-        try:
-            states = self.read_state(targets)
-        except ProvisionError:
-            states = {}
+    def _register(self, targets: list[HostingTarget], status: str,
+                  states: dict[str, HostState] | None = None) -> None:
+        if states is None:
+            try:
+                states = self.read_state(targets)
+            except ProvisionError:
+                states = {}
         for t in targets:
             st = states.get(t.host)
             pem = st.apps[t.instance].get("cert_pem") if st else None
