@@ -3,7 +3,9 @@
 The order of records: an `Install` row (status running) and an audit "attempted" event
 before the playbook starts; after it, the row's status, commit, release and per-host
 counts, and a "succeeded"/"failed" event pointing at the attempt. A crash in between
-leaves both visible as running/attempted.
+leaves both visible as running/attempted; the next install of the request (under the
+request's lock, so no live run owns the row) marks such a row "interrupted" with an
+"install.interrupted" event.
 """
 
 from __future__ import annotations
@@ -110,8 +112,29 @@ class Installer:
         return self._run(target, "rollback", ref=chosen.commit, release=chosen.commit[:12], on_event=on_event)
 
     # ------------------------------------------------------------------------------------
+    def close_stale(self, request_id: str) -> list[int]:
+        """Mark `running` installs of `request_id` left by a run that died (SIGKILL, a lost
+        machine) as `interrupted`, each with an audit event. Called under the request's lock
+        (every command that installs holds it), so no live run owns such a row."""
+        audit = self.app.audit
+        with self.app.store.write() as s:
+            stale = list(s.execute(select(Install).where(Install.request_id == request_id,
+                                                         Install.status == "running",
+                                                         Install.run_id != audit.run_id)).scalars())
+            for row in stale:
+                row.status, row.ended_at = "interrupted", utcnow()
+            found = [(row.id, row.env, row.ref, row.run_id) for row in stale]
+        for install_id, env, ref, run_id in found:
+            audit.append("install", "install.interrupted", f"{request_id} {env} install #{install_id}",
+                         outcome="recorded", before={"status": "running", "run": run_id},
+                         after={"status": "interrupted", "ref": ref},
+                         reason="its run ended without recording an outcome (killed or lost)",
+                         request_id=request_id)
+        return [i for i, *_ in found]
+
     def _run(self, target: InstallTarget, action: str, ref: str, release: str,
              on_event: Callable[[ProgressEvent], None] | None) -> InstallOutcome:
+        self.close_stale(target.request_id)
         previous = last_install(self.app, target.request_id, target.env)
         prev_release = previous.release if previous else None
         change = Change("update" if previous else "create", f"install.{action}",
