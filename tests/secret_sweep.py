@@ -306,7 +306,7 @@ def _root_kind(path: Path, root: Path, kind: str) -> str:
 
 def scan(roots: list[tuple[Path, str]], secrets: dict[str, str]) -> Report:
     rep = Report()
-    table: dict[bytes, tuple[str, str, str]] = {}  # needle -> (kind, encoding, hint)
+    table: dict[bytes, tuple[str, str, str, str]] = {}  # needle -> (kind, encoding, hint, value)
     for value, kind in secrets.items():
         if len(value) < MIN_LEN:
             rep.too_short += 1
@@ -316,7 +316,7 @@ def scan(roots: list[tuple[Path, str]], secrets: dict[str, str]) -> Report:
         # Enough to tell secrets apart in a report without printing them.
         hint = f"{value[:4]}…, {len(value)} chars, sha256 {hashlib.sha256(value.encode()).hexdigest()[:10]}"
         for enc, b in needles(value):
-            table.setdefault(b, (kind, enc, hint))
+            table.setdefault(b, (kind, enc, hint, value))
     plain: list[tuple[Path, Path, str]] = []
     special: list[tuple[Path, Path, str]] = []
     seen: set[Path] = set()
@@ -341,34 +341,45 @@ def scan(roots: list[tuple[Path, str]], secrets: dict[str, str]) -> Report:
             (special if p.suffix in (".pdf", ".gz") else plain).append((p, root, rk))
     if not table:
         return rep
-    candidates = list(special)
-    if plain:
-        # GNU grep -F finds which files hold any needle (Aho-Corasick, fast); Python says which.
-        with tempfile.NamedTemporaryFile("wb", suffix=".needles") as pat:
-            pat.write(b"\n".join(b for b in table if b"\n" not in b) + b"\n")
-            pat.flush()
-            by_path = {str(p): (p, r, k) for p, r, k in plain}
-            paths = list(by_path)
-            for i in range(0, len(paths), 2000):
-                proc = subprocess.run(["grep", "-laF", "--null", "-f", pat.name, "--", *paths[i:i + 2000]],
-                                      capture_output=True, env={**os.environ, "LC_ALL": "C"}, timeout=300)
-                if proc.returncode not in (0, 1):
-                    missing = proc.stderr.count(b"No such file")
-                    if missing != proc.stderr.count(b"\n"):
-                        raise RuntimeError(f"grep failed: {proc.stderr.decode(errors='replace')[-500:]}")
-                candidates += [by_path[x.decode()] for x in proc.stdout.split(b"\0") if x]
-    for p, _root, rk in candidates:
+    # GNU grep -F prints every needle it finds in each file (Aho-Corasick: one pass over
+    # the bytes for all the needles). PDFs and gzip files are expanded to a temporary file first.
+    hits: dict[Path, dict[str, tuple[str, str, str, str, str]]] = {}  # file -> secret -> (kind, enc, hint, value, root kind)
+    with tempfile.TemporaryDirectory(prefix="secret-sweep-") as tmp:
+        pat = Path(tmp) / "needles"
+        pat.write_bytes(b"\n".join(table) + b"\n")
+        by_path = {str(p): (p, rk) for p, _r, rk in plain}
+        for i, (p, _r, rk) in enumerate(special):
+            try:
+                x = Path(tmp) / f"expanded-{i}"
+                x.write_bytes(_expanded(p, p.read_bytes()))
+                by_path[str(x)] = (p, rk)
+            except OSError:
+                continue
+        paths = list(by_path)
+        for i in range(0, len(paths), 2000):
+            proc = subprocess.run(["grep", "-oaF", "-H", "--null", "-f", str(pat), "--", *paths[i:i + 2000]],
+                                  capture_output=True, env={**os.environ, "LC_ALL": "C"}, timeout=300)
+            if proc.returncode not in (0, 1):
+                missing = proc.stderr.count(b"No such file")
+                if missing != proc.stderr.count(b"\n"):
+                    raise RuntimeError(f"grep failed: {proc.stderr.decode(errors='replace')[-500:]}")
+            for line in proc.stdout.split(b"\n"):
+                name, sep, match = line.partition(b"\0")
+                if sep and match in table:
+                    p, rk = by_path[name.decode()]
+                    kind, enc, hint, value = table[match]
+                    hits.setdefault(p, {}).setdefault(hint, (kind, enc, hint, value, rk))
+    for p, found in hits.items():
         try:
-            data = _expanded(p, p.read_bytes())
             mode = p.stat().st_mode
+            content = p.read_bytes().strip() if _private(mode) else b""
         except OSError:
             continue
-        hits: dict[str, tuple[str, str, str]] = {}  # one per secret and file
-        for b, (kind, enc, hint) in table.items():
-            if b in data:
-                hits.setdefault(hint + kind, (kind, enc, hint))
-        for kind, enc, hint in hits.values():
-            why = allowed(p, mode, kind)
+        for kind, enc, hint, value, rk in found.values():
+            if content and content == value.strip().encode():
+                why: str | None = "the secret's own file (0600): a token, password or private key file"
+            else:
+                why = allowed(p, mode, kind)
             if why:
                 rep.allowed.append((p, why, kind))
             else:

@@ -129,5 +129,8 @@ def test_no_secret_outside_its_place(request: pytest.FixtureRequest) -> None:
     for source, kind in expected.items():
         if source in REGISTRY.sources:
             assert rep.kinds.get(kind), f"{source} ran but no {kind} was registered:\n{REGISTRY.last_summary}"
+    if any(i.nodeid.endswith("test_server.py::test_apply_serves_tls_and_keeps_the_password_secret") for i in others):
+        assert rep.kinds.get("hosting database password (server env file)"), \
+            f"hosting ran on sandbox servers but no database password was read from them:\n{REGISTRY.last_summary}"
     if any(i.nodeid.endswith("test_secrets.py::test_secrets_reach_nothing") for i in others):
         assert any(k.startswith("redactor") for k in rep.kinds), REGISTRY.last_summary
