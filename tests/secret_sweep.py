@@ -202,6 +202,10 @@ class Registry:
             if self._evidence is None:
                 base = Path(os.environ.get("KOMINFO_SANDBOX_STATE", "/var/lib/kominfo-provision-sandbox"))
                 base = base if base.is_dir() and os.access(base, os.W_OK) else Path(tempfile.gettempdir())
+                for old in base.glob("secret-sweep-*-*"):  # left by sessions that were killed
+                    pid = old.name.split("-")[2]
+                    if pid.isdigit() and not Path(f"/proc/{pid}").exists():
+                        shutil.rmtree(old, ignore_errors=True)
                 self._evidence = Path(tempfile.mkdtemp(prefix=f"secret-sweep-{os.getpid()}-", dir=base))
                 self.add_root(self._evidence, "captured")
             self._n += 1
