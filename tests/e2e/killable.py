@@ -23,6 +23,12 @@ point matching STAGE/KIND (``*`` matches any), the process sends itself SIGNAL: 
 (SIGKILL to itself) or ``INT`` (SIGINT to its whole process group, which is what a
 terminal's Ctrl-C does). Without a kill spec it only traces (the counting run).
 
+``SIGNAL@STAGE/KIND/+N`` counts only *new* points: those whose label (stage, kind,
+detail) no earlier run of the chain passed (``seen``, from the trace). A re-run repeats
+what its predecessor did (reads, skipped stages, a playbook from its first task) without
+counting it, so each kill lands on work never reached before and the chain advances; a
+``+N`` spec whose stage the re-run finds already done fires at the first new point after it.
+
 `run_forked()` does the same from an already-imported test process (fork, no interpreter
 start-up: the crash test runs dozens of these).
 """
@@ -48,24 +54,47 @@ class KillSpec:
     stage: str
     kind: str
     n: int
+    new: bool = False  # count only points not passed by an earlier run (`+N`)
 
     @classmethod
     def parse(cls, text: str) -> KillSpec:
-        m = re.fullmatch(r"(KILL|INT)@([^/]+)/([^/]+)/(\d+)", text)
+        m = re.fullmatch(r"(KILL|INT)@([^/]+)/([^/]+)/(\+?)(\d+)", text)
         if not m:
-            raise ValueError(f"kill spec {text!r}: want SIGNAL@STAGE/KIND/N, e.g. KILL@dns/audit/2")
-        return cls(m.group(1), m.group(2), m.group(3), int(m.group(4)))
+            raise ValueError(f"kill spec {text!r}: want SIGNAL@STAGE/KIND/N or /+N, e.g. KILL@dns/audit/2")
+        return cls(m.group(1), m.group(2), m.group(3), int(m.group(5)), bool(m.group(4)))
 
     def __str__(self) -> str:
-        return f"{self.signal}@{self.stage}/{self.kind}/{self.n}"
+        return f"{self.signal}@{self.stage}/{self.kind}/{'+' if self.new else ''}{self.n}"
 
     def matches(self, stage: str, kind: str) -> bool:
-        return self.stage in ("*", stage) and self.kind in ("*", kind)
+        """This point counts for the spec. A `+N` spec whose stage the run has already
+        passed (a re-run that found that stage done) counts any point after it instead, so
+        a chain of `+N` specs always moves forward."""
+        if self.stage in ("*", stage) and self.kind in ("*", kind):
+            return True
+        return self.new and self.stage != "*" and rank(stage) > rank(self.stage)
+
+
+STAGE_ORDER = ["start", "repository", "staging install", "tests", "berita acara", "dns", "hosting",
+               "production install", "rekomendasi"]
+
+
+def rank(stage: str) -> int:
+    """A stage label's place in a run (``after X`` just after X); unknown labels last."""
+    after = stage.startswith("after ")
+    base = stage[len("after "):] if after else stage
+    return STAGE_ORDER.index(base) * 2 + after if base in STAGE_ORDER else 99
+
+
+def label(stage: str, kind: str, detail: str) -> str:
+    """A point's identity across runs of one request (for `+N` specs)."""
+    return f"{stage}|{kind}|{detail}"
 
 
 class Points:
-    def __init__(self, spec: KillSpec | None, trace: str | None) -> None:
+    def __init__(self, spec: KillSpec | None, trace: str | None, seen: set[str] | None = None) -> None:
         self.spec, self.stage, self.n, self.matched, self.nested = spec, "start", 0, 0, 0
+        self.seen = set(seen or ())  # labels earlier runs passed: a `+N` spec counts only others
         self.fd = os.open(trace, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600) if trace else None
 
     def _write(self, record: dict[str, Any]) -> None:
@@ -76,7 +105,10 @@ class Points:
         self.n += 1
         record = {"n": self.n, "pid": os.getpid(), "stage": self.stage, "kind": kind, "detail": detail}
         fire = False
-        if self.spec is not None and self.spec.matches(self.stage, kind):
+        key = label(self.stage, kind, detail)
+        fresh = key not in self.seen
+        self.seen.add(key)
+        if self.spec is not None and self.spec.matches(self.stage, kind) and (fresh or not self.spec.new):
             self.matched += 1
             fire = self.matched == self.spec.n
         if fire:
@@ -104,7 +136,7 @@ class Points:
         return wrap
 
 
-def install(spec: KillSpec | None, trace: str | None) -> Points:
+def install(spec: KillSpec | None, trace: str | None, seen: set[str] | None = None) -> Points:
     """Wrap the kill points (in this process only)."""
     import dns.query
     import dns.update
@@ -118,7 +150,7 @@ def install(spec: KillSpec | None, trace: str | None) -> Points:
     from provision.reports import berita_acara, pdf, rekomendasi
     from provision import audit as audit_mod
 
-    pts = Points(spec, trace)
+    pts = Points(spec, trace, seen)
 
     Pipeline.repository = pts.in_stage("repository")(Pipeline.repository)  # type: ignore[method-assign]
     Pipeline._install = pts.in_stage(lambda self, env: f"{env} install")(Pipeline._install)  # type: ignore[method-assign]
@@ -242,8 +274,8 @@ class Exited:
         return f"<{how}\nstdout: {self.stdout[-2500:]}\nstderr: {self.stderr[-2500:]}>"
 
 
-def run_forked(argv: list[str], env: dict[str, str], spec: KillSpec | None, trace: str,
-               out_base: str, timeout: float = 900) -> Exited:
+def run_forked(argv: list[str], env: dict[str, str], spec: KillSpec | None, trace: str | None,
+               out_base: str, timeout: float = 900, seen: set[str] | None = None) -> Exited:
     """Fork, make the child its own process group (a terminal's job), set its
     environment, wrap the kill points, run the CLI; wait for it. Output to out_base.out/.err."""
     import time
@@ -267,7 +299,7 @@ def run_forked(argv: list[str], env: dict[str, str], spec: KillSpec | None, trac
             signal.signal(signal.SIGTERM, signal.SIG_DFL)
             os.environ.clear()
             os.environ.update(env)
-            install(spec, trace)
+            install(spec, trace, seen)
             code = run_cli(argv)
         except BaseException:  # noqa: BLE001
             import traceback

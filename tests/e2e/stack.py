@@ -101,7 +101,8 @@ signatory_nip = "19700101 199001 1 001"
         """`provision ARGS`, forked from this (pre-imported) process: no interpreter start-up."""
         from tests.e2e import killable
 
-        out = killable.run_forked(list(args), self.env, None, None, str(self.base / "cli"), timeout=timeout)
+        out = killable.run_forked(list(args), self.env, None, None, str(self.base / f"cli-{os.getpid()}"),
+                                  timeout=timeout)  # one output file per forked caller (the reference runs alongside)
         return Proc(["provision", *args], out.rc if out.rc is not None else -1, out.stdout, out.stderr)
 
     def ok(self, *args: str) -> Proc:
