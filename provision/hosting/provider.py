@@ -220,17 +220,10 @@ class HostingProvider:
         return report
 
     def _apply_registry(self, plan: Plan, audit: Any, report: ApplyReport) -> ApplyReport:
-        """Only registry rows to write: no play."""
-        attempts = [(c, _attempt(audit, c)) for c in plan.changes]
-        try:
-            self._register([c.data for c, _ in attempts], "active", plan._states)  # type: ignore[attr-defined]
-        except BaseException as e:
-            for c, aid in attempts:
-                _outcome(audit, aid, c, "failed", f"{type(e).__name__}: {e}")
-            raise
-        for c, aid in attempts:
-            _outcome(audit, aid, c, "succeeded")
-            report.applied.append(c)
+        """Only registry rows to write: no play. A row is a record in our own store, not an
+        outside change: its "register" event (written with it) is the whole log of it."""
+        self._register([c.data for c in plan.changes], "active", plan._states)  # type: ignore[attr-defined]
+        report.applied += plan.changes
         return report
 
     def _item(self, t: HostingTarget, facts: dict[str, Any], workdir: Path) -> dict[str, Any]:
@@ -259,12 +252,14 @@ class HostingProvider:
             st = states.get(t.host)
             pem = st.apps[t.instance].get("cert_pem") if st else None
             info = parse_pem(pem) if pem else None
-            before, after = registry.upsert(self.app.store, t.request_id, host=t.host, domain=t.domain,
-                                            runtime=t.runtime, database=t.database,
-                                            tls_expiry=info.not_after if info else None, status=status)
-            if before != after:
-                self.app.audit.append(PROVIDER, "register", f"{t.request_id} {t.domain}", outcome="recorded",
-                                      before=before, after=after, request_id=t.request_id)
+            with self.app.store.write() as s:  # the row and its event together, or neither
+                before, after = registry.upsert_in(s, t.request_id, host=t.host, domain=t.domain,
+                                                   runtime=t.runtime, database=t.database,
+                                                   tls_expiry=info.not_after if info else None, status=status)
+                if before != after:
+                    self.app.audit.append_in(s, [dict(provider=PROVIDER, action="register",
+                                                      target=f"{t.request_id} {t.domain}", outcome="recorded",
+                                                      before=before, after=after, request_id=t.request_id)])
 
     # -- withdraw -------------------------------------------------------------------------
     def plan_delete(self, request_ids: list[str], purge: bool = False) -> Plan:

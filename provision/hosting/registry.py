@@ -32,17 +32,23 @@ def get(store: Any, request_id: str) -> Hosting | None:
 def upsert(store: Any, request_id: str, *, host: str, domain: str, runtime: str, database: str,
            tls_expiry: dt.datetime | None, status: str) -> tuple[dict[str, Any] | None, dict[str, Any]]:
     """Write the row; returns (before, after) for the audit log."""
-    now = utcnow()
     with store.write() as s:
-        row = s.get(Hosting, request_id)
-        before = _fields(row) if row else None
-        if row is None:
-            row = Hosting(request_id=request_id, created_at=now)
-            s.add(row)
-        row.host, row.domain, row.runtime, row.database = host, domain, runtime, database
-        row.tls_expiry, row.status, row.updated_at = tls_expiry, status, now
-        after = _fields(row)
-    return before, after
+        return upsert_in(s, request_id, host=host, domain=domain, runtime=runtime, database=database,
+                         tls_expiry=tls_expiry, status=status)
+
+
+def upsert_in(s: Any, request_id: str, *, host: str, domain: str, runtime: str, database: str,
+              tls_expiry: dt.datetime | None, status: str) -> tuple[dict[str, Any] | None, dict[str, Any]]:
+    """upsert() inside the caller's write transaction `s` (with its audit event, say)."""
+    now = utcnow()
+    row = s.get(Hosting, request_id)
+    before = _fields(row) if row else None
+    if row is None:
+        row = Hosting(request_id=request_id, created_at=now)
+        s.add(row)
+    row.host, row.domain, row.runtime, row.database = host, domain, runtime, database
+    row.tls_expiry, row.status, row.updated_at = tls_expiry, status, now
+    return before, _fields(row)
 
 
 def set_status(store: Any, request_id: str, status: str) -> tuple[dict[str, Any] | None, dict[str, Any] | None]:
