@@ -113,8 +113,8 @@ class TextType(click.ParamType):
 
 
 class OutputFileType(click.ParamType):
-    """A file to write: no control characters in the name, not a directory, and a directory
-    that exists or can be made. Checked before any work, so a bad path never wastes a run."""
+    """A file to write: no control characters in the name, its directory exists (a typo in
+    a path is caught before the run, not after it), it is not a directory. Checked before any work, so a bad path never wastes a run."""
 
     name = "FILE"
 
@@ -128,14 +128,8 @@ class OutputFileType(click.ParamType):
         path = Path(text).expanduser()
         if path.is_dir():
             self.fail(f"{show(text)} is a directory; give a file name", param, ctx)
-        # A missing directory is made when the file is written (a timer's first run); one
-        # blocked by a file never could be.
-        ancestor = path.parent
-        while not ancestor.exists() and ancestor != ancestor.parent:
-            ancestor = ancestor.parent
-        if not ancestor.is_dir():
-            self.fail(f"the directory of {show(text)} cannot be made: {show(str(ancestor))} is not a directory",
-                      param, ctx)
+        if not path.parent.is_dir():
+            self.fail(f"the directory of {show(text)} does not exist", param, ctx)
         return path
 
 

@@ -65,15 +65,22 @@ def test_units_parse_strictly_and_run_the_check() -> None:
         parse_unit("[Service]\nExecStart /bin/true\n")
 
 
-def test_the_units_command_line_is_accepted_by_the_cli() -> None:
-    argv = dict(parse_unit((DOCS / "provision-check.service").read_text())["Service"])["ExecStart"].split()[1:]
+def test_the_units_command_line_is_accepted_by_the_cli(tmp_path: Path) -> None:
+    # Output files' directories must exist when the command starts: the unit's
+    # StateDirectory= makes them (here under tmp_path, standing for /), and node-exporter's
+    # textfile directory exists where it runs.
+    svc = dict(parse_unit((DOCS / "provision-check.service").read_text())["Service"])
+    for state in svc["StateDirectory"].split():
+        (tmp_path / "var/lib" / state).mkdir(parents=True)
+    (tmp_path / "var/lib/prometheus/node-exporter").mkdir(parents=True)
+    argv = [a.replace("/var/lib/", f"{tmp_path}/var/lib/") for a in svc["ExecStart"].split()[1:]]
     from provision.cli import cli
 
     ctx = cli.make_context("provision", list(argv), resilient_parsing=False)
     sub = cli.get_command(ctx, argv[0])
     assert sub is not None
     sub_ctx = sub.make_context(argv[0], argv[1:], parent=ctx)
-    assert sub_ctx.params["junit_file"] == Path("/var/lib/kominfo-provision/check/junit.xml")
+    assert sub_ctx.params["junit_file"] == tmp_path / "var/lib/kominfo-provision/check/junit.xml"
     assert sub_ctx.params["prom_file"].name == "provision_check.prom"
 
 
