@@ -14,7 +14,6 @@ import os
 import re
 import string
 import tomllib
-import unicodedata
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -26,6 +25,7 @@ from pydantic_core import PydanticCustomError
 
 from provision.errors import ConfigError, Problem, SecretError, ValidationError
 from provision.secrets import MASK, REDACTOR, read_secret_file, secret_from_env
+from provision.textcheck import first_invisible, shown
 
 SYSTEM_CONFIG = Path("/etc/kominfo-provision/provision.toml")
 ENV_PREFIX = "PROVISION_"
@@ -43,16 +43,8 @@ def _bad(msg: str) -> PydanticCustomError:
     return PydanticCustomError("provision_config", "{msg}", {"msg": msg})
 
 
-def _show(value: str) -> str:
-    return repr(value if len(value) <= 60 else value[:57] + "...")
-
-
-def _invisible(value: str) -> str | None:
-    """The first control or invisible character (C* and line/paragraph separators), shown."""
-    for ch in value:
-        if unicodedata.category(ch) in ("Cc", "Cf", "Cs", "Co", "Cn", "Zl", "Zp"):
-            return f"U+{ord(ch):04X}"
-    return None
+_show = shown
+_invisible = first_invisible
 
 
 def _one_line(value: str) -> str:

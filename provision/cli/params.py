@@ -9,11 +9,12 @@ newline or an escape sequence in a value never reaches the terminal as such.
 from __future__ import annotations
 
 import re
-import unicodedata
 from pathlib import Path
 from typing import Any
 
 import click
+
+from provision.textcheck import first_invisible, shown
 
 #: Any configured prefix (general.request_id_prefix: [A-Z][A-Z0-9]{0,9}), a year, a number.
 REQUEST_ID = re.compile(r"^[A-Z][A-Z0-9]{0,9}-\d{4}-\d{4,6}\Z")
@@ -22,16 +23,8 @@ _COMMIT = re.compile(r"^[0-9a-fA-F]{7,64}\Z")
 _CHECKSUM = re.compile(r"^[0-9a-f]{16,64}\Z")
 
 
-def show(value: str) -> str:
-    return repr(value if len(value) <= 60 else value[:57] + "...")
-
-
-def invisible(value: str) -> str | None:
-    """The first control, format (zero-width, bidi) or separator character, as U+XXXX."""
-    for ch in value:
-        if unicodedata.category(ch) in ("Cc", "Cf", "Cs", "Co", "Cn", "Zl", "Zp"):
-            return f"U+{ord(ch):04X}"
-    return None
+show = shown
+invisible = first_invisible
 
 
 def request_id_problem(value: str) -> str | None:

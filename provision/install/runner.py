@@ -104,7 +104,7 @@ code = os.waitstatus_to_exitcode(status)
 if code < 0:
     signal.signal(-code, signal.SIG_DFL)
     os.kill(os.getpid(), -code)
-sys.exit(code)
+raise SystemExit(code)
 """
 
 

@@ -55,6 +55,7 @@ def test_nothing_hosted_passes(provision_home: Path) -> None:
 def test_failure_table_files_history_and_audit(one_app: tuple[str, int], provision_home: Path) -> None:
     rid, port = one_app
     junit, prom = provision_home / "out" / "junit.xml", provision_home / "out" / "check.prom"
+    (provision_home / "out").mkdir()  # an output file's directory must exist (a typo is caught first)
     r = run_cli("check", "--only", "http,tls", "--junit", str(junit), "--prometheus", str(prom))
     assert r.exit_code == 3
     assert r.stderr.strip() == ("Error: 1 of 1 checks failed. The table above says what differs; "
