@@ -110,7 +110,8 @@ class Points:
         self.seen.add(key)
         if self.spec is not None and self.spec.matches(self.stage, kind) and (fresh or not self.spec.new):
             self.matched += 1
-            fire = self.matched == self.spec.n
+            passed = self.spec.new and self.spec.stage != "*" and rank(self.stage) > rank(self.spec.stage)
+            fire = self.matched == self.spec.n or passed  # its stage found done: the first new point after
         if fire:
             record["signal"] = self.spec.signal  # type: ignore[union-attr]
         self._write(record)

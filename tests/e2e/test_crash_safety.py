@@ -56,8 +56,8 @@ REF, CRASH = "kpref", "kpcrash"
 # too, "audit/+1" passes the re-run's write and kills at the outcome. Twice Ctrl-C inside a
 # GitLab call. A spec with no new point left fires at none: the chain then ends (reported).
 _ANY, _OUTCOME, _CTRL_C = "KILL@repository/*/+1", "KILL@repository/audit/+1", "INT@repository/http/+1"
-PHASE1 = [_ANY, _OUTCOME, _ANY, _ANY, _ANY, _CTRL_C, _ANY, _OUTCOME, _ANY, _ANY, _ANY, _OUTCOME,
-          _ANY, _CTRL_C, _ANY, _ANY, _OUTCOME, _ANY, _ANY, "KILL@after repository/*/+1"]
+PHASE1 = [_ANY, _OUTCOME, _ANY, _ANY, _ANY, _CTRL_C, _ANY, _OUTCOME, _ANY, _CTRL_C, _ANY, _OUTCOME,
+          _ANY, _ANY, _ANY, _OUTCOME, _ANY, _ANY, "KILL@after repository/*/+1"]
 
 # Phase 2 (`apply --ref v1.0.0`), in SOP order. Kills inside a playbook cost a restart of
 # it, so there are few; most points are where a re-run is cheap.
@@ -74,13 +74,16 @@ PHASE2 = [
     "KILL@dns/dns/+1",                       # the UPDATE sent and answered, no read-back
     "KILL@dns/audit/+1",                     # its outcome logged (or the next new point)
     "KILL@hosting/audit/+1",                 # the first hosting change logged as attempted
+    "KILL@hosting/audit/+1",                 # the second
+    "KILL@hosting/audit/+2",                 # the fourth
     "INT@hosting/ansible/+3",                # Ctrl-C inside the hosting playbook
     "KILL@hosting/ansible/+25",              # inside the hosting playbook (vhost being made)
     "KILL@hosting/audit/+1",                 # the playbook done, its first outcome logged
     "KILL@hosting/audit/+1",                 # the registry row attempted, not yet written
-    "KILL@production install/audit/+1",      # the production attempt logged
-    "KILL@production install/ansible/+4",    # inside the production playbook
-    "KILL@production install/audit/+2",      # the re-run's playbook done, its outcome committed
+    "KILL@hosting/audit/+1",                 # the registry row written (or its outcome logged)
+    "KILL@production install/ansible/+4",    # inside the production playbook (its attempt logged)
+    "KILL@production install/audit/+1",      # the killed install marked "interrupted"
+    "KILL@production install/audit/+1",      # the re-run's playbook done, its outcome committed
     "KILL@rekomendasi/document/+1",          # the letter's files written, not recorded
     "KILL@rekomendasi/audit/+1",             # its row and event written, not yet committed
     "KILL@after rekomendasi/*/+1",           # step 15 marked done, the run not yet ended

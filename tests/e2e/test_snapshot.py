@@ -68,3 +68,28 @@ def test_kill_specs_parse() -> None:
     assert KillSpec.parse("INT@*/*/1").matches("dns", "audit")
     with pytest.raises(ValueError):
         KillSpec.parse("TERM@dns/audit/1")
+
+
+def test_new_point_specs_count_only_unseen_points_and_move_on(monkeypatch: pytest.MonkeyPatch) -> None:
+    """`+N`: points an earlier run passed do not count; once the spec's stage is passed
+    (a re-run found it done), the first new point fires."""
+    from tests.e2e import killable
+
+    sent: list[int] = []
+    monkeypatch.setattr(killable.os, "kill", lambda pid, sig: sent.append(sig))
+    seen = {killable.label("dns", "audit", "dns create a attempted")}
+    pts = killable.Points(KillSpec.parse("KILL@dns/audit/+1"), None, seen)
+    pts.stage = "dns"
+    pts.hit("audit", "dns create a attempted")  # seen: passes
+    pts.hit("dns", "update a")                  # another kind: passes
+    assert sent == []
+    pts.hit("audit", "dns create a succeeded")  # new: fires
+    assert sent == [9]
+
+    sent.clear()
+    pts = killable.Points(KillSpec.parse("KILL@dns/audit/+3"), None, set())
+    for stage, kind in (("after berita acara", "audit"), ("hosting", "audit")):
+        pts.stage = stage
+        pts.hit(kind, f"{stage} x")
+    assert sent == [9], "the dns stage was passed: the first new point after it fires"
+    assert killable.rank("after dns") == killable.rank("dns") + 1 < killable.rank("hosting")
