@@ -76,6 +76,7 @@ def main() -> int:
     from tests.sandbox.__main__ import cmd_down, cmd_up
 
     state = Path(tempfile.mkdtemp(prefix="kp-bench-concurrent-"))
+    state.chmod(0o755)  # BIND runs as nobody and must traverse it
     for var in [v for v in os.environ if v.startswith("PROVISION_")]:
         del os.environ[var]
     os.environ.update(PROVISION_CONFIG=str(state / "provision.toml"), PROVISION_ACTOR="bench",
