@@ -146,7 +146,8 @@ class Install(Base):
     commit: Mapped[str | None] = mapped_column(String(64))
     release: Mapped[str | None] = mapped_column(String(100))
     hosts: Mapped[str | None] = mapped_column(Text)  # JSON: per-host ok/changed/failed
-    status: Mapped[str] = mapped_column(String(20))  # running|succeeded|failed|rolled-back|interrupted (a dead run's row, marked by the next)
+    # running|succeeded|failed|rolled-back|interrupted (a dead run's row, marked so by the next)
+    status: Mapped[str] = mapped_column(String(20))
     started_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
     ended_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
 
