@@ -543,6 +543,17 @@ def _after_pg_start(server: Any) -> None:
         add_root(Path(server.base) / "postgres.log", "PostgreSQL server log")
 
 
+def _before_pg_stop(server: Any) -> None:
+    """A server stopped before the sweep (a test's own, not the session's) takes its
+    directory with it: keep its log, and drop the root that will be gone."""
+    if server.base is None:
+        return
+    log = Path(server.base) / "postgres.log"
+    if log.exists():
+        REGISTRY.capture_text(log.read_bytes(), f"pg-log-{Path(server.base).name}", "PostgreSQL server log")
+    REGISTRY.roots = [(p, k) for p, k in REGISTRY.roots if p != log]
+
+
 def install_hooks() -> None:
     try:
         from tests.sandbox.bind import BindPair
@@ -553,6 +564,7 @@ def install_hooks() -> None:
     _wrap(Server, "stop", _before_server_stop)
     _wrap(BindPair, "stop", _before_bind_stop)
     _wrap(PostgresServer, "drop_database", _before_pg_drop)
+    _wrap(PostgresServer, "stop", _before_pg_stop)
     original_start = PostgresServer.start
     if not getattr(original_start, "_secret_sweep", False):
         @functools.wraps(original_start)
