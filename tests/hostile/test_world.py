@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import subprocess
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -23,6 +22,7 @@ import pytest
 
 from tests.gitlab.cli_env import SPEC, setup_emulator
 from tests.helpers import CliResult, run_cli
+from tests.hosting.conftest import _environment
 from tests.hostile.corpus import (BAD_TEXT, FORMAT, IDNA_VALUES, INVISIBLE, JINJA, LOOKALIKE, NEWLINE_NUL, NGINX,
                                   OVERLONG, SHELL, SQL, TRAVERSAL, WRONG_TYPE, YAML, Case, register)
 from tests.hostile.test_records import snapshot
@@ -86,7 +86,7 @@ def world(tmp_path_factory: pytest.TempPathFactory, gitlab_emulator: Any, sandbo
     home = tmp_path_factory.mktemp("hostile-world")
     bind = BindPair(zone=ZONE, records=HAND_RECORDS)
     bind.start()
-    mp = pytest.MonkeyPatch()
+    mp: pytest.MonkeyPatch | None = None
     try:
         gitlab_emulator.reset()
         token, _ = setup_emulator(gitlab_emulator, home)
@@ -104,14 +104,8 @@ def world(tmp_path_factory: pytest.TempPathFactory, gitlab_emulator: Any, sandbo
         }
         w = World(home, "", bind, gitlab_emulator, kominfo_server, base)
         (home / "provision.toml").write_text(w.config_text())
-        for var in list(os.environ):
-            if var.startswith("PROVISION_") or var in ("GITLAB_CI", "GITLAB_USER_LOGIN", "CI_JOB_URL"):
-                mp.delenv(var)
-        mp.setenv("PROVISION_CONFIG", str(home / "provision.toml"))
-        mp.setenv("PROVISION_ACTOR", "tester")
-        mp.setenv("PROVISION_TODAY", "2026-11-02")
+        mp = _environment(home)  # this config, no stray PROVISION_*/CI variables, cwd = home
         mp.setenv("PROVISION_GITLAB_TOKEN", token)
-        mp.chdir(home)
         r = run_cli("request", "open", "--opd-code", "disdik", "--opd-name", "Dinas Pendidikan", "--app",
                     "Sistem Informasi Sekolah", "--letter-number", "005/DISDIK/2026", "--letter-date", "2026-11-02",
                     "--json")
@@ -126,7 +120,8 @@ def world(tmp_path_factory: pytest.TempPathFactory, gitlab_emulator: Any, sandbo
             assert r.exit_code == 0, r
         yield w
     finally:
-        mp.undo()
+        if mp is not None:
+            mp.undo()
         bind.stop()
 
 
