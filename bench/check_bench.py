@@ -2,6 +2,7 @@
 same checks run one after another.
 
     sudo python bench/check_bench.py [--apps 200] [--servers 4] [--runs 3] [--only dns,http,tls,host,gitlab]
+    sudo python bench/check_bench.py --smoke   # 6 apps on 1 server, one run (CI)
 
 Set up (not timed): sandbox servers (several applications each: user, home, document root,
 nginx vhost with its own certificate from a throwaway CA, a php-fpm pool for every fifth),
@@ -229,7 +230,10 @@ def main() -> None:
     ap.add_argument("--servers", type=int, default=4)
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--concurrency", type=int, default=32)
+    ap.add_argument("--smoke", action="store_true", help="6 apps on one server, one run (CI)")
     args = ap.parse_args()
+    if args.smoke:
+        args.apps, args.servers, args.runs = 6, 1, 1
     if os.geteuid() != 0:
         raise SystemExit("the sandbox servers need root: run with sudo")
     work = Path(tempfile.mkdtemp(prefix="kp-check-bench-"))
@@ -285,6 +289,8 @@ def main() -> None:
         bad = [r for r in first["results"] if r["status"] != "pass"][:10]
         for r in bad:
             print(f"  {r['status']} {r['check']} {r['request']} {r['name']}: {r['message']}")
+        if not same or not first["results"] or not (seq > 0 and warm > 0):
+            raise SystemExit("the runs disagree or measured nothing: the comparison does not hold")
     finally:
         for ls in parts.get("listeners", []) + parts.get("forwarders", []):
             ls.close()

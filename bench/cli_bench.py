@@ -5,7 +5,10 @@ Prints medians over several runs, measured in the same run (machines here are no
 read the ratios). Targets (issue 2): `provision --help` at most one third of
 `ansible-playbook --version`; `request list` over 10,000 requests under 300 ms.
 
-Usage: python bench/cli_bench.py [--runs N] [--requests N]
+Usage: .venv/bin/python bench/cli_bench.py [--runs N] [--requests N] [--smoke]
+
+--smoke: 2 runs over 200 requests, in seconds; exits 1 unless every figure and its
+anchor were measured (CI runs it so the benchmark keeps working).
 """
 
 from __future__ import annotations
@@ -73,11 +76,14 @@ def populate(url: str, n: int) -> None:
     store.dispose()
 
 
-def main() -> None:
+def main() -> None:  # exits non-zero when a command fails or a figure is missing
     ap = argparse.ArgumentParser()
     ap.add_argument("--runs", type=int, default=7)
     ap.add_argument("--requests", type=int, default=10_000)
+    ap.add_argument("--smoke", action="store_true", help="a small size that runs in seconds (CI)")
     args = ap.parse_args()
+    if args.smoke:
+        args.runs, args.requests = 2, 200
     bindir = Path(sys.executable).parent
     provision = shutil.which("provision", path=str(bindir)) or shutil.which("provision")
     ansible = shutil.which("ansible-playbook", path=str(bindir)) or shutil.which("ansible-playbook")
@@ -112,6 +118,9 @@ def main() -> None:
                                  ("provision request list --overdue", t_overdue)), cpu[2:]):
             print(f"{name:36} {t * 1000:6.0f}ms {c * 1000:6.0f}ms  target 300 ms: "
                   f"{'met' if t < 0.3 else 'missed'} (wall)")
+        figures = [t_ansible, t_help, t_list, t_json, t_overdue, *cpu]
+        if len(cpu) != 5 or not all(0 < f < 60 for f in figures):
+            raise SystemExit(f"smoke: a figure is missing or absurd: {figures}")
     finally:
         shutil.rmtree(work, ignore_errors=True)
 

@@ -3,7 +3,8 @@
 Acara, DNS, hosting, production install, Surat Rekomendasi) on N requests at once, against
 the same N runs one after the other (the anchor: one sysadmin doing them in turn).
 
-    sudo -E /work/venv/bin/python bench/concurrent_apply_bench.py [--requests 4] [--json FILE]
+    sudo -E .venv/bin/python bench/concurrent_apply_bench.py [--requests 4] [--json FILE]
+    sudo -E .venv/bin/python bench/concurrent_apply_bench.py --smoke   # 2 at once against 2 in turn (CI)
 
 Builds its own sandbox (python -m tests.sandbox up --state-dir <tmp>: one Kominfo server,
 BIND, the GitLab emulator), prepares 2N requests up to step 13 (steps recorded in-process;
@@ -72,7 +73,10 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--requests", type=int, default=4)
     parser.add_argument("--json", type=Path, default=None)
+    parser.add_argument("--smoke", action="store_true", help="2 requests each way (CI)")
     args = parser.parse_args()
+    if args.smoke:
+        args.requests = 2
     from tests.sandbox.__main__ import cmd_down, cmd_up
 
     state = Path(tempfile.mkdtemp(prefix="kp-bench-concurrent-"))

@@ -1,6 +1,7 @@
 """Benchmark: GitLab repositories for N requests against the emulator (default 200).
 
-    python bench/gitlab_bench.py [--requests 200] [--per-page 100]
+    .venv/bin/python bench/gitlab_bench.py [--requests 200] [--per-page 100]
+    .venv/bin/python bench/gitlab_bench.py --smoke   # 5 requests, in seconds (CI)
 
 Measures, with the emulator's own call counters: API reads and writes per request and the
 wall time of (1) the first apply of every request, (2) a second apply of every request (must
@@ -102,7 +103,10 @@ def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--requests", type=int, default=200)
     ap.add_argument("--per-page", type=int, default=100)
+    ap.add_argument("--smoke", action="store_true", help="a small size that runs in seconds (CI)")
     args = ap.parse_args(argv)
+    if args.smoke:
+        args.requests = 5
     with tempfile.TemporaryDirectory(prefix="gitlab-bench-") as tmp_dir:
         tmp = Path(tmp_dir)
         emu = GitLabEmulator(tmp / "emulator", ssh=False).start()
@@ -131,6 +135,13 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{name:34} {r['reads']:10.1f} {r['writes']:11.1f} {int(r['total_writes']):7d} {r['wall']:8.2f} {r['ms_per_request']:8.1f}")
     ok = rows[1][1]["total_writes"] == 0
     print("second apply wrote nothing" if ok else "FAIL: the second apply wrote")
+    first, anchor = rows[0][1], rows[2][1]
+    if first["writes"] <= 0 or anchor["writes"] <= 0 or anchor["reads"] <= 0:
+        print("FAIL: a first run wrote nothing: the comparison measured nothing", file=sys.stderr)
+        ok = False
+    else:
+        print(f"anchors / ours, first apply: reads x{anchor['reads'] / max(first['reads'], 0.1):.1f}, "
+              f"wall x{anchor['wall'] / first['wall']:.1f}")
     return 0 if ok else 1
 
 

@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """Benchmark of `hosting apply` (SOP step 15) on fresh sandbox servers.
 
-    sudo -E /work/venv/bin/python bench/hosting_bench.py [--apps 10] [--strategy linear|mitogen_linear] [--json FILE]
+    sudo -E .venv/bin/python bench/hosting_bench.py [--apps 10] [--strategy linear|mitogen_linear] [--json FILE]
+    sudo -E .venv/bin/python bench/hosting_bench.py --smoke   # 2 apps (CI)
 
 1. one app (PHP + MariaDB + TLS from a local CA) on a fresh server: plan (SSH probe) and
    apply; then the no-change re-run: the plan (nothing to do) and a forced play run
@@ -72,11 +73,14 @@ def main() -> int:
     ap.add_argument("--apps", type=int, default=10)
     ap.add_argument("--strategy", default="linear", choices=["linear", "mitogen_linear"])
     ap.add_argument("--json", dest="json_out", default=None)
+    ap.add_argument("--smoke", action="store_true", help="2 apps: the same comparison, smaller (CI)")
     args = ap.parse_args()
+    if args.smoke:
+        args.apps = 2
+    results: dict[str, float | int | str] = {"strategy": args.strategy, "apps": args.apps}
     from provision.context import App
     from provision.hosting import HostingProvider
 
-    results: dict[str, float | int | str] = {"strategy": args.strategy, "apps": args.apps}
     with tempfile.TemporaryDirectory(prefix="hosting-bench-") as tmp:
         home = Path(tmp)
         sandbox = Sandbox(home / "sandbox")
@@ -125,6 +129,7 @@ def main() -> int:
           f"--reconcile play {results['rerun_reconcile_s']:.1f} s (changed={results['rerun_changed']})")
     print(f"  {n} apps, one run:        plan {results['many_plan_s']:.1f} s + apply {results['many_one_run_s']:.1f} s")
     print(f"  {n} apps, {n} runs:        {results['many_separate_s']:.1f} s (plan + apply each)")
+    print(f"  one run / {n} runs: {float(results['many_one_run_s']) / float(results['many_separate_s']):.2f}x")
     if args.json_out:
         Path(args.json_out).write_text(json.dumps(results, indent=1))
     return 0

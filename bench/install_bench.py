@@ -2,7 +2,8 @@
 """Benchmark: install the sample PHP app on a fresh sandbox server, then the no-change re-run,
 with the project's Ansible settings, with Ansible's defaults and with Mitogen, in one run.
 
-    sudo -E /work/venv/bin/python bench/install_bench.py [--rounds N] [--only project,defaults,mitogen]
+    sudo -E .venv/bin/python bench/install_bench.py [--rounds N] [--only project,defaults,mitogen]
+    sudo -E .venv/bin/python bench/install_bench.py --smoke   # project and defaults, one round (CI)
 
 Each configuration gets its own fresh server (started, measured, stopped: one server at a
 time, to keep the load of a shared machine down); the playbook, the app and the server
@@ -75,7 +76,10 @@ def main() -> int:
     ap.add_argument("--rounds", type=int, default=1)
     ap.add_argument("--only", default="project,defaults,mitogen")
     ap.add_argument("--json", dest="json_out", default=None)
+    ap.add_argument("--smoke", action="store_true", help="the project's settings against Ansible's defaults, once (CI)")
     args = ap.parse_args()
+    if args.smoke:
+        args.rounds, args.only = 1, "project,defaults"
     names = [n for n in args.only.split(",") if n]
     tmp = Path(tempfile.mkdtemp(prefix="kp-bench-"))
     (tmp / "git" / "work").mkdir(parents=True)
