@@ -28,6 +28,8 @@ from provision.secrets import MASK, REDACTOR, read_secret_file, secret_from_env
 from provision.textcheck import first_invisible, shown
 
 SYSTEM_CONFIG = Path("/etc/kominfo-provision/provision.toml")
+#: The one state of a host with a system-wide configuration (docs/operations.md).
+SYSTEM_STATE_DIR = Path("/var/lib/kominfo-provision")
 ENV_PREFIX = "PROVISION_"
 
 
@@ -215,7 +217,7 @@ class General(Section):
     government: str = "Pemerintah Kota Batam"
     city: str = "Batam"
     request_id_prefix: str = Field("REQ", pattern=r"^[A-Z][A-Z0-9]{0,9}$")
-    state_dir: str = ""  # default: platform data dir (root: /var/lib/kominfo-provision)
+    state_dir: str = ""  # default: /var/lib/kominfo-provision (root, or /etc/kominfo-provision/provision.toml exists)
     timezone: str = "Asia/Jakarta"
     max_attachment_mb: int = Field(50, ge=1, le=4096)  # largest file `request step --attach` stores
 
@@ -499,6 +501,18 @@ class Checks(Section):
         return _path(v)
 
 
+class Notify(Section):
+    # The apprise URLs are a secret (they hold the services' credentials): PROVISION_NOTIFY_URLS
+    # or this 0600 file, one URL a line (docs/operations.md, "Notifications").
+    urls_file: str = ""
+    language: Literal["id", "en"] = "id"
+
+    @field_validator("urls_file")
+    @classmethod
+    def _file(cls, v: str) -> str:
+        return _path(v)
+
+
 class Settings(Section):
     general: General = General()
     database: Database = Database()
@@ -509,6 +523,7 @@ class Settings(Section):
     hosting: Hosting = Hosting()
     reports: Reports = Reports()
     checks: Checks = Checks()
+    notify: Notify = Notify()
 
 
 # Secrets: (section, name) -> the environment variable. The `<name>_file` key is the
@@ -516,6 +531,7 @@ class Settings(Section):
 SECRETS: dict[tuple[str, str], str] = {
     ("gitlab", "token"): "PROVISION_GITLAB_TOKEN",
     ("database", "password"): "PROVISION_DATABASE_PASSWORD",
+    ("notify", "urls"): "PROVISION_NOTIFY_URLS",
 }
 
 
@@ -542,8 +558,11 @@ class Config:
     def state_dir(self) -> Path:
         if self.settings.general.state_dir:
             return Path(self.settings.general.state_dir).expanduser()
-        if os.geteuid() == 0:
-            return Path("/var/lib/kominfo-provision")
+        # Root, and every user of a host with /etc/kominfo-provision/provision.toml (the
+        # nightly check's service user, operators running as themselves), share one state:
+        # a per-user default there would let a check read an empty store and pass.
+        if os.geteuid() == 0 or SYSTEM_CONFIG.is_file():
+            return SYSTEM_STATE_DIR
         from platformdirs import user_data_dir
 
         return Path(user_data_dir("kominfo-provision"))

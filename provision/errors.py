@@ -10,7 +10,7 @@ from enum import IntEnum
 
 
 class ExitCode(IntEnum):
-    """Documented exit codes (docs/exit-codes.md)."""
+    """Documented exit codes (the table in docs/cli.md)."""
 
     OK = 0
     FAILURE = 1
@@ -24,6 +24,7 @@ class ExitCode(IntEnum):
     AUTH = 9  # credentials refused (bad token, bad TSIG key, missing scope)
     ABORTED = 10  # the user declined or interrupted (Ctrl-C)
     STATE = 11  # state store unusable (unreachable, newer schema)
+    NOTHING_TO_CHECK = 12  # a check found nothing registered to check (an empty or wrong state)
 
 
 class ProvisionError(Exception):
@@ -139,6 +140,10 @@ class AuthError(ProvisionError):
 
 class ChecksFailed(ProvisionError):
     exit_code = ExitCode.CHECKS_FAILED
+
+
+class NothingToCheck(ProvisionError):
+    exit_code = ExitCode.NOTHING_TO_CHECK
 
 
 class Aborted(ProvisionError):

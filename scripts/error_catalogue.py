@@ -29,7 +29,7 @@ BASE = "ProvisionError"
 # so the catalogue works without the package's dependencies).
 EXIT_CODES = {"OK": 0, "FAILURE": 1, "USAGE": 2, "CHECKS_FAILED": 3, "UNSAFE_PLAN": 4,
               "PARTIAL_APPLY": 5, "LOCK_TIMEOUT": 6, "CONFLICT": 7, "UNREACHABLE": 8,
-              "AUTH": 9, "ABORTED": 10, "STATE": 11}
+              "AUTH": 9, "ABORTED": 10, "STATE": 11, "NOTHING_TO_CHECK": 12}
 STEM_WORDS = 8
 
 

@@ -153,3 +153,26 @@ def test_alias_templates_and_ssh_logins_are_accepted(provision_home: Path) -> No
     assert r.exit_code == 2, r
     assert "hosting.aliases[1]: '{nope}.x' has an unknown placeholder (use {subdomain}, {slug}, {zone})" in r.stderr
     assert "hosting.repo_url: credentials do not belong in the URL" in r.stderr
+
+
+def test_system_wide_configuration_means_one_system_wide_state(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A service user (not root) on a host with /etc/kominfo-provision/provision.toml reads
+    the operators' state in /var/lib/kominfo-provision, not an empty one in its home."""
+    import provision.config as config_mod
+
+    for var in [v for v in os.environ if v.startswith("PROVISION_")]:
+        monkeypatch.delenv(var)
+    system = tmp_path / "etc" / "provision.toml"
+    monkeypatch.setattr(config_mod, "SYSTEM_CONFIG", system)
+    monkeypatch.setattr(os, "geteuid", lambda: 1000)
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "home" / ".local" / "share"))
+    monkeypatch.chdir(tmp_path)
+    assert config_mod.load_config().state_dir == tmp_path / "home" / ".local" / "share" / "kominfo-provision"
+    system.parent.mkdir()
+    system.write_text('[dns]\nzone = "batam.test"\n')
+    system.chmod(0o644)
+    cfg = config_mod.load_config()
+    assert cfg.file == system and cfg.state_dir == Path("/var/lib/kominfo-provision")
+    assert cfg.database_url == "sqlite:////var/lib/kominfo-provision/state.db"
+    monkeypatch.setenv("PROVISION_GENERAL_STATE_DIR", str(tmp_path / "mine"))  # an explicit choice wins
+    assert config_mod.load_config().state_dir == tmp_path / "mine"

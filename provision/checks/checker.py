@@ -22,7 +22,7 @@ from provision.checks.guard import AddressGuard
 from provision.checks.results import KINDS, Result, Summary, failed, warned
 from provision.checks.runner import Unit, run_units
 from provision.checks.targets import AppTarget, Endpoints, Inventory, load_check_inventory, load_targets
-from provision.errors import ProvisionError, UsageError
+from provision.errors import NothingToCheck, ProvisionError, UsageError
 from provision.store.models import CheckResult
 
 
@@ -109,11 +109,32 @@ def execute(plan: Plan, concurrency: int) -> Summary:
     return Summary(results, time.monotonic() - start)
 
 
+def _store_shown(url: str) -> str:
+    """The state store's URL without its credentials (a password may be in it)."""
+    from sqlalchemy.engine import make_url
+
+    try:
+        return make_url(url).render_as_string(hide_password=True).replace("***", "…")
+    except Exception:  # noqa: BLE001 - a URL the store itself would refuse: show only its scheme
+        return url.split(":", 1)[0] + ":…"
+
+
 def run_checks(app: Any, only: Iterable[str] | None = None, request_id: str | None = None,
-               store: bool = True) -> Summary:
-    """Run the checks; store the results and log the failures (unless `store` is False)."""
+               store: bool = True, allow_empty: bool = False) -> Summary:
+    """Run the checks; store the results and log the failures (unless `store` is False).
+
+    A full run that finds no hosted application raises NothingToCheck (unless
+    `allow_empty`): a nightly check reading an empty or wrong state store must not pass.
+    """
     start = time.monotonic()
     plan = build(app, only or KINDS, request_id)
+    if not plan.targets and request_id is None and not allow_empty:
+        raise NothingToCheck(
+            f"No hosted application is registered in the state store ({_store_shown(app.config.database_url)}): "
+            "nothing to check.",
+            "Check that this user reads the state the operators write (PROVISION_CONFIG, general.state_dir or "
+            "database.url; `provision config show`). On a new installation with no application yet, "
+            "add --allow-empty.")
     setup = time.monotonic() - start
     summary = execute(plan, app.config.checks.concurrency)
     if request_id:  # zone-wide findings and other requests' records belong to a full run

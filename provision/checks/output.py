@@ -25,9 +25,16 @@ def as_json(summary: Summary, run_id: str | None = None) -> dict[str, Any]:
 
 def junit(summary: Summary) -> bytes:
     """One <testsuite> per check kind, one <testcase> per result: fail -> <failure>; a
-    warning passes, with its message in <system-out> (GitLab shows it on the test)."""
-    root = ET.Element("testsuites", name="provision check", tests=str(len(summary.results)),
-                      failures=str(summary.counts["fail"]), time=f"{summary.seconds:.3f}")
+    warning passes there, with its message in <system-out>.
+
+    GitLab's JUnit parser (lib/gitlab/ci/parsers/test/junit.rb) keeps text only from
+    <failure>, <error> and <skipped>: a passing case's <system-out> is dropped, so a
+    warning there would be invisible in the pipeline's Tests tab. Each warning is also a
+    failing case in a last suite named "warnings" (type="warning"), which GitLab shows;
+    the job's exit code still says whether a check failed."""
+    root = ET.Element("testsuites", name="provision check",
+                      tests=str(len(summary.results) + summary.counts["warn"]),
+                      failures=str(summary.counts["fail"] + summary.counts["warn"]), time=f"{summary.seconds:.3f}")
     kinds = [k for k in KINDS if any(r.check == k for r in summary.results)]
     kinds += sorted({r.check for r in summary.results} - set(kinds))
     for kind in kinds:
@@ -43,6 +50,15 @@ def junit(summary: Summary) -> bytes:
                 f.text = _clean(r.message)
             elif r.status == "warn":
                 ET.SubElement(case, "system-out").text = "WARNING: " + _clean(r.message)
+    warns = sort_results([r for r in summary.results if r.status == "warn"])
+    if warns:
+        suite = ET.SubElement(root, "testsuite", name="warnings", tests=str(len(warns)),
+                              failures=str(len(warns)), errors="0", skipped="0", time="0.000")
+        for r in warns:
+            case = ET.SubElement(suite, "testcase", classname=f"warnings.{r.check}",
+                                 name=f"WARNING {r.check} {r.request or 'zone'}: {r.name}", time="0.000")
+            f = ET.SubElement(case, "failure", message=_clean(r.message), type="warning")
+            f.text = f"WARNING (not a failure: the check passed with a warning): {_clean(r.message)}"
     ET.indent(root)
     return b'<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(root, encoding="utf-8") + b"\n"
 
@@ -91,6 +107,28 @@ def prometheus(summary: Summary, now: float | None = None) -> str:
               "# TYPE provision_check_ok gauge",
               f"provision_check_ok {1 if summary.ok else 0}"]
     return "\n".join(lines) + "\n"
+
+
+def check_writable(path: str | Path, option: str) -> None:
+    """Refuse (exit 2) an output file whose directory this user cannot write, before any
+    check runs: a run that ends in PermissionError would hide the results it found."""
+    from provision.errors import UsageError
+
+    p = Path(path).expanduser()
+    d = p.parent
+    if not d.is_dir():
+        raise UsageError(f"{option}: the directory {d} does not exist.",
+                         f"Create it (mkdir -p {d}) with write access for this user, or choose another file.")
+    try:
+        fd, tmp = tempfile.mkstemp(prefix=f".{p.name}.", dir=d)
+    except OSError as e:
+        import getpass
+
+        raise UsageError(f"{option}: this user ({getpass.getuser()}) cannot write in {d} ({e.strerror}).",
+                         f"Give the user write access (e.g. chgrp kominfo-provision {d} && chmod g+w {d}; "
+                         "for the systemd unit also ReadWritePaths=) or choose another file.") from e
+    os.close(fd)
+    os.unlink(tmp)
 
 
 def write_atomic(path: str | Path, data: bytes | str) -> Path:

@@ -19,14 +19,19 @@ from provision.errors import ChecksFailed
 @click.option("--prometheus", "prom_file", type=OUTPUT_FILE, default=None, metavar="FILE",
               help="Also write a Prometheus textfile (node_exporter's textfile collector).")
 @click.option("--all", "show_all", is_flag=True, help="List passing checks too, not only problems.")
+@click.option("--allow-empty", is_flag=True,
+              help="Pass when no application is registered (a new installation); otherwise that exits 12.")
 @json_option
 @click.pass_context
 def check_cmd(ctx: click.Context, only: str | None, request_id: str | None, junit_file: str | None,
-              prom_file: str | None, show_all: bool, as_json: bool) -> int:
+              prom_file: str | None, show_all: bool, allow_empty: bool, as_json: bool) -> int:
     """Check that every hosted application is still as recorded.
 
-    Exit 0 when nothing failed (warnings allowed), 3 when a check failed. Every run is
-    stored (`provision check history`) and each failure is logged against its request.
+    Exit 0 when nothing failed (warnings allowed), 3 when a check failed, 12 when no
+    application is registered (an empty or wrong state store; --allow-empty accepts it),
+    2 when an output file's directory is not writable (found before any check runs).
+    Every run is stored (`provision check history`) and each failure is logged against
+    its request. With notify.urls configured, failures and warnings are sent there.
 
     \b
     Example:
@@ -36,20 +41,28 @@ def check_cmd(ctx: click.Context, only: str | None, request_id: str | None, juni
     """
     if ctx.invoked_subcommand is not None:
         return 0
+    from provision.checks.output import check_writable
+
+    # Before the state store is opened or any check runs: a run that could not write its
+    # report at the end would hide what it found (and a service user's first run shows it).
+    for path, option in ((junit_file, "--junit"), (prom_file, "--prometheus")):
+        if path:
+            check_writable(path, option)
     return ctx.invoke(_run, only=only, request_id=request_id, junit_file=junit_file, prom_file=prom_file,
-                      show_all=show_all, as_json=as_json)
+                      show_all=show_all, allow_empty=allow_empty, as_json=as_json)
 
 
 @command(request_arg="request_id")
 def _run(app: Any, only: str | None, request_id: str | None, junit_file: str | None, prom_file: str | None,
-         show_all: bool, as_json: bool) -> int:
+         show_all: bool, allow_empty: bool, as_json: bool) -> int:
     from provision.checks.checker import parse_only, run_checks
     from provision.checks.output import as_json as to_json
     from provision.checks.output import junit, prometheus, write_atomic
     from provision.checks.results import sort_results
+    from provision.notify import notify_checks
 
     kinds = parse_only(only)
-    summary = run_checks(app, kinds, request_id)
+    summary = run_checks(app, kinds, request_id, allow_empty=allow_empty)
     if junit_file:
         write_atomic(junit_file, junit(summary))
     if prom_file:
@@ -65,6 +78,9 @@ def _run(app: Any, only: str | None, request_id: str | None, junit_file: str | N
             table(rows, [("status", "STATUS"), ("check", "CHECK"), ("request", "REQUEST"), ("name", "WHAT"),
                          ("message", "DETAIL")])
         click.echo(summary.line() + ".")
+    sent = notify_checks(app, summary)
+    if sent.error:
+        click.echo(f"Warning: the notification was not sent: {sent.error}", err=True)
     if not summary.ok:  # stderr, so --json output on stdout stays clean
         raise ChecksFailed(f"{summary.counts['fail']} of {len(summary.results)} checks failed.",
                            "The table above says what differs; `provision check history` keeps past runs.")

@@ -137,6 +137,7 @@ def command(request_arg: str | None = None, locks: bool = False) -> Callable[[Ca
                 outcome = state.outcome if code == ExitCode.OK else "failed"
             except ProvisionError as e:
                 code, outcome = e.exit_code, "failed"
+                _notify_ci_failure(app, state.argv, rid, e)
                 raise
             except (KeyboardInterrupt, click.exceptions.Abort):
                 code, outcome = ExitCode.ABORTED, "interrupted"
@@ -156,6 +157,23 @@ def command(request_arg: str | None = None, locks: bool = False) -> Callable[[Ca
         return wrapper
 
     return deco
+
+
+def _notify_ci_failure(app: Any, argv: list[str], rid: str | None, e: ProvisionError) -> None:
+    """A failed `apply` or `install` in a CI job tells the operators (notify.urls), since
+    nobody watches the job's log; a notification that fails is only a warning."""
+    words = [w for i, w in enumerate(argv) if not w.startswith("-") and (i == 0 or argv[i - 1] != "--config")]
+    if os.environ.get("CI") != "true" or not rid or not words or words[0] not in ("apply", "install"):
+        return
+    from provision.notify import notify_failed_run
+
+    try:
+        sent = notify_failed_run(app, words[0], rid, int(e.exit_code), str(e))
+    except ProvisionError as ne:  # e.g. an unreadable notify.urls_file: never hide the real error
+        click.echo(f"Warning: the failure notification was not sent: {ne}", err=True)
+        return
+    if sent.error:
+        click.echo(f"Warning: the failure notification was not sent: {sent.error}", err=True)
 
 
 def json_option(f: Callable[..., Any]) -> Callable[..., Any]:

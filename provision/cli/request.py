@@ -167,3 +167,50 @@ def close(app: Any, request_id: str, reason: str, as_json: bool) -> int:
     else:
         click.echo(f"Closed {req.id}.")
     return 0
+
+
+@request_cmd.command("remind")
+@click.option("--dry-run", is_flag=True, help="List the reminders; send nothing and record nothing.")
+@json_option
+@command()
+def remind(app: Any, dry_run: bool, as_json: bool) -> int:
+    """Send a reminder for every SOP step past its due date (run it daily).
+
+    One message per request to the targets in notify.urls; a step is reminded at most
+    once a calendar day (the audit log records each reminder sent). Exit 0 when every
+    reminder was sent (or none was due), 1 when a target refused one (tried again on the
+    next run), 2 when notify.urls is not configured.
+
+    \b
+    Example:
+      provision request remind --dry-run
+      provision request remind          # e.g. from a daily timer at 07:30
+    """
+    from provision.errors import ProvisionError
+    from provision.notify import _urls, overdue_reminders, send_reminders
+
+    today = app.requests.today()
+    due = overdue_reminders(app, today)
+    rows = [{"request": r.request_id, "step": n, "title": title, "due": d.isoformat()}
+            for r in due for n, title, d in r.steps]
+    if dry_run or not due:
+        if as_json:
+            print_json({"reminders": rows, "sent": 0, "dry_run": dry_run})
+        elif rows:
+            table(rows, [("request", "REQUEST"), ("step", "STEP"), ("due", "DUE"), ("title", "TITLE")])
+            click.echo(f"{len(due)} reminder(s) would be sent (dry run).")
+        else:
+            click.echo("No SOP step is past its due date, or each was reminded today.")
+        return 0
+    if not _urls(app):
+        raise UsageError("notify.urls is not configured: there is nowhere to send the reminders.",
+                         "Set PROVISION_NOTIFY_URLS or notify.urls_file (0600; docs/operations.md).")
+    sent = send_reminders(app, due, today)
+    if as_json:
+        print_json({"reminders": rows, "sent": sent.messages, "failed": sent.skipped})
+    else:
+        click.echo(f"Sent {sent.messages} of {len(due)} reminder(s).")
+    if sent.skipped:
+        raise ProvisionError(f"The reminders for {', '.join(sent.skipped)} were not sent: {sent.error}.",
+                             "They are tried again on the next run; `provision doctor` checks the targets.")
+    return 0

@@ -47,9 +47,45 @@ def test_request_without_hosting(provision_home: Path) -> None:
     assert f"request {rid} has no active hosting in the registry; nothing to check." in r.stderr
 
 
-def test_nothing_hosted_passes(provision_home: Path) -> None:
+def test_nothing_hosted_is_not_a_pass(provision_home: Path) -> None:
+    """A nightly check reading an empty (or the wrong) state store must not be green."""
     r = run_cli("check", "--only", "http,tls")
+    assert r.exit_code == 12, r
+    assert "No hosted application is registered in the state store (sqlite:///" in r.stderr
+    assert "nothing to check" in r.stderr and "--allow-empty" in r.stderr
+    r = run_cli("check", "--only", "http,tls", "--allow-empty")
     assert r.exit_code == 0 and r.stdout.startswith("0 checks: 0 passed, 0 warnings, 0 failed"), r
+
+
+def test_unwritable_report_directory_is_refused_before_any_check(provision_home: Path, tmp_path: Path) -> None:
+    """As a service user would run it: a directory owned by root, 0755 (node-exporter's
+    textfile directory on Debian), refused with exit 2 naming the option, nothing checked."""
+    import subprocess
+    import sys
+    import tempfile
+
+    root = Path(tempfile.mkdtemp(prefix="kp-textfile-"))
+    try:
+        root.chmod(0o755)
+        textfile = root / "node-exporter"
+        textfile.mkdir(mode=0o755)
+        cli = Path(__file__).resolve().parents[2] / "cli.py"
+        proc = subprocess.run(
+            ["setpriv", "--reuid=nobody", "--regid=nogroup", "--clear-groups", sys.executable, str(cli),
+             "check", "--prometheus", str(textfile / "provision_check.prom")],
+            capture_output=True, text=True, timeout=60,
+            env={"PATH": "/usr/bin:/bin", "PROVISION_CONFIG": "/nonexistent-is-not-read.toml", "HOME": "/"})
+        assert proc.returncode == 2, proc
+        assert f"--prometheus: this user (nobody) cannot write in {textfile} (Permission denied)." in proc.stderr
+        assert "ReadWritePaths" in proc.stderr and "Internal error" not in proc.stderr
+        assert list(textfile.iterdir()) == []
+        missing = run_cli("check", "--junit", str(tmp_path / "no-such-dir" / "junit.xml"))
+        assert missing.exit_code == 2, missing
+        assert "Invalid value for '--junit': the directory of" in missing.stderr and "does not exist" in missing.stderr
+    finally:
+        import shutil
+
+        shutil.rmtree(root, ignore_errors=True)
 
 
 def test_failure_table_files_history_and_audit(one_app: tuple[str, int], provision_home: Path) -> None:

@@ -27,9 +27,10 @@ def test_json_has_counts_and_every_result() -> None:
 
 def test_junit_one_suite_per_check_failures_and_warnings() -> None:
     root = ET.fromstring(junit(Summary(RESULTS, 1.5)))
-    assert root.tag == "testsuites" and root.get("tests") == "4" and root.get("failures") == "1"
+    # 4 results, and each of the 2 warnings again as a failing case of the "warnings" suite
+    assert root.tag == "testsuites" and root.get("tests") == "6" and root.get("failures") == "3"
     suites = {s.get("name"): s for s in root.findall("testsuite")}
-    assert list(suites) == ["dns", "tls", "host"]
+    assert list(suites) == ["dns", "tls", "host", "warnings"]
     host = suites["host"].findall("testcase")
     assert host[0].get("name") == "REQ-2026-0002: kominfo1: services"
     assert host[0].get("classname") == "host.REQ-2026-0002"
@@ -40,6 +41,30 @@ def test_junit_one_suite_per_check_failures_and_warnings() -> None:
     assert tls.findtext("system-out") == "WARNING: expires in 12.0 days"
     zone = [c for c in suites["dns"].findall("testcase") if c.get("classname") == "dns.zone"]
     assert zone and zone[0].get("name") == "zone: name lama.batam.test."
+
+
+def test_junit_warnings_survive_gitlabs_parser() -> None:
+    """GitLab's parser (lib/gitlab/ci/parsers/test/junit.rb) keeps the text of <failure>,
+    <error> and <skipped> only; it reads a case with none of them as a success with no
+    output. Read the report as it does: each warning must come out as a case with text."""
+    root = ET.fromstring(junit(Summary(RESULTS, 1.5)))
+    shown = []
+    for suite in root.findall("testsuite"):
+        for case in suite.findall("testcase"):
+            for tag in ("failure", "error", "skipped"):  # the parser's order
+                el = case.find(tag)
+                if el is not None:
+                    shown.append((suite.get("name"), case.get("name"), el.text or ""))
+                    break
+    warnings = [s for s in shown if s[0] == "warnings"]
+    assert [w[1] for w in warnings] == ["WARNING tls REQ-2026-0001: certificate of a.batam.test",
+                                        "WARNING dns zone: name lama.batam.test."]
+    assert all(w[2].startswith("WARNING (not a failure: the check passed with a warning): ") for w in warnings)
+    assert "expires in 12.0 days" in warnings[0][2]
+    assert [s for s in shown if s[0] != "warnings"] == [
+        ("host", "REQ-2026-0002: kominfo1: services", 'php8.2-fpm is inactive; "quoted"')]
+    clean = ET.fromstring(junit(Summary(RESULTS[:1], 0.1)))  # no warning: no warnings suite
+    assert [s.get("name") for s in clean.findall("testsuite")] == ["dns"]
 
 
 def test_prometheus_text_format() -> None:

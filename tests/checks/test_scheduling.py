@@ -113,10 +113,18 @@ def test_cron_file() -> None:
         for text, (lo, hi) in zip(fields[:5], FIELD.values()):
             cron_field(text, lo, hi)
         jobs.append(fields)
-    assert len(jobs) == 1
-    assert jobs[0][:5] == ["30", "2", "*", "*", "*"] and jobs[0][5] == "kominfo-provision"
-    assert jobs[0][6].startswith("/usr/local/bin/provision check ")
-    assert env["CRON_TZ"] == "Asia/Jakarta" and env["PROVISION_CONFIG"].endswith("provision.toml")
+    assert len(jobs) == 2
+    check, remind = jobs
+    assert check[:5] == ["30", "2", "*", "*", "*"] and check[5] == "root"
+    # Debian 12's cron has no CRON_TZ: a line would silently run in host time.
+    assert "CRON_TZ" not in env and "host's time zone" in (DOCS / "provision-check.cron").read_text().replace("HOST", "host")
+    # root only creates the log directory the redirection writes to, then drops to the service user
+    mkdir, _, rest = check[6].partition(" && ")
+    assert mkdir == "install -d -o kominfo-provision -g kominfo-provision -m 0750 /var/log/kominfo-provision"
+    assert rest.startswith("runuser -u kominfo-provision -- /usr/local/bin/provision check ")
+    assert "> /var/log/kominfo-provision/check.log" in rest
+    assert remind[5] == "root" and remind[6] == "runuser -u kominfo-provision -- /usr/local/bin/provision request remind"
+    assert env["PROVISION_CONFIG"].endswith("provision.toml")
     with pytest.raises(AssertionError):
         cron_field("61", 0, 59)
 
@@ -126,9 +134,14 @@ def test_gitlab_ci_job_loads_and_reports_junit() -> None:
     job = data["nightly-check"]
     assert job["stage"] in data["stages"]
     assert any("schedule" in r["if"] for r in job["rules"])
-    command = next(s for s in job["script"] if s.startswith("provision check"))
+    command = next(s for s in job["script"] if s.startswith("/tmp/kp/bin/provision check"))
     junit = command.split("--junit ")[1].split()[0]
     assert job["artifacts"]["reports"]["junit"] == junit
     assert job["artifacts"]["when"] == "always"  # the report is kept when a check fails the job
     assert junit in job["artifacts"]["paths"]
+    assert job["tags"] == ["kominfo-provision"]  # only the operations project's protected runner
+    install = next(c for c in job["before_script"] if " install " in c)
+    # a pinned version from the project's own wheelhouse, never a name from a public index
+    assert "--no-index --find-links wheelhouse" in install and "==${PROVISION_VERSION}" in install
+    assert "[postgresql]" in install and job["variables"]["PROVISION_VERSION"]
     assert lines[("nightly-check",)] > 1
