@@ -20,6 +20,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.secret_sweep import add_root
+
 PLAYBOOK = """- hosts: all
   gather_facts: false
   tasks:
@@ -94,6 +96,7 @@ def test_hostile_values_reach_the_playbook_as_data(tmp_path: Path, monkeypatch: 
     monkeypatch.setenv("PROVISION_GITLAB_TOKEN", token)
     monkeypatch.setenv("DATABASE_URL", db_url)
     runner = AnsibleRunner(tmp_path / "state", str(_inventory(tmp_path)))
+    add_root(tmp_path / "state", "ansible-runner private data dirs")  # the session's sweep looks too
 
     r = runner.run(str(book), {"text": text, "nested": nested, "listed": listed, "out_dir": str(out)})
 
