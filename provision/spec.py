@@ -34,7 +34,7 @@ from .yamlsrc import RULE_ERROR, Path, format_path, line_for, load_yaml, problem
 
 __all__ = [
     "DEFAULT_RESERVED", "RECORD_TYPES", "RUNTIME_VERSIONS", "Spec", "check_aliases",
-    "check_record_values", "load_spec", "record_fqdn", "reserved_names", "spec_from_data",
+    "check_record_values", "load_spec", "load_spec_for", "record_fqdn", "reserved_names", "spec_from_data",
 ]  # fmt: skip
 
 DEFAULT_RESERVED = names.DEFAULT_RESERVED
@@ -368,6 +368,18 @@ def reserved_names(config: Any) -> Iterable[str]:
     configuration (an empty list reserves nothing), else the packaged list."""
     reserved = config.names.reserved
     return DEFAULT_RESERVED if reserved is None else reserved
+
+
+def load_spec_for(text: str | bytes, source: str, config: Any) -> Spec:
+    """`load_spec` with what the configuration adds: its reserved names and, when dns.zone
+    is set, the absolute aliases' rules (`check_aliases` with hosting.alias_suffixes)."""
+    reserved = reserved_names(config)
+    spec = load_spec(text, source, reserved=reserved)
+    if config.dns.zone:
+        problems = check_aliases(spec, config.dns.zone, reserved, config.hosting.alias_suffixes)
+        if problems:
+            raise ValidationError(problems, "spec")
+    return spec
 
 
 def spec_from_data(

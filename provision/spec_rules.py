@@ -260,11 +260,14 @@ def check_record_values(spec: Spec, allow_private: bool, allowed_cname_suffixes:
     return problems
 
 
-def check_aliases(spec: Spec, zone: str, reserved: Iterable[str] = DEFAULT_RESERVED) -> list[Problem]:
-    """For the hosting step, which knows the zone: an absolute alias inside the zone
-    (`www.batam.go.id.`) must not claim a reserved label directly under the zone, nor the
-    zone apex itself. Relative aliases were checked when the spec was loaded."""
+def check_aliases(spec: Spec, zone: str, reserved: Iterable[str] = DEFAULT_RESERVED,
+                  suffixes: Iterable[str] = ()) -> list[Problem]:
+    """For the steps that know the zone: an absolute alias must be under the zone or one of
+    `suffixes` (hosting.alias_suffixes: no site, no ACME order for an outside domain), and
+    inside the zone must not claim a reserved label directly under it, nor the zone apex
+    itself. Relative aliases were checked when the spec was loaded."""
     z = _zone(zone)
+    allowed = [x for x in [z, *(_zone(s) for s in suffixes)] if x]
     problems: list[Problem] = []
     for i, alias in enumerate(spec.hosting.aliases):
         if not alias.endswith("."):
@@ -278,4 +281,7 @@ def check_aliases(spec: Spec, zone: str, reserved: Iterable[str] = DEFAULT_RESER
             msg = names.check_reserved(label, reserved)
             if msg:
                 problems.append(Problem(format_path(path), msg, spec.line_of(path)))
+        elif not any(name == x or name.endswith("." + x) for x in allowed):
+            problems.append(Problem(format_path(path), f"{alias!r} is outside {z} and the configured "
+                                    "hosting.alias_suffixes", spec.line_of(path)))
     return problems

@@ -222,9 +222,14 @@ def test_absolute_aliases_inside_the_zone_are_checked_when_the_zone_is_known() -
 
     spec = load_spec(MINIMAL + "  aliases: [sekolah, www.batam.go.id., batam.go.id., a.sisekolah.batam.go.id., x.example.org.]\n")
     problems = check_aliases(spec, "batam.go.id.")
-    assert [(p.field, p.line) for p in problems] == [("hosting.aliases[1]", 10), ("hosting.aliases[2]", 10)]
+    assert [(p.field, p.line) for p in problems] == [("hosting.aliases[1]", 10), ("hosting.aliases[2]", 10),
+                                                    ("hosting.aliases[4]", 10)]
     assert "reserved" in problems[0].message and "zone itself" in problems[1].message
+    assert "'x.example.org.' is outside batam.go.id and the configured hosting.alias_suffixes" in problems[2].message
     assert check_aliases(spec, "batam.go.id", reserved=[])[0].field == "hosting.aliases[2]"
+    # an outside domain only under a configured suffix (issue 13)
+    assert [p.field for p in check_aliases(spec, "batam.go.id", suffixes=["example.org."])] == [
+        "hosting.aliases[1]", "hosting.aliases[2]"]
 
 
 def test_alias_equal_to_the_main_name_refused() -> None:
