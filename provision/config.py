@@ -371,6 +371,8 @@ class Hosting(Section):
     local_ca_cert: str = ""
     local_ca_key_file: str = ""
     aliases: list[AliasTemplate] = []  # templates: {subdomain} {slug} {zone}
+    # Absolute aliases (here and in specs) only under dns.zone or one of these (issue 13).
+    alias_suffixes: list[HostName] = []
     ssh_config: str = ""
     known_hosts: str = ""
     forks: int = Field(10, ge=1)
@@ -662,6 +664,24 @@ def _loc(parts: tuple[Any, ...]) -> str:
     return out
 
 
+def _outside_aliases(s: Settings) -> list[Problem]:
+    """An absolute alias template must name a host under dns.zone or hosting.alias_suffixes:
+    a site (and an ACME order) for any outside domain is refused."""
+    zone = s.dns.zone.rstrip(".").lower()
+    suffixes = [x for x in [zone, *(a.rstrip(".").lower() for a in s.hosting.alias_suffixes)] if x]
+    problems = []
+    for i, tmpl in enumerate(s.hosting.aliases):
+        if not tmpl.endswith(".") or tmpl.endswith(".{zone}."):
+            continue  # relative, or absolute under the zone: under the zone either way
+        name = tmpl.replace("{subdomain}", "app").replace("{slug}", "app").replace("{zone}", zone or "zone.invalid")
+        name = name.rstrip(".").lower()
+        if not any(name == x or name.endswith("." + x) for x in suffixes):
+            problems.append(Problem(f"hosting.aliases[{i}]", f"{_show(tmpl)} is an absolute name outside dns.zone "
+                                    "and hosting.alias_suffixes: add its domain to hosting.alias_suffixes, or make "
+                                    "it relative to the zone"))
+    return problems
+
+
 def load_config(explicit: str | None = None, environ: dict[str, str] | None = None,
                 lenient: bool = False) -> Config:
     """Load and validate the configuration. Raises ValidationError with every problem.
@@ -752,6 +772,8 @@ def load_config(explicit: str | None = None, environ: dict[str, str] | None = No
             elif sname in data:
                 data.pop(sname)
                 rejected.add(str(sname))
+    if settings is not None:
+        problems += _outside_aliases(settings)
     if lenient and settings is not None:
         return Config(settings=settings, sources=sources, file=path, problems=problems, rejected=rejected)
     if problems or settings is None:

@@ -1,10 +1,12 @@
 """The Spec: the desired state of one request's application, loaded from YAML strictly.
 
-Two layers, both run on every load so that every problem is reported at once:
+Three layers, all run on every load so that every problem is reported at once:
 1. pydantic models (`extra="forbid"`, strict types) check shape, types and single fields;
 2. `_rule_checks` checks what needs several fields or an exact list index: runtime
    versions per kind, DNS record values per type, CNAME beside other data, duplicate
    records and members, record names outside the application's names.
+3. `text_checks` on every string of the raw data: no template delimiter (Ansible would
+   run it), no invisible, bidi or control character (the rule of `request open --app`).
 Each failure becomes a `Problem(field, message, line)`; `load_spec` raises one
 `ValidationError` (exit 2) carrying all of them. docs/spec.md describes every field.
 
@@ -27,12 +29,12 @@ from pydantic_core import PydanticCustomError
 from . import names
 from .errors import Problem, ValidationError
 from .spec_rules import (_CONTROL, RECORD_TYPES, _zone, check_aliases,  # noqa: F401
-                         check_record_values, record_fqdn, rule_checks)
+                         check_record_values, path_problem, record_fqdn, rule_checks, text_checks)
 from .yamlsrc import RULE_ERROR, Path, format_path, line_for, load_yaml, problems_from_pydantic, type_name
 
 __all__ = [
     "DEFAULT_RESERVED", "RECORD_TYPES", "RUNTIME_VERSIONS", "Spec", "check_aliases",
-    "check_record_values", "load_spec", "record_fqdn", "spec_from_data",
+    "check_record_values", "load_spec", "load_spec_for", "record_fqdn", "reserved_names", "spec_from_data",
 ]  # fmt: skip
 
 DEFAULT_RESERVED = names.DEFAULT_RESERVED
@@ -57,22 +59,10 @@ def _fail(msg: str) -> PydanticCustomError:
 
 
 def _rel_path(value: str, *, directory_ok: bool = False) -> str:
-    if value in ("", ".") and directory_ok:
-        return "."
-    if not value or len(value) > 255:
-        raise _fail("must be a relative path of 1 to 255 characters")
-    if value.startswith(("/", "~")) or re.match(r"^[A-Za-z]:", value):
-        raise _fail(f"{value!r} must be relative to the repository, not absolute")
-    if "\\" in value or _CONTROL.search(value) or "\t" in value:
-        raise _fail(f"{value!r} has a backslash or control character")
-    parts = value.rstrip("/").split("/")
-    if ".." in parts:
-        raise _fail(f"{value!r} must not contain '..'")
-    if "" in parts:
-        raise _fail(f"{value!r} has an empty part ('//')")
-    if value.endswith("/") and not directory_ok:
-        raise _fail(f"{value!r} names a directory; a file is expected here")
-    return value
+    msg = path_problem(value, directory_ok=directory_ok)
+    if msg:
+        raise _fail(msg)
+    return "." if value in ("", ".") else value
 
 
 def _one_line(value: str, what: str) -> str:
@@ -373,6 +363,25 @@ class Spec(_Model):
         return yaml.safe_dump(self.to_dict(), sort_keys=False, allow_unicode=True, default_flow_style=False)
 
 
+def reserved_names(config: Any) -> Iterable[str]:
+    """The reserved labels a spec is checked against: `names.reserved` of the
+    configuration (an empty list reserves nothing), else the packaged list."""
+    reserved = config.names.reserved
+    return DEFAULT_RESERVED if reserved is None else reserved
+
+
+def load_spec_for(text: str | bytes, source: str, config: Any) -> Spec:
+    """`load_spec` with what the configuration adds: its reserved names and, when dns.zone
+    is set, the absolute aliases' rules (`check_aliases` with hosting.alias_suffixes)."""
+    reserved = reserved_names(config)
+    spec = load_spec(text, source, reserved=reserved)
+    if config.dns.zone:
+        problems = check_aliases(spec, config.dns.zone, reserved, config.hosting.alias_suffixes)
+        if problems:
+            raise ValidationError(problems, "spec")
+    return spec
+
+
 def spec_from_data(
     data: Any, lines: dict[Path, int] | None = None, *, reserved: Iterable[str] = DEFAULT_RESERVED,
     source: str = "<spec>",
@@ -392,6 +401,11 @@ def spec_from_data(
     seen = {(p.field, p.message) for p in problems}
     for path, msg in rule_checks(data, reserved):
         if (format_path(path), msg) not in seen:
+            problems.append(Problem(format_path(path), msg, line_for(lines, path)))
+    # Template delimiters and invisible characters, in every string: once per field.
+    flagged = {p.field for p in problems}
+    for path, msg in text_checks(data):
+        if format_path(path) not in flagged:
             problems.append(Problem(format_path(path), msg, line_for(lines, path)))
     if problems:
         problems.sort(key=lambda p: (p.line or 0))

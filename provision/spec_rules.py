@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from . import names
 from .errors import Problem
+from .textcheck import first_invisible, shown
 from .yamlsrc import Path, format_path
 
 if TYPE_CHECKING:
@@ -20,6 +21,12 @@ DEFAULT_RESERVED = names.DEFAULT_RESERVED
 RECORD_TYPES = ("A", "AAAA", "CNAME", "TXT", "MX")
 _CONTROL = re.compile(r"[\x00-\x08\x0a-\x1f\x7f]")
 _MX_VALUE = re.compile(r"^(\d{1,5}) +(\S+)\Z")
+#: Jinja's delimiters: Ansible would evaluate text holding one (issue 13).
+TEMPLATE = re.compile(r"\{[{%#]")
+#: The one rule for every path in a spec: these characters, relative, no part starting with '-'.
+PATH_CHARS = re.compile(r"[A-Za-z0-9._/-]+\Z")
+#: Text fields that may span lines: newlines and tabs are allowed there, nothing else invisible.
+MULTILINE: frozenset[Path] = frozenset({("application", "description")})
 
 
 def _zone(zone: str) -> str:
@@ -30,6 +37,61 @@ def record_fqdn(name: str, zone: str) -> str:
     """A relative name ('www.sisekolah') or absolute one ('x.example.org.') made absolute
     without the final dot."""
     return name[:-1] if name.endswith(".") else f"{name}.{_zone(zone)}"
+
+
+def path_problem(value: str, *, directory_ok: bool = False) -> str | None:
+    """Why `value` is not a spec path, or None. One rule for every path field: a path
+    relative to the repository of letters, digits, '.', '_', '/' and '-', at most 255
+    characters, no '..', no empty part, no part starting with '-' (an option to a tool)."""
+    if value in ("", ".") and directory_ok:
+        return None
+    if not value or len(value) > 255:
+        return "must be a relative path of 1 to 255 characters"
+    if value.startswith(("/", "~")):
+        return f"{shown(value)} must be relative to the repository, not absolute"
+    if not PATH_CHARS.match(value):
+        return f"{shown(value)} may hold only letters, digits, '.', '_', '/' and '-'"
+    parts = value.rstrip("/").split("/")
+    if ".." in parts:
+        return f"{shown(value)} must not contain '..'"
+    if "" in parts:
+        return f"{shown(value)} has an empty part ('//')"
+    if any(p.startswith("-") for p in parts):
+        return f"{shown(value)} has a part starting with '-'"
+    if value.endswith("/") and not directory_ok:
+        return f"{shown(value)} names a directory; a file is expected here"
+    return None
+
+
+def text_problem(value: str, multiline: bool = False) -> str | None:
+    """Why a spec string is refused whatever its field, or None: a template delimiter
+    (`{{`, `{%`, `{#`), or an invisible, bidi or control character (the rule of `--app`;
+    newlines and tabs only in multi-line fields)."""
+    if TEMPLATE.search(value):
+        return "holds a template delimiter ('{{', '{%' or '{#'), which Ansible would run as code: remove it"
+    bad = first_invisible(value.replace("\n", "").replace("\t", "") if multiline else value)
+    if bad:
+        return f"contains an invisible, bidi or control character ({bad}): retype it"
+    return None
+
+
+def text_checks(data: Any, path: Path = ()) -> list[RuleProblem]:
+    """`text_problem` for every string of the raw spec data, mapping keys included."""
+    out: list[RuleProblem] = []
+    if isinstance(data, str):
+        msg = text_problem(data, path in MULTILINE)
+        if msg:
+            out.append((path, msg))
+    elif isinstance(data, dict):
+        for k, v in data.items():
+            if isinstance(k, str) and (msg := text_problem(k)):
+                out.append((path + (k,), f"the name {msg}"))
+            else:
+                out += text_checks(v, path + (k,))
+    elif isinstance(data, list):
+        for i, v in enumerate(data):
+            out += text_checks(v, path + (i,))
+    return out
 
 
 # ---- rules that need several fields or an exact list index (run on the raw data) ----
@@ -198,11 +260,14 @@ def check_record_values(spec: Spec, allow_private: bool, allowed_cname_suffixes:
     return problems
 
 
-def check_aliases(spec: Spec, zone: str, reserved: Iterable[str] = DEFAULT_RESERVED) -> list[Problem]:
-    """For the hosting step, which knows the zone: an absolute alias inside the zone
-    (`www.batam.go.id.`) must not claim a reserved label directly under the zone, nor the
-    zone apex itself. Relative aliases were checked when the spec was loaded."""
+def check_aliases(spec: Spec, zone: str, reserved: Iterable[str] = DEFAULT_RESERVED,
+                  suffixes: Iterable[str] = ()) -> list[Problem]:
+    """For the steps that know the zone: an absolute alias must be under the zone or one of
+    `suffixes` (hosting.alias_suffixes: no site, no ACME order for an outside domain), and
+    inside the zone must not claim a reserved label directly under it, nor the zone apex
+    itself. Relative aliases were checked when the spec was loaded."""
     z = _zone(zone)
+    allowed = [x for x in [z, *(_zone(s) for s in suffixes)] if x]
     problems: list[Problem] = []
     for i, alias in enumerate(spec.hosting.aliases):
         if not alias.endswith("."):
@@ -216,4 +281,7 @@ def check_aliases(spec: Spec, zone: str, reserved: Iterable[str] = DEFAULT_RESER
             msg = names.check_reserved(label, reserved)
             if msg:
                 problems.append(Problem(format_path(path), msg, spec.line_of(path)))
+        elif not any(name == x or name.endswith("." + x) for x in allowed):
+            problems.append(Problem(format_path(path), f"{alias!r} is outside {z} and the configured "
+                                    "hosting.alias_suffixes", spec.line_of(path)))
     return problems

@@ -18,10 +18,11 @@ class SpecStore:
         self.store, self.audit, self.requests, self.config = store, audit, requests, config
 
     def validate(self, text: str | bytes, source: str) -> Any:
-        """Parse and check a spec; raises ValidationError listing every problem."""
-        from provision.spec import load_spec
+        """Parse and check a spec with the configuration's rules (reserved names, absolute
+        aliases); raises ValidationError listing every problem."""
+        from provision.spec import load_spec_for
 
-        return load_spec(text, source)
+        return load_spec_for(text, source, self.config)
 
     def set(self, request_id: str, text: str | bytes, source: str) -> tuple[int, bool]:
         """Store a new version unless identical to the latest; returns (version, changed)."""

@@ -17,7 +17,8 @@ hook below. It scans:
   table of each PostgreSQL test database before it is dropped.
 
 Secrets come from `remember(value, kind)` and automatically from: every value the
-REDACTOR learned in this process, every GitLab token and masked CI variable value the
+REDACTOR learned in this process, every environment variable named like a secret and every
+password inside a URL in the environment while a test ran (`collect_env`, issue 13), every GitLab token and masked CI variable value the
 emulator held, every TSIG key of a BIND pair, every private key an SSH key pair fixture
 wrote (id_*), and every DB_PASSWORD in the 0600 environment files on the sandbox servers.
 
@@ -403,6 +404,29 @@ def collect_automatic(reg: Registry) -> None:
         pass
 
 
+#: Environment variables that hold a secret by their name (issue 13): PROVISION_GITLAB_TOKEN,
+#: PROVISION_DATABASE_PASSWORD, PGPASSWORD, MYSQL_PWD, CI_JOB_TOKEN... (not a *_FILE path).
+SECRET_ENV_NAME = re.compile(r"TOKEN|PASSW|SECRET|_PWD$|_KEY$", re.I)
+_URL_PASSWORD = re.compile(r"^[a-z][a-z0-9+.-]*://[^:/@\s]+:(?P<pw>[^@\s]+)@", re.I)
+
+
+def collect_env(reg: Registry, environ: Any = None) -> None:
+    """Secrets given by environment variables, which the toolkit may never have read in
+    this process (and so never taught the redactor) while a child it started (ansible-runner)
+    copied them: values of variables named like a secret, and passwords inside URLs
+    (DATABASE_URL, PROVISION_DATABASE_URL). Called after each test, while the variables
+    the test and its fixtures set are still there."""
+    environ = os.environ if environ is None else environ
+    for name, value in list(environ.items()):
+        if SECRET_ENV_NAME.search(name) and not name.upper().endswith(("_FILE", "_PATH", "_DIR")):
+            reg.remember(value, f"environment variable {name}")
+        m = _URL_PASSWORD.match(value.strip())
+        if m:
+            from urllib.parse import unquote
+
+            reg.remember(unquote(m.group("pw")), f"password in the URL of {name}")
+
+
 _PEM_KEY = re.compile(rb"-----BEGIN ([A-Z ]*)PRIVATE KEY-----[A-Za-z0-9+/=\s]+?-----END \1PRIVATE KEY-----")
 
 
@@ -610,6 +634,15 @@ def pytest_fixture_setup(fixturedef: Any, request: Any) -> Any:
         except (AttributeError, TypeError):
             pass
     return result
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_call(item: pytest.Item) -> Any:
+    """Environment secrets, read before teardown undoes the test's and fixtures' setenv."""
+    try:
+        return (yield)
+    finally:
+        collect_env(REGISTRY)
 
 
 @pytest.hookimpl(trylast=True)

@@ -222,12 +222,67 @@ def test_absolute_aliases_inside_the_zone_are_checked_when_the_zone_is_known() -
 
     spec = load_spec(MINIMAL + "  aliases: [sekolah, www.batam.go.id., batam.go.id., a.sisekolah.batam.go.id., x.example.org.]\n")
     problems = check_aliases(spec, "batam.go.id.")
-    assert [(p.field, p.line) for p in problems] == [("hosting.aliases[1]", 10), ("hosting.aliases[2]", 10)]
+    assert [(p.field, p.line) for p in problems] == [("hosting.aliases[1]", 10), ("hosting.aliases[2]", 10),
+                                                    ("hosting.aliases[4]", 10)]
     assert "reserved" in problems[0].message and "zone itself" in problems[1].message
+    assert "'x.example.org.' is outside batam.go.id and the configured hosting.alias_suffixes" in problems[2].message
     assert check_aliases(spec, "batam.go.id", reserved=[])[0].field == "hosting.aliases[2]"
+    # an outside domain only under a configured suffix (issue 13)
+    assert [p.field for p in check_aliases(spec, "batam.go.id", suffixes=["example.org."])] == [
+        "hosting.aliases[1]", "hosting.aliases[2]"]
 
 
 def test_alias_equal_to_the_main_name_refused() -> None:
     with pytest.raises(ValidationError) as exc:
         load_spec(MINIMAL + "  aliases: [sisekolah]\n")
     assert [(p.field, p.message) for p in exc.value.problems] == [("hosting.aliases[0]", "'sisekolah' is the application's own name already")]
+
+
+# ---- issue 13: the configured reserved names, and text that would reach Ansible ----
+
+
+def _cli_spec(home: Path, text: str) -> Path:
+    path = home / "app.yaml"
+    path.write_text(text)
+    return path
+
+
+def test_spec_validate_and_set_apply_the_configured_reserved_names(provision_home: Path) -> None:
+    from tests.helpers import run_cli
+
+    cfg = provision_home / "provision.toml"
+    cfg.write_text(cfg.read_text() + '[names]\nreserved = ["sisekolah", "www"]\n')
+    spec = _cli_spec(provision_home, MINIMAL)
+    r = run_cli("spec", "validate", str(spec))
+    assert r.exit_code == 2, r
+    assert "application.slug (line 3): 'sisekolah' is reserved" in r.stderr, r.stderr
+    r = run_cli("request", "open", "--opd-code", "disdik", "--opd-name", "Dinas Pendidikan", "--app", "S",
+                "--letter-number", "005/X/2026", "--letter-date", "2026-11-02", "--id", "REQ-2026-0001")
+    assert r.exit_code == 0, r
+    r = run_cli("spec", "set", "REQ-2026-0001", str(spec))
+    assert r.exit_code == 2 and "'sisekolah' is reserved" in r.stderr, r
+    r = run_cli("spec", "show", "REQ-2026-0001")
+    assert r.exit_code == 2 and "has no spec" in r.stderr, r  # nothing stored
+    other = _cli_spec(provision_home, MINIMAL.replace("slug: sisekolah", "slug: portal"))
+    r = run_cli("spec", "validate", str(other))  # 'portal' is on the packaged list, not on this one
+    assert r.exit_code == 0 and "valid spec for portal" in r.stdout, r
+
+
+def test_spec_validate_refuses_jinja_naming_the_field(provision_home: Path) -> None:
+    from tests.helpers import run_cli
+
+    text = MINIMAL.replace("hosting:", "  env:\n    APP_X: \"{{ lookup('pipe', 'id') }}\"\nhosting:")
+    r = run_cli("spec", "validate", str(_cli_spec(provision_home, text)))
+    assert r.exit_code == 2, r
+    assert "runtime.env.APP_X (line 9): holds a template delimiter" in r.stderr, r.stderr
+
+
+def test_multiline_description_keeps_newlines_and_tabs() -> None:
+    text = MINIMAL.replace("  name: S\n", '  name: S\n  description: "Baris satu\\n\\tbaris dua"\n')
+    assert load_spec(text).application.description == "Baris satu\n\tbaris dua"
+
+
+@pytest.mark.parametrize("value", [".", "public", "web/public_html", "./dist", ".well-known/x", "a-b/c.d_e/"])
+def test_paths_that_pass_the_one_rule(value: str) -> None:
+    text = MINIMAL.replace("hosting:", f'  document_root: "{value}"\nhosting:')
+    assert load_spec(text).runtime.document_root == value

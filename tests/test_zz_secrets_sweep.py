@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import base64
 import gzip
+import json
 import os
 import time
 import zlib
@@ -103,6 +104,31 @@ def test_the_sweep_finds_a_private_key_outside_its_file(tmp_path: Path) -> None:
     rep = scan([(tmp_path, "provision home")], reg.secrets)
     assert [(f.path.name, f.secret_kind) for f in rep.findings] == [("3-copy.json", "SSH private key")]
     assert [p.name for p, _, _ in rep.allowed] == ["id_ed25519"]
+
+
+def test_the_sweep_knows_secrets_given_by_environment_variables(tmp_path: Path) -> None:
+    """Issue 13: a token or URL password that only the environment held (the toolkit never
+    read it, so the redactor never learned it) is searched too; paths to secret files are not
+    secrets. An artifact like ansible-runner's `command` before the allow-list is a finding."""
+    from tests.secret_sweep import collect_env
+
+    environ = {"PROVISION_GITLAB_TOKEN": "glpat-EnvOnlyToken-123456", "PGPASSWORD": "Pg-Env-Password-77",
+               "DATABASE_URL": "postgresql://kp:Env%40UrlPass-987@127.0.0.1/kp", "CI_JOB_TOKEN": "short",
+               "PROVISION_GITLAB_TOKEN_FILE": "/etc/provision/gitlab-token", "HOME": "/root"}
+    reg = Registry()
+    collect_env(reg, environ)
+    assert reg.secrets == {"glpat-EnvOnlyToken-123456": "environment variable PROVISION_GITLAB_TOKEN",
+                           "Pg-Env-Password-77": "environment variable PGPASSWORD",
+                           "Env@UrlPass-987": "password in the URL of DATABASE_URL",
+                           "short": "environment variable CI_JOB_TOKEN"}
+    art = tmp_path / "state" / "ansible" / "runs" / "r1" / "artifacts" / "run"
+    art.mkdir(parents=True)
+    (art / "command").write_text(json.dumps({"command": ["ansible-playbook"], "env": environ}))
+    os.chmod(art / "command", 0o600)
+    rep = scan([(tmp_path, "provision home")], reg.secrets)
+    assert sorted((f.path.name, f.secret_kind) for f in rep.findings) == [
+        ("command", "environment variable PGPASSWORD"), ("command", "environment variable PROVISION_GITLAB_TOKEN"),
+        ("command", "password in the URL of DATABASE_URL")], rep.findings
 
 
 def test_no_secret_outside_its_place(request: pytest.FixtureRequest) -> None:

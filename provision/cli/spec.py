@@ -50,9 +50,9 @@ def validate(state: Any, file: Path, as_json: bool) -> int:
     Example:
       provision spec validate sisekolah.yaml
     """
-    from provision.spec import load_spec
+    from provision.spec import load_spec_for
 
-    spec = load_spec(_read(file), str(file))
+    spec = load_spec_for(_read(file), str(file), state.get_app().config)
     if as_json:
         print_json({"ok": True, "slug": spec.application.slug})
     else:

@@ -86,7 +86,7 @@ def resolve_target(app: Any, request_id: str, inventory: Any | None = None) -> H
     if inventory is not None:
         inventory.require(spec.hosting.host)
     reserved = cfg.names.reserved or namerules.DEFAULT_RESERVED
-    problems: list[Problem] = list(check_aliases(spec, zone, reserved))
+    problems: list[Problem] = list(check_aliases(spec, zone, reserved, h.alias_suffixes))
     slug = spec.application.slug
     if not INSTANCE.match(slug):
         problems.append(Problem("application.slug", f"{slug!r} cannot name a Unix user and vhost "

@@ -2,8 +2,11 @@
 
 What it guarantees (see ../shared/notes/ansible.md for why each matters):
 - one private data directory per run, under <state_dir>/ansible/, old ones pruned;
+- values reach the playbook only as data: one 0600 vars file of `!unsafe` strings passed
+  as `-e @FILE` (ansible_inputs.py), so no spec text is ever templated by Ansible;
 - `suppress_env_files`: nothing is written to env/; extravars hold no secrets (secrets
-  travel as paths of 0600 files the play reads with no_log), so the `command` artifact,
+  travel as paths of 0600 files the play reads with no_log), and the child's environment
+  is built from an allow-list (ansible_inputs.child_env), so the `command` artifact,
   which records argv and the environment, holds none either;
 - host key checking ON, against the configured known_hosts (command-line -o beats any
   ssh_config), and an SSH control socket directory of our own, so no connection opened
@@ -39,6 +42,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
+
+from provision.install.ansible_inputs import child_env, write_vars_file
 
 PLAYBOOKS_DIR = Path(__file__).resolve().parents[2] / "playbooks"
 PROJECT_SSH_ARGS = "-o ControlMaster=auto -o ControlPersist=120s -o ServerAliveInterval=15"
@@ -275,7 +280,7 @@ class AnsibleRunner:
     def run(self, playbook: str, extravars: dict[str, Any], *, limit: str | None = None,
             on_event: Callable[[ProgressEvent], None] | None = None,
             cancel: Callable[[], bool] | None = None) -> PlaybookResult:
-        import ansible_runner
+        from ansible_runner import Runner, RunnerConfig
 
         root = self.state_dir / "ansible" / "runs"
         root.mkdir(parents=True, exist_ok=True, mode=0o700)
@@ -306,18 +311,25 @@ class AnsibleRunner:
         previous = signal.signal(signal.SIGINT, on_sigint) if catch else None
         started = time.monotonic()
         try:
-            r = ansible_runner.run(
+            # Every value as data (see ansible_inputs): one unsafe vars file, `-e @FILE`.
+            # As an extra var, the control path beats an inventory's ansible_control_path_dir.
+            vars_file = write_vars_file(private, {**extravars,
+                                                  "ansible_control_path_dir": str(self.control_path_dir())})
+            ours = {**self.envvars(), PARENT_ENV: str(os.getpid())}
+            rc = RunnerConfig(
                 private_data_dir=str(private), project_dir=str(playbooks_dir()), playbook=playbook,
                 inventory=self.inventory, limit=limit, forks=self.forks,
                 # The guard instead of ansible-playbook: ansible-runner then adds no playbook
                 # argument of its own ("raw" mode), so it goes first on the command line.
-                binary=str(self.guard()), cmdline=shlex.quote(playbook),
-                # As an extra var it beats an inventory's ansible_control_path_dir too.
-                extravars={**extravars, "ansible_control_path_dir": str(self.control_path_dir())},
-                envvars={**self.envvars(), PARENT_ENV: str(os.getpid())}, suppress_env_files=True,
-                quiet=True, event_handler=handler, cancel_callback=cancelled, timeout=self.timeout,
+                binary=str(self.guard()),
+                cmdline=f"{shlex.quote(playbook)} -e {shlex.quote('@' + str(vars_file))}",
+                envvars=ours, suppress_env_files=True, quiet=True, timeout=self.timeout,
                 ident="run", settings={"pexpect_timeout": 1},  # how often Ctrl-C is looked at
             )
+            rc.prepare()
+            rc.env = child_env(rc.env, ours)  # before Runner writes it to artifacts/run/command
+            r = Runner(rc, event_handler=handler, cancel_callback=cancelled)
+            r.run()
         finally:
             if catch:
                 signal.signal(signal.SIGINT, previous)

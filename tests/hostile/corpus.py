@@ -18,8 +18,9 @@ from typing import Any
 SHELL, NEWLINE_NUL, NGINX, YAML, JINJA, SQL = "shell", "newline/NUL", "nginx", "YAML", "Jinja", "SQL"
 TRAVERSAL, OVERLONG, LOOKALIKE, INVISIBLE, IDNA = "traversal", "over-long", "look-alike", "invisible", "invalid IDNA"
 WRONG_TYPE, HUGE, FORMAT = "wrong type", "huge file", "format"
+JINJA_TEXT = "Jinja in free text"  # issue 13: text fields that reach Ansible
 CATEGORIES = (SHELL, NEWLINE_NUL, NGINX, YAML, JINJA, SQL, TRAVERSAL, OVERLONG, LOOKALIKE, INVISIBLE, IDNA,
-              WRONG_TYPE, HUGE)
+              WRONG_TYPE, HUGE, JINJA_TEXT)
 SURFACES = ("argument", "spec", "config", "attachment")
 
 Case = tuple[str, Any]
@@ -32,6 +33,18 @@ NGINX_VALUES: list[Case] = [(NGINX, v) for v in (
 YAML_VALUES: list[Case] = [(YAML, v) for v in ("!!python/object:os.system", "*alias", "&a x", "{a: b}")]
 JINJA_VALUES: list[Case] = [(JINJA, v) for v in (
     "{{7*7}}", "{%raw%}", "{{ lipsum.__globals__.os.popen('id').read() }}", "%(x)s", "{0.__class__}")]
+#: Jinja inside ordinary text (issue 13): each would run on the controller if Ansible
+#: templated it. MARKER is replaced by a path the test watches.
+JINJA_TEXT_TEMPLATES: tuple[str, ...] = (
+    "Sekolah {{ lookup('pipe', 'touch MARKER') }}",
+    "{{ query('ansible.builtin.pipe', 'touch MARKER') }}",
+    "Data {% set x = lookup('pipe', 'touch MARKER') %}siswa",
+    "{% if lookup('pipe', 'touch MARKER') is string %}ya{% endif %}",
+    "Guru {# catatan #}{{ lookup('pipe', 'touch MARKER') }}",
+    "{{ lipsum.__globals__.os.popen('touch MARKER').read() }}",
+    "{%- raw -%}{%- endraw -%}{{ lookup('file', '/etc/shadow') }}",
+)
+JINJA_TEXT_VALUES: list[Case] = [(JINJA_TEXT, t.replace("MARKER", "/tmp/kp-jinja-marker")) for t in JINJA_TEXT_TEMPLATES]
 SQL_VALUES: list[Case] = [(SQL, v) for v in ("' OR '1'='1", "x'; DROP TABLE requests;--", "1 UNION SELECT 1")]
 TRAVERSAL_VALUES: list[Case] = [(TRAVERSAL, v) for v in ("../../etc/passwd", "/etc/passwd", "..", "a/../../b")]
 OVERLONG_VALUES: list[Case] = [(OVERLONG, "x" * 300), (OVERLONG, "a" * 5000)]

@@ -16,8 +16,8 @@ import yaml
 from sqlalchemy import create_engine, text
 
 from tests.helpers import run_cli
-from tests.hostile.corpus import (BAD_TEXT, FORMAT, IDNA_VALUES, INVISIBLE, NAMES, NEWLINE_NUL, OVERLONG, SHELL,
-                                  TRAVERSAL, WRONG_TYPE, YAML, Case, register)
+from tests.hostile.corpus import (BAD_TEXT, FORMAT, IDNA_VALUES, INVISIBLE, INVISIBLE_VALUES, JINJA_TEXT_VALUES,
+                                  NAMES, NEWLINE_NUL, OVERLONG, SHELL, TRAVERSAL, WRONG_TYPE, YAML, Case, register)
 from tests.test_requests import OPEN
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -184,6 +184,18 @@ SPEC_FIELDS: list[tuple[tuple[Any, ...], str, list[Case]]] = [
     (("hosting", "tls"), "hosting.tls", [(WRONG_TYPE, "yes"), (WRONG_TYPE, 1)]),
     (("runtime", "version"), "runtime.version", [(WRONG_TYPE, 8.2), (SHELL, "8.2; id")]),
     (("version",), "version", [(WRONG_TYPE, "1"), (WRONG_TYPE, 2)]),
+    # issue 13: text that would reach Ansible, and the invisible characters --app refuses
+    (("application", "name"), "application.name",
+     JINJA_TEXT_VALUES + [c for c in BAD_TEXT if c[0] == INVISIBLE] + INVISIBLE_VALUES + [(NEWLINE_NUL, "a\tb")]),
+    (("application", "description"), "application.description", JINJA_TEXT_VALUES + INVISIBLE_VALUES),
+    (("runtime", "env"), "runtime.env", [(c, {"APP_X": v}) for c, v in JINJA_TEXT_VALUES + INVISIBLE_VALUES]),
+    (("runtime", "document_root"), "runtime.document_root",
+     JINJA_TEXT_VALUES + INVISIBLE_VALUES + [(SHELL, "public;$(id)"), (SHELL, "public html"), (SHELL, "-x"),
+                                             (SHELL, "web/-rf"), (SHELL, "a*b")]),
+    (("tests", "command"), "tests.command", JINJA_TEXT_VALUES + INVISIBLE_VALUES),
+    (("tests", "smoke", 0, "contains"), "tests.smoke[0].contains", JINJA_TEXT_VALUES),
+    (("documents", "user_guide"), "documents.user_guide", JINJA_TEXT_VALUES + [(SHELL, "docs/a b.md")]),
+    (("dns", "records", 4, "values"), "dns.records[4].values", [(c, [v]) for c, v in JINJA_TEXT_VALUES]),
 ]
 SPEC_CASES = register("spec", "fields", [(p, f, c, v) for p, f, vals in SPEC_FIELDS for c, v in vals],
                       category_of=lambda c: c[2])
