@@ -68,7 +68,7 @@ def event_hash(fields: dict[str, Any], key: AuditKey | None = None) -> str:
     else the plain SHA-256 of the events written before schema 0003."""
     if fields.get("key_id"):
         if key is None:
-            raise SecretError("a keyed audit event needs the audit key.")
+            raise ValueError("a keyed audit event needs the audit key")
         body = json.dumps([fields[k] for k in _KEYED_FIELDS], separators=(",", ":"), ensure_ascii=False)
         return key.mac(body.encode("utf-8"))
     body = json.dumps([fields[k] for k in _FIELDS], separators=(",", ":"), ensure_ascii=False)
@@ -167,8 +167,7 @@ class AuditLog:
     def key(self) -> AuditKey:
         if self._key is None:
             if self.key_file is None:
-                raise SecretError("no audit key file is configured.",
-                                  "Set PROVISION_AUDIT_KEY_FILE or general.state_dir.")
+                raise ValueError("AuditLog needs key_file (provision.auditkey.key_file())")
             if not self.key_file.exists():
                 keyed = _keyed_events(self.store)
                 if keyed:
