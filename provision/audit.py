@@ -240,7 +240,7 @@ class AuditLog:
                 "seq": seq,
                 "ts": utcnow().strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
                 "run_id": self.run_id,
-                "request_id": ev.get("request_id") or self.request_id,
+                "request_id": ev.get("request_id") or (None if "_state" in ev else self.request_id),
                 "actor": self.actor,
                 "provider": ev["provider"],
                 "action": ev["action"],
