@@ -43,7 +43,13 @@ class App:
     def audit(self) -> Any:
         from provision.audit import AuditLog
 
-        return AuditLog(self.store, actor=self.actor[0])
+        return AuditLog(self.store, actor=self.actor[0], key_file=self.audit_key_file)
+
+    @property
+    def audit_key_file(self) -> Path:
+        from provision.auditkey import key_file
+
+        return key_file(self.config.state_dir)
 
     @cached_property
     def sop(self) -> Any:

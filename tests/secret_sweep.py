@@ -78,6 +78,8 @@ ALLOWED: list[tuple[str, Callable[[Path, int, str], bool]]] = [
      lambda p, m, k: _private(m) and not p.name.endswith(".pub")
      and (p.name.startswith("id_") or p.name.startswith("ssh_host_") or p.parent.name == ".ssh"
           or bool(re.fullmatch(r"[a-z0-9_-]*key[0-9]*", p.name)))),
+    ("the audit key (0600): keys the audit chain, kept outside the database (docs/audit.md)",
+     lambda p, m, k: _private(m) and p.name.endswith("audit.key")),
     ("a TLS private key (0600)",
      lambda p, m, k: _private(m) and (p.name.endswith(".key") or p.name.startswith("privkey"))),
     ("an application's environment file (0600): where hosting writes the database password",

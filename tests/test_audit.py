@@ -128,4 +128,4 @@ def test_batched_events_chain_like_single_ones(store_url: str) -> None:
     done = app.audit.succeeded_many("dns", [(i, c, None) for i, c in zip(ids[:40], changes)])
     failed = app.audit.failed_many("dns", [(i, c, "NXRRSET") for i, c in zip(ids[40:], changes[40:])])
     assert done == list(range(51, 91)) and failed == list(range(91, 101))
-    assert verify(app.store).ok and verify(app.store).checked == 100
+    assert verify(app.store, app.audit.key).ok and verify(app.store, app.audit.key).checked == 100

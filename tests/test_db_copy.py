@@ -61,6 +61,8 @@ def source(provision_home: Path) -> str:
 
 def _fill_other_tables(url: str, rid: str) -> None:
     """Rows the sandbox-free commands cannot make: installs, tests, hosting, checks, documents."""
+    from provision.audit import AuditLog
+    from provision.context import App
     from provision.store import Store
     from provision.store.models import CheckResult, Document, Hosting, Install, LockInfo, TestRun
 
@@ -83,6 +85,10 @@ def _fill_other_tables(url: str, rid: str) -> None:
                      path="/x/ba.pdf", sha256="b" * 64, created_at=now),
             LockInfo(request_id="REQ-2026-0999", run_id="r", actor="ghost", since=now),
         ])
+        # as hosting's register and a report's issue do: the rows and their event together
+        # (a row written without one is what `audit verify` reports)
+        AuditLog(store, actor="tester", key_file=App().audit_key_file).append_in(s, [dict(
+            provider="test", action="fill", target=rid, outcome="recorded", request_id=rid)])
     store.dispose()
 
 
@@ -131,7 +137,7 @@ def test_copy_then_use_the_target(source: str, target: str, provision_home: Path
 
     r = run_cli("db", "copy", "--to", target, "--yes")
     assert r.exit_code == 0, r
-    assert r.stdout.startswith(f"Copy the state\n  from {source} (schema 0002)\n")
+    assert r.stdout.startswith(f"Copy the state\n  from {source} (schema 0003)\n")
     assert "(empty: the schema will be created)" in r.stdout
     n_events = len(before["audit_events"]) + 1  # the copy's own event
     total = sum(map(len, before.values())) + 2  # + that event and this run
@@ -148,7 +154,7 @@ def test_copy_then_use_the_target(source: str, target: str, provision_home: Path
         for run in snap["runs"]:
             if run["id"] == copy_run[0]["id"]:
                 assert run["outcome"] == "ok" and run["ended_at"] is not None
-                run["ended_at"] = None  # ended in each database on its own
+                run["ended_at"] = run["seal"] = None  # ended (and so sealed) in each database on its own
     assert src == dst
     last = dst["audit_events"][-1]
     assert (last["provider"], last["action"], last["outcome"], last["target"]) == ("db", "copy", "recorded", target)
@@ -161,11 +167,17 @@ def test_copy_then_use_the_target(source: str, target: str, provision_home: Path
     assert r.json == listed
     r = run_cli("--config", str(cfg), "audit", "verify")
     assert r.exit_code == 0, r
-    assert r.stdout == f"Audit chain intact: {n_events} events verified.\n"
-    assert verified == f"Audit chain intact: {n_events - 1} events verified.\n"
+    key_id = json.loads(run_cli("audit", "verify", "--json").stdout)["key_id"]  # the source's key
+    assert r.stdout == (f"Audit chain intact: {n_events} events verified.\n"
+                        f"Audit key {key_id}; the requests, steps, hosting, documents and runs match the log.\n"
+                        "Without a checkpoint kept off this host, events removed from the end cannot be "
+                        "told apart from events never written: see `provision audit checkpoint`.\n")
+    assert verified.splitlines()[:2] == [f"Audit chain intact: {n_events - 1} events verified.",
+                                         f"Audit key {key_id}; the requests, steps, hosting, documents "
+                                         "and runs match the log."]
     r = run_cli("--config", str(cfg), "db", "status", "--json")
     assert r.exit_code == 0, r
-    assert r.json["revision"] == "0002" and r.json["dialect"] == target.split(":")[0].split("+")[0]
+    assert r.json["revision"] == "0003" and r.json["dialect"] == target.split(":")[0].split("+")[0]
 
     # New writes on the target: a request, an attachment, rows with generated ids.
     r = run_cli("--config", str(cfg), *OPEN)
@@ -175,6 +187,8 @@ def test_copy_then_use_the_target(source: str, target: str, provision_home: Path
     r = run_cli("--config", str(cfg), "request", "step", "REQ-2026-0001", "3", "--done", "--attach", str(letter))
     assert r.exit_code == 0, r
     assert r.stdout == "REQ-2026-0001 step 3: done.\n"
+    from provision.audit import AuditLog
+    from provision.context import App
     from provision.store import Store
     from provision.store.models import CheckResult, Document, Install, StepAttachment, TestRun
 
@@ -189,12 +203,15 @@ def test_copy_then_use_the_target(source: str, target: str, provision_home: Path
         s.add_all(rows)
         s.flush()
         assert [x.id for x in rows] == [3, 3, 3, 2]
+        AuditLog(store, actor="tester", key_file=App().audit_key_file).append_in(s, [dict(
+            provider="test", action="fill", target="REQ-2026-0001", outcome="recorded",
+            request_id="REQ-2026-0001")])  # as a report's issue does, in the same transaction
     with store.read() as s:
         assert s.execute(select(StepAttachment.id).order_by(StepAttachment.id)).scalars().all() == [1, 2, 3]
     store.dispose()
     r = run_cli("--config", str(cfg), "audit", "verify")
     assert r.exit_code == 0, r
-    assert r.stdout == f"Audit chain intact: {n_events + 2} events verified.\n"
+    assert r.stdout.splitlines()[0] == f"Audit chain intact: {n_events + 3} events verified."  # + the row's event
 
 
 def test_dry_run_and_json(source: str, target: str) -> None:
@@ -253,7 +270,7 @@ def test_refuses_a_target_at_an_unknown_schema(source: str, provision_home: Path
     r = run_cli("db", "copy", "--to", url, "--yes")
     assert r.exit_code == 11, r
     assert (f"Error: the target database {url} is at schema version 0999, which this version of "
-            "kominfo-provision does not know (its schema is 0002).") in r.stderr
+            "kominfo-provision does not know (its schema is 0003).") in r.stderr
 
 
 def test_copies_into_a_target_with_the_schema_only(source: str, target: str) -> None:
@@ -261,7 +278,7 @@ def test_copies_into_a_target_with_the_schema_only(source: str, target: str) -> 
     assert r.exit_code == 0, r
     r = run_cli("db", "copy", "--to", target, "--yes")
     assert r.exit_code == 0, r
-    assert "(schema 0002)\n" in r.stdout and "audit chain intact on the target" in r.stdout
+    assert "(schema 0003)\n" in r.stdout and "audit chain intact on the target" in r.stdout
 
 
 def test_refuses_a_source_behind_head(source: str, provision_home: Path) -> None:
@@ -272,7 +289,7 @@ def test_refuses_a_source_behind_head(source: str, provision_home: Path) -> None
     dest = provision_home / "moved" / "state.db"
     r = run_cli("db", "copy", "--to", f"sqlite:///{dest}", "--yes")
     assert r.exit_code == 11, r
-    assert f"Error: the state database {source} needs migrating (0001 -> 0002). Run: provision db upgrade" in r.stderr
+    assert f"Error: the state database {source} needs migrating (0001 -> 0003). Run: provision db upgrade" in r.stderr
     assert not dest.exists()
 
 
@@ -380,18 +397,20 @@ def test_source_held_still_while_copying(source: str, target: str) -> None:
     """A writer that starts during the copy waits for it: the target is one consistent
     state, and the write lands in the source after the copy."""
     from provision.audit import AuditLog, current_actor, verify
+    from provision.context import App
     from provision.store import Store
     from provision.store.copy import copy_state, plan_copy
 
     plan = plan_copy(source, None, target, None)
-    audit = AuditLog(plan.source, actor="tester")
+    key_file = App().audit_key_file  # the key travels with the copy as a file: both sides use it
+    audit = AuditLog(plan.source, actor="tester", key_file=key_file)
     audit.start_run(["provision", "db", "copy"], None, current_actor()[1])
     done: list[float] = []
     seen: list[bool] = []
 
     def writer() -> None:
         other = Store(source, upgrade=False)
-        AuditLog(other, actor="writer").record("request", "note", "REQ-2026-0001", after={"x": 1})
+        AuditLog(other, actor="writer", key_file=key_file).record("request", "note", "REQ-2026-0001", after={"x": 1})
         done.append(time.monotonic())
         other.dispose()
 
@@ -414,7 +433,7 @@ def test_source_held_still_while_copying(source: str, target: str) -> None:
     assert result.audit_events == len(dst["audit_events"])
     for url in (source, target):
         store = Store(url, upgrade=False)
-        assert verify(store).ok
+        assert verify(store, audit.key).ok
         store.dispose()
 
 
@@ -423,7 +442,7 @@ def test_a_copy_that_does_not_match_is_reported(source: str, provision_home: Pat
     from provision.audit import VerifyResult
     from provision.store import copy
 
-    monkeypatch.setattr(copy, "verify", lambda store: VerifyResult(False, 4, 5, "its content was changed"))
+    monkeypatch.setattr(copy, "verify", lambda store, key=None: VerifyResult(False, 4, 5, "its content was changed"))
     dest = f"sqlite:///{provision_home / 'moved.db'}"
     r = run_cli("db", "copy", "--to", dest, "--yes")
     assert r.exit_code == 1, r

@@ -24,7 +24,7 @@ ID = ROOT / "docs" / "id" / "pemecahan-masalah.md"
 HEADING = re.compile(r"^### (E-[A-Z]+-\d{2})\b", re.M)
 CODE_SPAN = re.compile(r"``\s?(.+?)\s?``|`([^`\n]+)`")
 # Entries for what Click or the error boundary print themselves (not a raise site).
-NOT_RAISED = ("E-CLI-",)
+NOT_RAISED = ("E-CLI-", "E-VERIFY-")  # E-VERIFY-: what `audit verify` prints
 
 
 def _load_catalogue() -> Any:

@@ -123,7 +123,7 @@ def copy(ctx: click.Context, to: str, to_password_file: str | None, dry_run: boo
         return 0
     confirm_apply(f"the copy to {plan.target_shown}", yes)
     actor, origin = current_actor()
-    audit = AuditLog(plan.source, actor=actor)
+    audit = AuditLog(plan.source, actor=actor, key_file=app.audit_key_file)
     audit.start_run(["provision", *state.argv], None, origin)
     try:
         result = copy_state(plan, audit)

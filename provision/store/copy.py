@@ -30,7 +30,8 @@ from sqlalchemy import DateTime, Table, func, inspect, select, text
 from sqlalchemy.engine import Connection, make_url
 from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 
-from provision.audit import GENESIS, AuditLog, verify
+from provision.audit import GENESIS, AuditLog, reseal_run, verify
+from provision.auditkey import AuditKey
 from provision.errors import ProvisionError, StateError, UsageError
 from provision.secrets import REDACTOR
 from provision.store.db import HEAD_REVISION, Store, _known_revision
@@ -273,8 +274,8 @@ def copy_state(plan: CopyPlan, audit: AuditLog,
                            after={"from": plan.source_shown, "to": plan.target_shown,
                                   "schema": HEAD_REVISION})
         try:
-            counts, head, moved = _copy(plan, target, audit.run_id, on_table)
-            result = _check(plan, target, counts, head, seq)
+            counts, head, moved = _copy(plan, target, audit.run_id, audit.key, on_table)
+            result = _check(plan, target, counts, head, seq, audit.key)
         except BaseException as e:
             reason = REDACTOR.text(str(e) or type(e).__name__)
             audit.append("db", "copy", plan.target_shown, outcome="failed", reason=reason, ref=seq)
@@ -285,7 +286,7 @@ def copy_state(plan: CopyPlan, audit: AuditLog,
         target.dispose()
 
 
-def _copy(plan: CopyPlan, target: Store, run_id: str | None,
+def _copy(plan: CopyPlan, target: Store, run_id: str | None, key: AuditKey,
           on_table: Callable[[str, int], None] | None) -> tuple[dict[str, int], tuple[int, str], list[str]]:
     ts = tables()
     counts: dict[str, int] = {}
@@ -315,6 +316,7 @@ def _copy(plan: CopyPlan, target: Store, run_id: str | None,
             if run_id:  # this command's run: it ends with the copy
                 d.execute(Run.__table__.update().where(Run.id == run_id).values(
                     ended_at=dt.datetime.now(dt.timezone.utc), outcome="ok", exit_code=0))
+                reseal_run(d, key, run_id)
             if target.dialect == "postgresql":
                 moved = _move_sequences(d, ts)
     except SQLAlchemyError as e:
@@ -367,7 +369,7 @@ def _move_sequences(d: Connection, ts: list[Table]) -> list[str]:
 
 
 def _check(plan: CopyPlan, target: Store, counts: dict[str, int], head: tuple[int, str],
-           seq: int) -> CopyResult:
+           seq: int, key: AuditKey) -> CopyResult:
     problems = []
     with target.engine.connect() as d:
         for t in tables():
@@ -377,9 +379,11 @@ def _check(plan: CopyPlan, target: Store, counts: dict[str, int], head: tuple[in
         got = d.execute(select(AuditHead.seq, AuditHead.hash).where(AuditHead.id == 1)).one()
     if (got.seq, got.hash) != head:
         problems.append(f"the audit head is at event {got.seq}, the source's at {head[0]}")
-    chain = verify(target)
-    if not chain.ok:
+    chain = verify(target, key)  # the same key verifies the copy: it travels as a file (docs/audit.md)
+    if not chain.ok and chain.first_bad is not None:
         problems.append(f"the audit chain is broken at event {chain.first_bad}: {chain.reason}")
+    elif not chain.ok:
+        problems.append(f"rows differ from the audit log: {'; '.join(chain.rows[:5])}")
     if problems:
         raise CopyMismatch(f"the copy in {plan.target_shown} does not match the source: "
                            + "; ".join(problems) + ".",

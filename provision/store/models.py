@@ -85,10 +85,13 @@ class Run(Base):
     ended_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
     outcome: Mapped[str | None] = mapped_column(String(32))  # ok|failed|dry-run|interrupted
     exit_code: Mapped[int | None] = mapped_column(Integer)
+    # HMAC of the row with the audit key (provision/audit.py: run_seal); None before 0003
+    seal: Mapped[str | None] = mapped_column(String(64))
 
 
 class AuditEvent(Base):
-    """Append-only, hash-chained: hash = sha256(prev_hash + canonical event)."""
+    """Append-only, hash-chained: hash = HMAC-SHA256(audit key, canonical event with
+    prev_hash); events before schema 0003 keep their plain SHA-256 (key_id None)."""
 
     __tablename__ = "audit_events"
     seq: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
@@ -106,6 +109,9 @@ class AuditEvent(Base):
     ref: Mapped[int | None] = mapped_column(Integer)  # the attempt this outcome completes
     prev_hash: Mapped[str] = mapped_column(String(64))
     hash: Mapped[str] = mapped_column(String(64), unique=True)
+    key_id: Mapped[str | None] = mapped_column(String(16))  # the audit key's id; None: unkeyed
+    # JSON {request id: {row name: digest}}: the request's covered rows when written
+    state: Mapped[str | None] = mapped_column(Text)
 
     __table_args__ = (Index("ix_audit_request_seq", "request_id", "seq"),)
 
@@ -117,6 +123,7 @@ class AuditHead(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     seq: Mapped[int] = mapped_column(Integer)
     hash: Mapped[str] = mapped_column(String(64))
+    keyed_from: Mapped[int | None] = mapped_column(Integer)  # the first event that must be keyed
 
 
 class LockInfo(Base):

@@ -117,11 +117,12 @@ def audit_events(stack: Stack, rid: str) -> tuple[Any, list[dict[str, Any]], str
     from sqlalchemy import select
 
     from provision.audit import event_dict, read_events, verify
+    from provision.auditkey import AuditKey, key_file
     from provision.store.models import Run
 
     store = stack.store()
     try:
-        result = verify(store)
+        result = verify(store, AuditKey.load(key_file(stack.settings()["general"]["state_dir"], {})))
         events = [event_dict(e) for e in read_events(store, rid)]
         with store.read() as s:
             last = s.execute(select(Run).where(Run.request_id == rid).order_by(Run.started_at.desc())).scalars().first()

@@ -49,6 +49,6 @@ def test_a_dead_run_s_install_is_marked_interrupted(provision_home: Path) -> Non
         ("install.interrupted", "recorded", "REQ-2026-0001 staging install #1")]
     assert events[0]["before"] == {"status": "running", "run": "dead-run"}
     assert installer.close_stale("REQ-2026-0001") == []  # once
-    assert verify(app.store).ok
+    assert verify(app.store, app.audit.key).ok
     log = run_cli("audit", "log", "REQ-2026-0001")
     assert log.exit_code == 0 and "install.interrupted" in log.stdout, log
