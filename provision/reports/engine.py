@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import os
 import random
 import re
 import time
@@ -105,8 +106,9 @@ class ReportEngine:
             if found:
                 return found
         date = self.app.today()
-        out_dir = self.app.reports_dir / request_id
-        out_dir.mkdir(parents=True, exist_ok=True)
+        from provision.privatefiles import private_dir
+
+        out_dir = private_dir(self.app.reports_dir / request_id)
         self._drop_leftovers(out_dir, request_id, kind)
         for attempt in range(TRIES):
             # Number, files, row and audit event in one write transaction: on SQLite it
@@ -156,6 +158,8 @@ class ReportEngine:
 
             paths["pdf"] = base.with_suffix(".pdf")
             html_to_pdf(html, paths["pdf"], title=f"{kind} {number}")
+        for p in paths.values():
+            os.chmod(p, 0o600)  # whatever the umask (in a 0700 directory from the start)
         return paths, hashlib.sha256(md.encode()).hexdigest()
 
     def _drop_leftovers(self, out_dir: Path, request_id: str, kind: str) -> None:
