@@ -1,8 +1,9 @@
 """Files and directories only their owner can read, whatever the umask (issue 13, item 5).
 
-The state directory is 0700 (an operator may give a group read access, 0750: other bits
-and group write are removed at every start); the SQLite database with its WAL and SHM
-files, reports, exports and copies are 0600 (0640 is kept when an operator chose it).
+The state directory is 0700 and the SQLite database with its WAL and SHM files, reports,
+exports and copies 0600. An operator may give a group read access (directory 0750, files
+0640): that is kept; a mode with any bit for others or group write (what umask 022 or 002
+leaves) is reset to owner-only at every start.
 """
 
 from __future__ import annotations
@@ -16,20 +17,20 @@ LOOSE = 0o027
 
 
 def private_dir(path: Path) -> Path:
-    """Create `path` (and its missing parents) 0700; tighten it to at most 0750 when it is
-    ours and others could read or group could write it."""
+    """Create `path` (and its missing parents) 0700; reset it to owner-only when it is ours
+    and others have any access or group may write."""
     path.mkdir(parents=True, exist_ok=True, mode=0o700)
-    _tighten(path, 0o750)
+    _tighten(path)
     return path
 
 
 def private_file(path: Path) -> Path:
-    """Create `path` empty 0600 when it does not exist; tighten an existing one (ours) to
-    at most 0640."""
+    """Create `path` empty 0600 when it does not exist; reset an existing one (ours) to
+    owner-only when others have any access or group may write."""
     try:
         os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
     except FileExistsError:
-        _tighten(path, 0o640)
+        _tighten(path)
     return path
 
 
@@ -54,14 +55,14 @@ def sqlite_files(db: Path) -> None:
     for suffix in ("-wal", "-shm", "-journal"):
         side = db.with_name(db.name + suffix)
         if side.exists():
-            _tighten(side, 0o640)
+            _tighten(side)
 
 
-def _tighten(path: Path, most: int) -> None:
+def _tighten(path: Path) -> None:
     try:
         st = path.stat()
     except OSError:
         return
     mode = st.st_mode & 0o777
-    if mode & ~most and st.st_uid == os.geteuid():
-        os.chmod(path, mode & most)
+    if mode & LOOSE and st.st_uid == os.geteuid():
+        os.chmod(path, mode & 0o700)
