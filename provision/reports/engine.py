@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
+from jinja2 import Environment, PackageLoader, StrictUndefined, pass_context, select_autoescape
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 
@@ -57,10 +57,20 @@ class IssuedDocument:
                 "files": {k: str(v) for k, v in self.paths.items()}, "sha256": self.sha256, "reused": self.reused}
 
 
+@pass_context
+def _markdown_safe(ctx: Any, value: Any) -> Any:
+    """In a Markdown letter, data never becomes raw HTML (`<script>`, `<img onerror=...>`):
+    `&`, `<` and `>` are written as entities, which Markdown shows as the characters. HTML
+    templates are left to autoescape."""
+    if isinstance(value, str) and (ctx.name or "").endswith(".md.j2"):
+        return value.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    return value
+
+
 def _env() -> Environment:
     env = Environment(loader=PackageLoader("provision.reports", "templates"), undefined=StrictUndefined,
                       autoescape=select_autoescape(["html", "html.j2"]), trim_blocks=True, lstrip_blocks=True,
-                      keep_trailing_newline=True)
+                      keep_trailing_newline=True, finalize=_markdown_safe)
     env.filters["tanggal"] = tanggal
     env.filters["tanggal_hari"] = lambda d: tanggal(d, True)
     return env
