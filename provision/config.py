@@ -622,20 +622,6 @@ class Config:
             base = Path(s.hosting.secrets_dir).expanduser() if s.hosting.secrets_dir else self.state_dir / "secrets"
             remember_file(base / f"{request_id}.env", env=True)
 
-    def pinned_known_hosts(self) -> str:
-        """hosting.known_hosts, the only host keys an SSH connection accepts (never
-        ~/.ssh/known_hosts nor the ssh_config's choice). ConfigError when unset or missing."""
-        kh = self.settings.hosting.known_hosts
-        if not kh:
-            raise ConfigError("hosting.known_hosts is not set: no SSH connection is made without pinned host keys.",
-                              "Set hosting.known_hosts to a file with the servers' verified host key lines "
-                              "(ssh-keyscan, checked against the server's console).")
-        p = Path(kh).expanduser()
-        if not p.is_file():
-            raise ConfigError(f"hosting.known_hosts: the file {p} does not exist.",
-                              "Create it with the servers' verified host key lines, or fix the path.")
-        return str(p.resolve())
-
     def flat(self, redact: bool = True) -> list[tuple[str, Any, str]]:
         """(key, value, source) for every key, secrets masked (inside lists and tables too)."""
         rows: list[tuple[str, Any, str]] = []

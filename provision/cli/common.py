@@ -46,13 +46,13 @@ def err(message: str) -> None:
 MAX_ARG = 16384
 
 
-def argument_problem(argv: list[str]) -> str | None:
-    """The first argument that is too long or not valid UTF-8 (Python keeps undecodable
-    bytes as lone surrogates), named by its option; None when all are fine. Checked
+def check_arguments(argv: list[str]) -> None:
+    """Refuse the first argument that is too long or not valid UTF-8 (Python keeps
+    undecodable bytes as lone surrogates), named by its option (UsageError). Checked
     before Click parses anything and before the redactor reads the command line."""
     for i, arg in enumerate(argv):
-        bad_utf8 = any("\udc80" <= ch <= "\udcff" for ch in arg) if len(arg) <= MAX_ARG else False
-        if len(arg) <= MAX_ARG and not bad_utf8:
+        too_long = len(arg) > MAX_ARG
+        if not too_long and not any("\udc80" <= ch <= "\udcff" for ch in arg):
             continue
         if arg.startswith("--") and "=" in arg[:64]:
             name = arg.split("=", 1)[0]
@@ -60,19 +60,20 @@ def argument_problem(argv: list[str]) -> str | None:
             name = argv[i - 1]
         else:
             name = f"argument {i + 1}"
-        if len(arg) > MAX_ARG:
-            return f"the value of {name} is {len(arg)} characters long; the limit is {MAX_ARG}."
-        return f"the value of {name} is not valid UTF-8 text."
-    return None
+        if too_long:
+            raise UsageError(f"the value of {name} is {len(arg)} characters long; the limit is {MAX_ARG}.",
+                             "Put long text in a file (an attachment), not on the command line.")
+        raise UsageError(f"the value of {name} is not valid UTF-8 text.",
+                         "Write arguments in UTF-8 (check the terminal's and the script's encoding).")
 
 
 def run_main(group: click.Group, argv: list[str]) -> int:
     """Run the CLI; turn every outcome into an exit code. Never raises."""
-    problem = argument_problem(argv)
-    if problem:  # nothing parsed, loaded, stored or logged
-        err(f"Error: {problem}")
-        err("Put long text in a file, and write arguments in UTF-8.")
-        return int(ExitCode.USAGE)
+    try:
+        check_arguments(argv)  # nothing parsed, loaded, stored or logged before this
+    except UsageError as e:
+        _print_error(e)
+        return int(e.exit_code)
     debug = "--debug" in argv
     try:
         rv = group.main(args=argv, prog_name="provision", standalone_mode=False,
