@@ -628,7 +628,7 @@ class Config:
         for sname, section in self.settings:
             for key, value in section:
                 dotted = f"{sname}.{key}"
-                if redact:
+                if redact and key != "variable_files":  # names -> file paths: nothing secret
                     value = _redacted(key, value)
                 rows.append((dotted, value, self.sources.get(dotted, "default")))
         for (sname, name), var in SECRETS.items():

@@ -31,9 +31,11 @@ class Redactor:
     """
 
     # scheme://user:password@ with every part bounded (a password of more than 256
-    # characters in a URL is not one anybody types).
+    # characters in a URL is not one anybody types); a password holds no '//', so a scan
+    # stops at the next URL instead of running to the bound.
     _URL_PASSWORD = re.compile(
-        r"(?<![a-z0-9+.-])(?P<scheme>[a-z][a-z0-9+.-]{0,31}://[^:/@\s]{1,128}):(?P<pw>[^@\s]{1,256})@", re.I)
+        r"(?<![a-z0-9+.-])(?P<scheme>[a-z][a-z0-9+.-]{0,31}://[^:/@\s]{1,128})"
+        r":(?P<pw>(?:[^@\s/]|/(?!/)){1,256})@", re.I)
 
     def __init__(self) -> None:
         self._values: set[str] = set()
@@ -79,8 +81,9 @@ def remember_file(path: str | Path, *, lines: bool = False, env: bool = False) -
     """Register the secret(s) in a file with the redactor, whatever its mode, without
     raising: called at start for every configured secret file, so that a value pasted into
     a note is masked before anything is written. The command that uses the file checks it
-    (mode, content) and reports. `lines`: also each line of a key file; `env`: the values
-    of NAME=VALUE lines."""
+    (mode, content) and reports. `lines`: also each line of a PEM private key's body but
+    the first (which is the same in every key of a type); `env`: the values of NAME=VALUE
+    lines; always: the `secret "..."` of a TSIG key file."""
     try:
         p = Path(path).expanduser()
         if not p.is_file():
@@ -90,12 +93,16 @@ def remember_file(path: str | Path, *, lines: bool = False, env: bool = False) -
     except OSError:
         return
     REDACTOR.add(text.strip())
-    for line in text.splitlines():
-        line = line.strip()
-        if env and "=" in line and not line.startswith("#"):
-            REDACTOR.add(line.split("=", 1)[1].strip().strip("'\""))
-        elif lines and len(line) >= 16 and not line.startswith("-----"):
-            REDACTOR.add(line)
+    stripped = [ln.strip() for ln in text.splitlines() if ln.strip()]
+    if env:
+        for line in stripped:
+            if "=" in line and not line.startswith("#"):
+                REDACTOR.add(line.split("=", 1)[1].strip().strip("'\""))
+    if lines and "PRIVATE KEY-----" in text:
+        body = [ln for ln in stripped if not ln.startswith("-----")]
+        for line in body[1:]:
+            if len(line) >= 32:
+                REDACTOR.add(line)
     for m in re.finditer(r'secret\s+"([^"]{4,})"', text):  # a tsig-keygen / named.conf key
         REDACTOR.add(m.group(1))
 

@@ -74,7 +74,7 @@ def test_file_secrets_pasted_into_free_text_are_masked(provision_home: Path) -> 
     files = {
         "token": (provision_home / "gitlab.token", token + "\n"),
         "tsig": (provision_home / "tsig.key", f'key "provision." {{\n\talgorithm hmac-sha256;\n\tsecret "{tsig}";\n}};\n'),
-        "db": (provision_home / "db.pass", dbpass),
+        "db": (provision_home / "db-password", dbpass),
         "ci": (provision_home / "ci.secret", cipass),
     }
     for path, text in files.values():
@@ -119,6 +119,11 @@ def test_text_stored_before_a_secret_was_known_is_masked_when_shown(provision_ho
         r = run_cli(*args)
         assert r.exit_code == 0, r
         assert later not in r.stdout + r.stderr, args
+    # The value was stored in clear on purpose (it was no secret then); the secrets sweep,
+    # which knows every value the redactor learned, must not find this test's state.
+    import shutil
+
+    shutil.rmtree(provision_home / "state")
 
 
 # ---- issue 13, item 6: bounded text work ----------------------------------------------------
@@ -141,7 +146,8 @@ def test_a_huge_argument_is_refused_quickly_and_named(provision_home: Path) -> N
 
 
 @pytest.mark.parametrize("text", ["a" * 1_000_000, "a://b:" * 200_000, "ab://" * 200_000,
-                                  "http://u:" + "p" * 1_000_000, "a:" * 500_000, "x@" * 500_000])
+                                  "http://u:" + "p" * 1_000_000, "a:" * 500_000, "x@" * 500_000,
+                                  ("a://b:" + "x/" * 125) * 4000, ("a://b:" + "x" * 250) * 4000])
 def test_the_redactor_is_linear(text: str) -> None:
     """Each pattern has bounded repetitions: a million pathological characters take well
     under a second (an unbounded pattern took 8.4 s on 40,000)."""
@@ -153,11 +159,11 @@ def test_the_redactor_is_linear(text: str) -> None:
     REDACTOR.text(text)
     took = time.perf_counter() - start
     print(f"{len(text)} characters redacted in {took * 1000:.1f} ms")
-    assert took < 1.5, took
+    assert took < 2.0, took  # about 0.03-0.4 s on an idle core
 
 
 def test_the_redactor_still_masks_url_passwords() -> None:
     from provision.secrets import REDACTOR
 
-    assert REDACTOR.text("postgresql+psycopg://prov:s3cret@db/x and https://u:p%40ss@h/") == \
-        "postgresql+psycopg://prov:****@db/x and https://u:****@h/"
+    assert REDACTOR.text("postgresql+psycopg://prov:s3cret@db/x and https://u:p%40ss@h/ sqlite://a:b/c:d@e") == \
+        "postgresql+psycopg://prov:****@db/x and https://u:****@h/ sqlite://a:****@e"
