@@ -29,8 +29,9 @@ class AttachmentStore:
     def path(self, digest: str) -> Path:
         return self.root / digest[:2] / digest
 
-    def put(self, source: Path) -> tuple[str, int]:
-        """Copy `source` in; returns (sha256, size). Same content is stored once."""
+    def check(self, source: Path) -> int:
+        """Refuse a file that cannot be stored (unreadable, not a regular file, over the
+        limit) before anything is copied or recorded; returns its size."""
         try:
             size = source.stat().st_size
         except OSError as e:
@@ -40,6 +41,14 @@ class AttachmentStore:
         if size > self.max_size:
             raise UsageError(f"--attach: {source.name!r} is {size} bytes, over the limit of {self.max_size} "
                              "bytes (general.max_attachment_mb).")
+        return size
+
+    def put(self, source: Path) -> tuple[str, int, bool]:
+        """Copy `source` in; returns (sha256, size, new). Same content is stored once;
+        `new` says this call created the stored file (the caller removes it when the
+        record that would have pointed at it is not written)."""
+        size = self.check(source)
+        new = False
         self.root.mkdir(parents=True, exist_ok=True, mode=0o700)
         h = hashlib.sha256()
         fd, tmp = tempfile.mkstemp(dir=self.root, prefix=".incoming-")
@@ -61,11 +70,16 @@ class AttachmentStore:
             else:
                 os.chmod(tmp, 0o400)
                 os.replace(tmp, dest)
+                new = True
         except BaseException:
             if os.path.exists(tmp):
                 os.unlink(tmp)
             raise
-        return digest, size
+        return digest, size, new
+
+    def discard(self, digest: str) -> None:
+        """Remove a stored file that no record points at (see put())."""
+        self.path(digest).unlink(missing_ok=True)
 
     def verify(self, digest: str) -> bool:
         p = self.path(digest)

@@ -40,6 +40,7 @@ from provision.auditkey import AuditKey
 from provision.errors import SecretError
 from provision.plan import Change
 from provision.secrets import REDACTOR
+from provision.textcheck import spreadsheet_safe
 from provision.store import Store
 from provision.store.models import AuditEvent, AuditHead, Document, Hosting, Request, RequestStep, Run
 
@@ -469,6 +470,5 @@ def export(store: Store, fmt: str, request_id: str | None = None) -> Iterator[st
     writer = csv.writer(buf)
     writer.writerow([*_FIELDS, "hash"])
     for ev in events:
-        writer.writerow([getattr(ev, k) if getattr(ev, k) is not None else "" for k in _FIELDS]
-                        + [ev.hash])
+        writer.writerow([spreadsheet_safe(getattr(ev, k)) for k in _FIELDS] + [ev.hash])
     yield buf.getvalue()

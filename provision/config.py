@@ -24,7 +24,7 @@ from pydantic import ValidationError as PydanticError
 from pydantic_core import PydanticCustomError
 
 from provision.errors import ConfigError, Problem, SecretError, ValidationError
-from provision.secrets import MASK, REDACTOR, read_secret_file, secret_from_env
+from provision.secrets import MASK, REDACTOR, looks_secret, read_secret_file, remember_file, secret_from_env
 from provision.textcheck import first_invisible, shown
 
 SYSTEM_CONFIG = Path("/etc/kominfo-provision/provision.toml")
@@ -331,7 +331,8 @@ class GitLab(Section):
     max_retries: int = Field(5, ge=0)
     team: list[GitLabUser] = []  # Kominfo technical team usernames, made maintainers
     deploy_key_file: str = ""  # public key of the Kominfo servers, added read-only
-    variables: dict[str, str] = {}  # extra CI/CD variables (not secret)
+    variables: dict[str, str] = {}  # extra CI/CD variables (a secret-looking one only from the environment)
+    variable_files: dict[str, str] = {}  # NAME -> a 0600 file holding a secret CI/CD variable's value
 
     @field_validator("url")
     @classmethod
@@ -359,7 +360,18 @@ class GitLab(Section):
         for key, value in v.items():
             if not re.match(r"^[A-Za-z_][A-Za-z0-9_]{0,254}\Z", key):
                 raise _bad(f"variable name {_show(key)} must match [A-Za-z_][A-Za-z0-9_]*")
-            _one_line(value)
+            if _invisible(value):
+                # The value is not shown: it may be a secret.
+                raise _bad(f"the value of {key} contains a control or invisible character ({_invisible(value)})")
+        return v
+
+    @field_validator("variable_files")
+    @classmethod
+    def _variable_files(cls, v: dict[str, str]) -> dict[str, str]:
+        for key, path in v.items():
+            if not re.match(r"^[A-Za-z_][A-Za-z0-9_]{0,254}\Z", key):
+                raise _bad(f"variable name {_show(key)} must match [A-Za-z_][A-Za-z0-9_]*")
+            _path(path)
         return v
 
 
@@ -588,14 +600,38 @@ class Config:
             self._secrets[key] = value
         return self._secrets[key]
 
+    def register_secrets(self, request_id: str | None = None) -> None:
+        """Register every configured secret with the redactor: the secret variables and
+        their files, the TSIG key, the private keys, the secret CI/CD variables and the
+        request's own secrets file. Called before a command writes anything (its run row
+        first), so a secret pasted into a note or an argument is masked wherever it goes.
+        Never raises: the command that uses a secret checks it and reports."""
+        for (section, name), var in SECRETS.items():
+            REDACTOR.add(os.environ.get(var))
+            path = os.environ.get(var + "_FILE") or getattr(getattr(self.settings, section), f"{name}_file", "")
+            if path:
+                remember_file(path)
+        s = self.settings
+        for path in (s.dns.tsig_key_file, s.hosting.deploy_key_file, s.hosting.local_ca_key_file):
+            if path:
+                remember_file(path, lines=True)
+        for key, value in s.gitlab.variables.items():
+            if looks_secret(key):
+                REDACTOR.add(value)
+        for path in s.gitlab.variable_files.values():
+            remember_file(path)
+        if request_id:
+            base = Path(s.hosting.secrets_dir).expanduser() if s.hosting.secrets_dir else self.state_dir / "secrets"
+            remember_file(base / f"{request_id}.env", env=True)
+
     def flat(self, redact: bool = True) -> list[tuple[str, Any, str]]:
-        """(key, value, source) for every key, secrets masked."""
+        """(key, value, source) for every key, secrets masked (inside lists and tables too)."""
         rows: list[tuple[str, Any, str]] = []
         for sname, section in self.settings:
             for key, value in section:
                 dotted = f"{sname}.{key}"
-                if redact and isinstance(value, str):
-                    value = REDACTOR.text(value)
+                if redact and key != "variable_files":  # names -> file paths: nothing secret
+                    value = _redacted(key, value)
                 rows.append((dotted, value, self.sources.get(dotted, "default")))
         for (sname, name), var in SECRETS.items():
             source = "env:" + var if os.environ.get(var) else (
@@ -605,12 +641,56 @@ class Config:
         return rows
 
 
+def _redacted(key: str, value: Any) -> Any:
+    """A configuration value as shown: the value of a secret-looking name masked, at any
+    depth, and every known secret or URL password masked in the rest."""
+    if isinstance(value, dict):
+        return {k: (MASK if looks_secret(str(k)) and v not in (None, "") else _redacted(str(k), v))
+                for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_redacted(key, v) for v in value]
+    if isinstance(value, str):
+        return MASK if value and looks_secret(key) else REDACTOR.text(value)
+    return value
+
+
+def check_config_file(p: Path, how: str) -> None:
+    """A configuration file is read only when it is a regular file owned by this user or
+    root and writable by nobody else (as git's safe.directory, and as secret files): a file
+    planted in a shared directory would otherwise choose the ssh_config, the inventory or
+    the database. Raises ConfigError with the chown/chmod to run."""
+    try:
+        st = p.stat()
+    except OSError as e:
+        raise ConfigError(f"{how}: cannot read the configuration file {p}: {e.strerror}.") from None
+    import stat as stat_mod
+
+    if not stat_mod.S_ISREG(st.st_mode):
+        raise ConfigError(f"{how}: the configuration file {p} is not a regular file.")
+    me = os.geteuid()
+    if st.st_uid not in (me, 0):
+        import pwd
+
+        try:
+            name = pwd.getpwuid(me).pw_name
+        except KeyError:
+            name = str(me)
+        raise ConfigError(f"{how}: the configuration file {p} belongs to another user (uid {st.st_uid}): "
+                          "it is not read.",
+                          f"If it is yours, run: chown {name} {p} (else remove it, or pass --config).")
+    if st.st_mode & 0o022:
+        raise ConfigError(f"{how}: the configuration file {p} is writable by group or others "
+                          f"(mode {stat_mod.S_IMODE(st.st_mode):04o}): it is not read.",
+                          f"Run: chmod go-w {p}")
+
+
 def find_config_file(explicit: str | None) -> Path | None:
     """The first configuration file in the search order, or None (defaults only)."""
     if explicit:
         p = Path(explicit).expanduser()
         if not p.is_file():
             raise ConfigError(f"--config: the file {p} does not exist.")
+        check_config_file(p, "--config")
         return p
     env = os.environ.get("PROVISION_CONFIG")
     if env:
@@ -618,12 +698,14 @@ def find_config_file(explicit: str | None) -> Path | None:
         if not p.is_file():
             raise ConfigError(f"PROVISION_CONFIG: the file {p} does not exist.",
                               "Unset it or point it at the configuration file.")
+        check_config_file(p, "PROVISION_CONFIG")
         return p
     from platformdirs import user_config_dir
 
     for p in (Path.cwd() / "provision.toml",
               Path(user_config_dir("kominfo-provision")) / "provision.toml", SYSTEM_CONFIG):
         if p.is_file():
+            check_config_file(p, "configuration search")
             return p
     return None
 
@@ -717,6 +799,13 @@ def load_config(explicit: str | None = None, environ: dict[str, str] | None = No
         for sname, key in SECRETS:
             if isinstance(data.get(sname), dict):
                 data[sname].pop(key, None)
+        variables = data.get("gitlab", {}).get("variables") if isinstance(data.get("gitlab"), dict) else None
+        if isinstance(variables, dict):
+            for name in [n for n in variables if looks_secret(str(n))]:
+                variables.pop(name)  # never stored, shown or echoed
+                problems.append(Problem(
+                    f"gitlab.variables.{name}", "looks like a secret: secrets are not read from the configuration "
+                    f"file; name a 0600 file in gitlab.variable_files.{name}, or set PROVISION_GITLAB_VARIABLES"))
         url = data.get("database", {}).get("url", "") if isinstance(data.get("database"), dict) else ""
         if isinstance(url, str) and REDACTOR._URL_PASSWORD.search(url):
             problems.append(Problem("database.url", "a password in the URL is a secret: put the URL "
@@ -762,7 +851,8 @@ def load_config(explicit: str | None = None, environ: dict[str, str] | None = No
             origin = sources.get(".".join(str(p) for p in err["loc"][:2]), "")
             where = f" (from {origin})" if origin else ""
             msg = err["msg"].replace("Extra inputs are not permitted", "unknown key")
-            if err["type"] != "provision_config" and "input" in err and isinstance(err["input"], (str, int, float)):
+            if (err["type"] != "provision_config" and "input" in err and isinstance(err["input"], (str, int, float))
+                    and tuple(err["loc"][:2]) not in (("gitlab", "variables"), ("gitlab", "variable_files"))):
                 msg += f", got {type(err['input']).__name__} {_show(str(err['input']))}"
             problems.append(Problem(loc, REDACTOR.text(msg) + where))
             sname, key = (list(err["loc"]) + [None, None])[:2]
@@ -797,10 +887,10 @@ def check_config(config: Config) -> list[Problem]:
             problems.append(Problem("dns.tsig_key_file", "the zone needs a TSIG key file"))
         else:
             try:
-                from provision.secrets import check_secret_file
+                from provision.dns.transport import load_keyring
 
-                check_secret_file(Path(s.dns.tsig_key_file), "dns.tsig_key_file")
-            except SecretError as e:
+                load_keyring(s.dns.tsig_key_file)  # mode, format, algorithm and secret length
+            except ConfigError as e:
                 problems.append(Problem("dns.tsig_key_file", str(e)))
     if s.dns.ttl_min > s.dns.ttl_max:
         problems.append(Problem("dns.ttl_min", "is greater than dns.ttl_max"))
@@ -808,7 +898,15 @@ def check_config(config: Config) -> list[Problem]:
         problems.append(Problem("gitlab.root_group", "is required when gitlab.url is set"))
     if s.checks.tls_fail_days > s.checks.tls_warn_days:
         problems.append(Problem("checks.tls_fail_days", "is greater than checks.tls_warn_days"))
-    for key in ("sop.file", "hosting.inventory", "gitlab.deploy_key_file", "gitlab.ca_bundle"):
+    if s.hosting.inventory and not s.hosting.known_hosts:
+        problems.append(Problem("hosting.known_hosts", "is required when hosting.inventory is set: SSH connections "
+                                "accept only these pinned host keys (never ~/.ssh/known_hosts)"))
+    for name, path in s.gitlab.variable_files.items():
+        try:
+            read_secret_file(path, f"gitlab.variable_files.{name}")
+        except SecretError as e:
+            problems.append(Problem(f"gitlab.variable_files.{name}", str(e)))
+    for key in ("sop.file", "hosting.inventory", "hosting.known_hosts", "gitlab.deploy_key_file", "gitlab.ca_bundle"):
         sname, name = key.split(".")
         value = getattr(getattr(s, sname), name)
         if value and not Path(value).expanduser().exists():

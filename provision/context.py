@@ -30,12 +30,26 @@ class App:
     def actor(self) -> tuple[str, str | None]:
         from provision.audit import current_actor
 
+        raw = os.environ.get("PROVISION_ACTOR")
+        if raw:  # it goes into every run and audit event, and onto terminals
+            from provision.errors import UsageError
+            from provision.textcheck import first_invisible
+
+            bad = first_invisible(raw)
+            if bad or len(raw) > 200 or not raw.strip():
+                why = (f"contains a control or invisible character ({bad})" if bad
+                       else "is longer than 200 characters" if len(raw) > 200 else "is blank")
+                raise UsageError(f"PROVISION_ACTOR {why}: nothing was done.",
+                                 "Set it to a plain name, e.g. PROVISION_ACTOR=\"budi (Diskominfo)\".")
         return current_actor()
 
     @cached_property
     def store(self) -> Any:
         from provision.store import Store
 
+        from provision.privatefiles import private_dir
+
+        private_dir(self.config.state_dir)  # 0700 whatever the umask
         password = self.config.secret("database", "password")
         return Store(self.config.database_url, password=password)
 

@@ -193,8 +193,32 @@ class RequestService:
         req = self.get(request_id)
         if req.status != "open":
             raise RequestClosed(f"request {request_id} is closed; it refuses changes.")
-        stored = [(p.name, *self.attachments.put(p)) for p in attach or []]
+        for p in attach or []:
+            self.attachments.check(p)
         now = utcnow()
+        new_files: list[str] = []
+        try:
+            row, note, output_ref, stored, earlier, before = self._record_step(
+                request_id, number, action, numbers, note, output_ref, attach or [], out_of_order_reason, now,
+                new_files)
+        except BaseException:
+            # Nothing was recorded: the files this call stored have no record (no orphans).
+            for digest in new_files:
+                self.attachments.discard(digest)
+            raise
+        after = {"status": row.status, "note": note, "output_ref": output_ref,
+                 "attachments": [{"name": n, "sha256": d, "size": z} for n, d, z in stored]}
+        if earlier:
+            after["out_of_order"] = {"skipped": earlier, "reason": out_of_order_reason}
+        self.audit.record("request", f"step.{action}", f"{request_id} step {number}",
+                          before=before, after=after, request_id=request_id)
+        return row
+
+    def _record_step(self, request_id: str, number: int, action: str, numbers: list[int], note: str | None,
+                     output_ref: str | None, attach: list[Path], out_of_order_reason: str | None,
+                     now: Any, new_files: list[str]) -> tuple[Any, ...]:
+        """The step's rows in one write transaction; the attachments are copied in only
+        after every check passed (their digests appended to `new_files` when new)."""
         with self.store.write() as s:
             rows = {r.number: r for r in s.execute(
                 select(RequestStep).where(RequestStep.request_id == request_id)).scalars()}
@@ -224,19 +248,19 @@ class RequestService:
             if output_ref is not None:
                 row.output_ref = output_ref = REDACTOR.text(output_ref)
             if earlier:
-                row.out_of_order_reason = out_of_order_reason
+                row.out_of_order_reason = REDACTOR.text(out_of_order_reason or "")
+            stored = []
+            for p in attach:  # every check passed: copy the files in
+                digest, size, new = self.attachments.put(p)
+                if new:
+                    new_files.append(digest)
+                stored.append((p.name, digest, size))
             for name, digest, size in stored:
                 s.add(StepAttachment(request_id=request_id, step=number, sha256=digest,
                                      filename=name, size=size, added_at=now,
                                      added_by=self.audit.actor))
             self._advance(s, request_id, rows, numbers)
-        after = {"status": row.status, "note": note, "output_ref": output_ref,
-                 "attachments": [{"name": n, "sha256": d, "size": z} for n, d, z in stored]}
-        if earlier:
-            after["out_of_order"] = {"skipped": earlier, "reason": out_of_order_reason}
-        self.audit.record("request", f"step.{action}", f"{request_id} step {number}",
-                          before=before, after=after, request_id=request_id)
-        return row
+        return row, note, output_ref, stored, earlier, before
 
     def _advance(self, s: Any, request_id: str, rows: dict[int, RequestStep],
                  numbers: list[int]) -> None:
@@ -262,7 +286,7 @@ class RequestService:
             raise RequestClosed(f"request {request_id} is already closed.")
         with self.store.write() as s:
             r = s.get(Request, request_id)
-            r.status, r.closed_at, r.close_reason = "closed", utcnow(), reason
+            r.status, r.closed_at, r.close_reason = "closed", utcnow(), REDACTOR.text(reason)
             r.current_due = None
         self.audit.record("request", "close", request_id, request_id=request_id,
                           before={"status": "open"}, after={"status": "closed", "reason": reason})

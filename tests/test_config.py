@@ -176,3 +176,122 @@ def test_system_wide_configuration_means_one_system_wide_state(tmp_path: Path, m
     assert cfg.database_url == "sqlite:////var/lib/kominfo-provision/state.db"
     monkeypatch.setenv("PROVISION_GENERAL_STATE_DIR", str(tmp_path / "mine"))  # an explicit choice wins
     assert config_mod.load_config().state_dir == tmp_path / "mine"
+# ---- issue 13, item 7: configuration files checked like secret files -------------------------
+
+NOBODY = 65534
+
+
+@pytest.mark.parametrize("how", ["implicit ./provision.toml", "--config", "PROVISION_CONFIG"])
+def test_a_planted_configuration_file_is_refused(provision_home: Path, monkeypatch: pytest.MonkeyPatch,
+                                                 how: str) -> None:
+    """A file owned by another user (planted in a shared directory), or writable by group or
+    others, is never read: exit 2 with the chown / chmod, and nothing it names is used."""
+    evil = provision_home / "evil-state"
+    planted = write(provision_home / "provision.toml",
+                    f'[general]\nstate_dir = "{evil}"\n[hosting]\nssh_config = "/tmp/evil_ssh_config"\n')
+    monkeypatch.delenv("PROVISION_CONFIG")
+    args: list[str] = []
+    if how == "--config":
+        args = ["--config", str(planted)]
+    elif how == "PROVISION_CONFIG":
+        monkeypatch.setenv("PROVISION_CONFIG", str(planted))
+    os.chown(planted, NOBODY, NOBODY)
+    r = run_cli(*args, "request", "list")
+    assert r.exit_code == 2, r
+    assert f"the configuration file {planted} belongs to another user (uid {NOBODY}): it is not read" in r.stderr
+    assert f"chown root {planted}" in r.stderr
+    r = run_cli(*args, "config", "check")
+    assert r.exit_code == 2 and "belongs to another user" in r.stderr, r
+    os.chown(planted, 0, 0)
+    for loose in (0o664, 0o646, 0o666):
+        os.chmod(planted, loose)
+        r = run_cli(*args, "request", "list")
+        assert r.exit_code == 2, r
+        assert f"is writable by group or others (mode {loose:04o}): it is not read" in r.stderr
+        assert f"Run: chmod go-w {planted}" in r.stderr
+    assert not evil.exists()
+    os.chmod(planted, 0o644)  # the owner's (root's), written by nobody else: read
+    r = run_cli(*args, "config", "show", "--json")
+    assert r.exit_code == 0, r
+    assert r.json["file"] == str(planted)
+
+
+# ---- issue 13, item 4: secret CI/CD variables and `config show` --------------------------------
+
+def test_config_show_masks_secret_looking_values_in_tables(provision_home: Path,
+                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("PROVISION_GITLAB_VARIABLES",
+                       '{"APP_STAGE": "staging", "DB_PASSWORD": "pw-Visible-123", "API_KEY": "key-Visible-456"}')
+    for args in (["config", "show"], ["config", "show", "--json"]):
+        r = run_cli(*args)
+        assert r.exit_code == 0, r
+        assert "pw-Visible-123" not in r.stdout and "key-Visible-456" not in r.stdout
+        assert "staging" in r.stdout and "****" in r.stdout
+    keys = {k["key"]: k["value"] for k in run_cli("config", "show", "--json").json["keys"]}
+    assert keys["gitlab.variables"] == {"APP_STAGE": "staging", "DB_PASSWORD": "****", "API_KEY": "****"}
+
+
+def test_refused_variable_values_are_not_echoed(provision_home: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    for value, field in (('{"A_TOKEN": 1234567890123}', "gitlab.variables.A_TOKEN"),
+                         ('{"DB_PASSWORD": "line1\\u200bHidden-999"}', "gitlab.variables"),
+                         ('{"X": ["Hidden-999"]}', "gitlab.variables.X")):
+        monkeypatch.setenv("PROVISION_GITLAB_VARIABLES", value)
+        r = run_cli("config", "check")
+        assert r.exit_code == 2, r
+        assert field in r.stderr, r.stderr
+        assert "Hidden-999" not in r.stderr and "1234567890123" not in r.stderr, r.stderr
+
+
+def test_a_variable_file_readable_by_others_is_refused(provision_home: Path) -> None:
+    secret = write(provision_home / "ci-token", "ci-token-value-123\n", 0o644)
+    cfg = Path(os.environ["PROVISION_CONFIG"])
+    cfg.write_text(cfg.read_text() + f'[gitlab.variable_files]\nDEPLOY_TOKEN = "{secret}"\n')
+    r = run_cli("config", "check")
+    assert r.exit_code == 2, r
+    assert "gitlab.variable_files.DEPLOY_TOKEN" in r.stderr and f"Run: chmod 600 {secret}" in r.stderr
+    os.chmod(secret, 0o600)
+    r = run_cli("config", "check")
+    assert r.exit_code == 0, r
+    r = run_cli("config", "show", "--json")
+    assert "ci-token-value-123" not in r.stdout
+
+
+# ---- issue 13, lower findings: TSIG algorithms, pinned host keys -----------------------------
+
+def _tsig(path: Path, algorithm: str, secret_bytes: int) -> Path:
+    import base64
+
+    secret = base64.b64encode(os.urandom(secret_bytes)).decode()
+    return write(path, f'key "provision." {{\n\talgorithm {algorithm};\n\tsecret "{secret}";\n}};\n', 0o600)
+
+
+@pytest.mark.parametrize("algorithm,size,message", [
+    ("hmac-md5", 16, "uses hmac-md5; only hmac-sha256, hmac-sha384, hmac-sha512 are accepted"),
+    ("hmac-sha1", 20, "uses hmac-sha1; only hmac-sha256, hmac-sha384, hmac-sha512 are accepted"),
+    ("hmac-sha256", 16, "secret is 16 bytes; hmac-sha256 needs at least 32 (the hash length)"),
+    ("hmac-sha512", 32, "secret is 32 bytes; hmac-sha512 needs at least 64 (the hash length)"),
+])
+def test_weak_tsig_keys_are_refused(provision_home: Path, algorithm: str, size: int, message: str) -> None:
+    key = _tsig(provision_home / "tsig.key", algorithm, size)
+    cfg = Path(os.environ["PROVISION_CONFIG"])
+    cfg.write_text(cfg.read_text() + f'[dns]\nzone = "kota.test"\ntsig_key_file = "{key}"\n')
+    r = run_cli("config", "check")
+    assert r.exit_code == 2, r
+    assert "dns.tsig_key_file" in r.stderr and message in r.stderr, r.stderr
+    _tsig(key, "hmac-sha256", 32)
+    r = run_cli("config", "check")
+    assert r.exit_code == 0, r
+
+
+def test_an_inventory_needs_pinned_host_keys(provision_home: Path) -> None:
+    inv = write(provision_home / "inventory.yml", "all:\n  hosts: {}\n")
+    cfg = Path(os.environ["PROVISION_CONFIG"])
+    base = cfg.read_text()
+    cfg.write_text(base + f'[hosting]\ninventory = "{inv}"\n')
+    r = run_cli("config", "check")
+    assert r.exit_code == 2, r
+    assert "hosting.known_hosts: is required when hosting.inventory is set" in r.stderr
+    kh = write(provision_home / "known_hosts", "")
+    cfg.write_text(base + f'[hosting]\ninventory = "{inv}"\nknown_hosts = "{kh}"\n')
+    r = run_cli("config", "check")
+    assert r.exit_code == 0, r

@@ -162,3 +162,19 @@ def test_every_group_help_has_an_example_too() -> None:
     assert "dns" in groups
     missing = [g for g in groups if "Example" not in run_cli(g, "--help").stdout]
     assert missing == [], f"provision {missing} --help has no example"
+
+
+def test_no_documented_command_line_carries_a_token() -> None:
+    """Shell examples read tokens from files or the environment: a token in a command's
+    arguments is visible in `ps` and kept in the shell's history (issue 13)."""
+    found = []
+    for doc in sorted((ROOT / "docs").rglob("*.md")) + [ROOT / "README.md"]:
+        for block in re.findall(r"```(?:sh|bash|console)\n(.*?)```", doc.read_text(), re.S):
+            for line in block.splitlines():
+                code = line.split("#", 1)[0]
+                if "glpat-" in code:
+                    found.append((doc.name, line))
+                elif re.search(r"\$\{?[A-Z_]*(TOKEN|PASSWORD|SECRET)[A-Z_]*\}?", code) and not re.match(
+                        r"\s*(export\s+)?[A-Z_]+=", code):
+                    found.append((doc.name, line))
+    assert found == []

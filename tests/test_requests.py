@@ -157,3 +157,50 @@ def test_explicit_id_taken(store_url: str) -> None:
     r = run_cli(*OPEN, "--id", "REQ-2025-0042")
     assert r.exit_code == 2, r
     assert "REQ-2025-0042 already exists" in r.stderr
+
+
+def _stored_files(home: Path) -> list[Path]:
+    root = home / "state" / "attachments"
+    return sorted(p for p in root.rglob("*") if p.is_file()) if root.exists() else []
+
+
+def test_a_refused_step_leaves_no_attachment_file(provision_home: Path) -> None:
+    """The step's checks (order, already done) run before the file is copied in: a refused
+    step stores nothing (issue 13: attachments were copied first, left as orphans)."""
+    rid = open_request()
+    scan = provision_home / "scan.pdf"
+    scan.write_bytes(b"%PDF-1.4 scan " + os.urandom(8))
+    r = run_cli("request", "step", rid, "3", "--done", "--attach", str(scan))
+    assert r.exit_code == 2, r
+    assert "step 3 comes after step(s) 1, 2" in r.stderr
+    assert _stored_files(provision_home) == []
+    assert run_cli("request", "step", rid, "1", "--done").exit_code == 0
+    r = run_cli("request", "step", rid, "1", "--done", "--attach", str(scan))
+    assert r.exit_code == 2, r
+    assert "step 1 of REQ-2026-0001 is already done" in r.stderr
+    assert _stored_files(provision_home) == []
+
+
+def test_a_failed_step_transaction_leaves_no_attachment_file(provision_home: Path,
+                                                              monkeypatch: pytest.MonkeyPatch) -> None:
+    """A failure after the copy, inside the step's transaction, removes the files it stored
+    (but never a file an earlier record points at)."""
+    from provision.requests import RequestService
+
+    rid = open_request()
+    kept = provision_home / "kept.pdf"
+    kept.write_bytes(b"%PDF-1.4 kept")
+    assert run_cli("request", "step", rid, "1", "--done", "--attach", str(kept)).exit_code == 0
+    assert len(_stored_files(provision_home)) == 1
+    fresh = provision_home / "fresh.pdf"
+    fresh.write_bytes(b"%PDF-1.4 fresh")
+
+    def broken(*args: object, **kwargs: object) -> None:
+        raise RuntimeError("disk I/O error (simulated) while advancing the request")
+
+    monkeypatch.setattr(RequestService, "_advance", broken)
+    r = run_cli("request", "step", rid, "2", "--done", "--attach", str(fresh), "--attach", str(kept))
+    assert r.exit_code == 1, r
+    assert "disk I/O error (simulated)" in r.stderr
+    assert [p.name for p in _stored_files(provision_home)] == [hashlib.sha256(b"%PDF-1.4 kept").hexdigest()]
+    assert run_cli("request", "show", rid, "--json").json["steps"][1]["status"] == "pending"

@@ -28,22 +28,18 @@ DB_SERVICES = {"mariadb": "mariadb", "postgresql": "postgresql@15-main"}
 
 
 def ssh_settings(config: Any, hostvars: dict[str, Any]) -> tuple[str, str]:
-    """(ssh_config, known_hosts) for a host: hosting.* else the inventory's `-F` and the
-    ssh_config's UserKnownHostsFile. ConfigError when no host key is pinned."""
-    import paramiko
-
+    """(ssh_config, known_hosts) for a host: hosting.ssh_config else the inventory's `-F`;
+    hosting.known_hosts only (never the ssh_config's UserKnownHostsFile nor
+    ~/.ssh/known_hosts). ConfigError when no host key is pinned."""
     ssh_config = config.hosting.ssh_config
     if not ssh_config:
         words = shlex.split(str(hostvars.get("ansible_ssh_common_args", "")))
         ssh_config = next((words[i + 1] for i, w in enumerate(words[:-1]) if w == "-F"), "")
     known = config.hosting.known_hosts
-    if not known and ssh_config:
-        name = str(hostvars.get("ansible_host") or "")
-        known = paramiko.SSHConfig.from_path(ssh_config).lookup(name).get("userknownhostsfile", "")
-    if not known or not Path(known.split()[0]).expanduser().is_file():
-        raise ConfigError("no pinned host keys (hosting.known_hosts, or UserKnownHostsFile in the ssh_config): "
+    if not known or not Path(known).expanduser().is_file():
+        raise ConfigError("no pinned host keys (hosting.known_hosts is unset or missing): "
                           "the host check never accepts an unknown key")
-    return ssh_config, known.split()[0]
+    return ssh_config, known
 
 
 def connect(name: str, config: Any, hostvars: dict[str, Any], timeout: float) -> Any:

@@ -160,7 +160,9 @@ def export(app: Any, fmt: str, request_id: str | None, output: str | None) -> in
         for chunk in export_log(app.store, fmt, request_id):
             click.echo(chunk, nl=False)
         return 0
-    with open(output, "w", encoding="utf-8") as out:
+    from provision.privatefiles import open_private
+
+    with open_private(output) as out:  # 0600 whatever the umask: it holds the whole log
         for chunk in export_log(app.store, fmt, request_id):
             out.write(chunk)
     return 0

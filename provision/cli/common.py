@@ -41,8 +41,39 @@ def err(message: str) -> None:
     click.echo(message, err=True)
 
 
+#: The longest command-line argument taken: longer ones are refused before anything reads
+#: them (the longest free text, a note, is far shorter; a file's content goes in a file).
+MAX_ARG = 16384
+
+
+def check_arguments(argv: list[str]) -> None:
+    """Refuse the first argument that is too long or not valid UTF-8 (Python keeps
+    undecodable bytes as lone surrogates), named by its option (UsageError). Checked
+    before Click parses anything and before the redactor reads the command line."""
+    for i, arg in enumerate(argv):
+        too_long = len(arg) > MAX_ARG
+        if not too_long and not any("\udc80" <= ch <= "\udcff" for ch in arg):
+            continue
+        if arg.startswith("--") and "=" in arg[:64]:
+            name = arg.split("=", 1)[0]
+        elif i > 0 and argv[i - 1].startswith("-") and len(argv[i - 1]) <= 64:
+            name = argv[i - 1]
+        else:
+            name = f"argument {i + 1}"
+        if too_long:
+            raise UsageError(f"the value of {name} is {len(arg)} characters long; the limit is {MAX_ARG}.",
+                             "Put long text in a file (an attachment), not on the command line.")
+        raise UsageError(f"the value of {name} is not valid UTF-8 text.",
+                         "Write arguments in UTF-8 (check the terminal's and the script's encoding).")
+
+
 def run_main(group: click.Group, argv: list[str]) -> int:
     """Run the CLI; turn every outcome into an exit code. Never raises."""
+    try:
+        check_arguments(argv)  # nothing parsed, loaded, stored or logged before this
+    except UsageError as e:
+        _print_error(e)
+        return int(e.exit_code)
     debug = "--debug" in argv
     try:
         rv = group.main(args=argv, prog_name="provision", standalone_mode=False,
@@ -123,6 +154,8 @@ def command(request_arg: str | None = None, locks: bool = False) -> Callable[[Ca
                     raise click.BadParameter(msg, param_hint="'REQ'")
             app = state.get_app()
             lock_timeout = kwargs.pop("lock_timeout", None)
+            app.actor  # noqa: B018 - PROVISION_ACTOR checked before anything is written
+            app.config.register_secrets(rid)  # every secret known before the run row is written
             audit = app.audit
             audit.start_run(["provision", *state.argv], rid, app.actor[1])
             code, outcome = ExitCode.OK, "ok"
@@ -189,7 +222,20 @@ def change_options(f: Callable[..., Any]) -> Callable[..., Any]:
 
 
 def print_json(data: Any) -> None:
-    click.echo(json.dumps(data, indent=2, ensure_ascii=False, default=str))
+    from provision.secrets import REDACTOR
+
+    # Redacted when shown too: text stored before a secret was known is masked now.
+    click.echo(json.dumps(REDACTOR.value(data), indent=2, ensure_ascii=False, default=str))
+
+
+def printable(value: Any) -> str:
+    """A value as one line of text for a terminal: known secrets masked, and control and
+    invisible characters (escape sequences, bidi overrides) shown as \\xNN / \\uNNNN,
+    never sent to the terminal."""
+    from provision.secrets import REDACTOR
+    from provision.textcheck import visible
+
+    return visible(REDACTOR.text("" if value is None else str(value)))
 
 
 def is_terminal() -> bool:
@@ -213,15 +259,17 @@ def table(rows: list[dict[str, Any]], columns: list[tuple[str, str]]) -> None:
         from rich.console import Console
         from rich.table import Table
 
+        from rich.text import Text
+
         t = Table(show_edge=False, header_style="bold")
         for _, title in columns:
             t.add_column(title)
-        for r in rows:
-            t.add_row(*("" if r.get(k) is None else str(r.get(k)) for k, _ in columns))
-        Console().print(t)
+        for r in rows:  # Text cells: data is never read as Rich markup ([link=...], [bold])
+            t.add_row(*(Text(printable(r.get(k))) for k, _ in columns))
+        Console(markup=False, emoji=False, highlight=False).print(t)
         return
     cells = [[title for _, title in columns]] + [
-        ["" if r.get(k) is None else str(r.get(k)) for k, _ in columns] for r in rows]
+        [printable(r.get(k)) for k, _ in columns] for r in rows]
     widths = [max(len(c[i]) for c in cells) for i in range(len(columns))]
     click.echo("\n".join("  ".join(v.ljust(w) for v, w in zip(c, widths)).rstrip() for c in cells))
 

@@ -45,6 +45,11 @@ def server_text(host: str, port: int) -> str:
     return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
 
 
+#: The TSIG algorithms accepted, with the shortest secret (bytes) for each: the hash
+#: length (RFC 8945 section 6; hmac-md5 and hmac-sha1 are refused).
+TSIG_ALGORITHMS = {"hmac-sha256": 32, "hmac-sha384": 48, "hmac-sha512": 64}
+
+
 def load_keyring(path: str) -> dict[dns.name.Name, dns.tsig.Key]:
     """The TSIG key from a tsig-keygen file; refused if group or others can read it."""
     if not path:
@@ -59,6 +64,16 @@ def load_keyring(path: str) -> dict[dns.name.Name, dns.tsig.Key]:
                           "Make it with `tsig-keygen -a hmac-sha256 NAME > FILE`.") from e
     if not keyring:
         raise DnsKeyError(f"dns.tsig_key_file {p} holds no key.")
+    for name, key in keyring.items():
+        algorithm = str(getattr(key, "algorithm", "")).rstrip(".").lower()
+        if algorithm not in TSIG_ALGORITHMS:
+            raise DnsKeyError(f"dns.tsig_key_file {p}: the key {name} uses {algorithm}; only "
+                              "hmac-sha256, hmac-sha384, hmac-sha512 are accepted.",
+                              "Make a new key with `tsig-keygen -a hmac-sha256 NAME` and put it in named.conf too.")
+        if len(key.secret) < TSIG_ALGORITHMS[algorithm]:
+            raise DnsKeyError(f"dns.tsig_key_file {p}: the key {name}'s secret is {len(key.secret)} bytes; "
+                              f"{algorithm} needs at least {TSIG_ALGORITHMS[algorithm]} (the hash length).",
+                              "Make a new key with `tsig-keygen -a hmac-sha256 NAME` and put it in named.conf too.")
     return keyring  # type: ignore[return-value]
 
 

@@ -14,8 +14,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from provision.errors import ConfigError, Problem, ValidationError
-from provision.secrets import REDACTOR
+from provision.errors import ConfigError, Problem, SecretError, ValidationError
+from provision.secrets import REDACTOR, SECRETISH, read_secret_file
 
 LEVELS = {"guest": 10, "reporter": 20, "developer": 30, "maintainer": 40, "owner": 50}
 ROLE_OF = {v: k for k, v in LEVELS.items()}
@@ -23,7 +23,6 @@ MAINTAINER = 40
 KEY_RE = re.compile(r"^[A-Za-z0-9_]{1,255}\Z")
 # The older, stricter masking rule: a value it accepts is maskable on every GitLab version.
 MASKABLE_RE = re.compile(r"^[a-zA-Z0-9_+=/@:.~-]{8,}\Z")
-SECRETISH = re.compile(r"PASSWORD|PASSWD|SECRET|TOKEN|PRIVATE|(^|_)KEY$|CREDENTIAL|DSN$")
 DEPLOY_KEY_TITLE = "kominfo-provision deploy key"
 KEY_TYPES = ("ssh-ed25519", "ssh-rsa", "ecdsa-sha2-nistp256", "ecdsa-sha2-nistp384",
              "ecdsa-sha2-nistp521", "sk-ssh-ed25519@openssh.com", "sk-ecdsa-sha2-nistp256@openssh.com")
@@ -101,11 +100,11 @@ def read_deploy_key(path: str) -> tuple[str | None, list[Problem]]:
     return key_body(text), []
 
 
-def check_variable(key: str, value: str, field_name: str) -> tuple[Variable | None, list[Problem]]:
+def check_variable(key: str, value: str, field_name: str, secret: bool = False) -> tuple[Variable | None, list[Problem]]:
     problems = []
     if not KEY_RE.match(key):
         problems.append(Problem(field_name, f"{key!r} is not a CI/CD variable name GitLab accepts ([A-Za-z0-9_], 1-255)"))
-    masked = bool(SECRETISH.search(key.upper()))
+    masked = secret or bool(SECRETISH.search(key.upper()))
     if masked and not MASKABLE_RE.match(value):
         problems.append(Problem(field_name, f"{key} looks like a secret, so it is sent masked, but GitLab "
                                 "cannot mask its value (at least 8 characters from a-z A-Z 0-9 _ + = / @ : . ~ -, "
@@ -139,11 +138,20 @@ def desired_state(request: Any, spec: Any, config: Any) -> Desired:
     key, key_problems = read_deploy_key(s.deploy_key_file)
     problems += key_problems
     variables: dict[str, Variable] = {"PROVISION_REQUEST": Variable("PROVISION_REQUEST", request.id, False)}
-    for name, value in s.variables.items():
-        var, var_problems = check_variable(name, str(value), f"gitlab.variables.{name}")
+    given = [(name, str(value), f"gitlab.variables.{name}") for name, value in s.variables.items()]
+    for name, path in s.variable_files.items():
+        try:  # a secret variable's value: only from a 0600 file (or the environment)
+            given.append((name, read_secret_file(path, f"gitlab.variable_files.{name}"), f"gitlab.variable_files.{name}"))
+        except SecretError as e:
+            problems.append(Problem(f"gitlab.variable_files.{name}", str(e)))
+    for name, value, where in given:
+        if name in s.variables and where.startswith("gitlab.variable_files"):
+            problems.append(Problem(where, f"{name} is also in gitlab.variables: set it in one place"))
+            continue
+        var, var_problems = check_variable(name, value, where, secret=where.startswith("gitlab.variable_files"))
         problems += var_problems
         if name == "PROVISION_REQUEST":
-            problems.append(Problem(f"gitlab.variables.{name}", "is set by the toolkit to the request ID"))
+            problems.append(Problem(where, "is set by the toolkit to the request ID"))
         elif var is not None:
             variables[name] = var
     if problems:

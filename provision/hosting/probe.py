@@ -104,9 +104,10 @@ def ssh_argv(connection: dict[str, Any], ssh_config: str, known_hosts: str, comm
     cfg = connection.get("ssh_config") or ssh_config
     if cfg:
         argv += ["-F", str(Path(cfg).expanduser().resolve())]
-    if known_hosts:
-        argv += ["-o", f"UserKnownHostsFile={Path(known_hosts).expanduser().resolve()}",
-                 "-o", "StrictHostKeyChecking=yes"]
+    # Only the pinned keys, always checked (never ~/.ssh/known_hosts nor the ssh_config's).
+    kh = Path(known_hosts).expanduser().resolve() if known_hosts else Path("/dev/null")
+    argv += ["-o", f"UserKnownHostsFile={kh}", "-o", "GlobalKnownHostsFile=/dev/null",
+             "-o", "StrictHostKeyChecking=yes"]
     argv += ["-p", str(connection.get("port", 22)), "-l", str(connection.get("user", "root")),
              str(connection["hostname"]), command]
     return argv

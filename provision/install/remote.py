@@ -2,7 +2,7 @@
 
 The connection follows the inventory (host name, user, port, the ssh_config named with
 -F in ansible_ssh_common_args, or hosting.ssh_config) and trusts only the keys in
-hosting.known_hosts (or the ssh_config's UserKnownHostsFile): an unknown or changed key
+hosting.known_hosts (never ~/.ssh/known_hosts nor the ssh_config's): an unknown or changed key
 is refused, never added. Commands for the application run as its user through sudo.
 """
 
@@ -50,17 +50,9 @@ class _Stream:
 
 
 def _known_hosts(config: Any, ssh_config: str, host: str) -> str:
+    """hosting.known_hosts only: never ~/.ssh/known_hosts nor the ssh_config's choice."""
     if config.hosting.known_hosts:
         return str(Path(config.hosting.known_hosts).expanduser())
-    if ssh_config:
-        import paramiko
-
-        found = paramiko.SSHConfig.from_path(ssh_config).lookup(host).get("userknownhostsfile")
-        if found:
-            return str(found).split()[0]
-    default = Path("~/.ssh/known_hosts").expanduser()
-    if default.is_file():
-        return str(default)
     raise ConfigError("no known_hosts to check the server's SSH host key against.",
                       "Set hosting.known_hosts to a file with the servers' pinned keys.")
 

@@ -239,9 +239,10 @@ class AnsibleRunner:
         ssh_args = PROJECT_SSH_ARGS if self.settings == "project" else DEFAULT_SSH_ARGS
         if self.ssh_config:
             ssh_args += f" -F {Path(self.ssh_config).expanduser().resolve()}"
-        if self.known_hosts:
-            kh = Path(self.known_hosts).expanduser().resolve()
-            ssh_args += f" -o UserKnownHostsFile={kh} -o StrictHostKeyChecking=yes"
+        # Only the pinned keys, always checked: without hosting.known_hosts no key is
+        # accepted (never ~/.ssh/known_hosts, nor what the ssh_config says).
+        kh = Path(self.known_hosts).expanduser().resolve() if self.known_hosts else Path("/dev/null")
+        ssh_args += f" -o UserKnownHostsFile={kh} -o GlobalKnownHostsFile=/dev/null -o StrictHostKeyChecking=yes"
         # A master connection is never shared between pinning settings: the directory is
         # named after them, so changing known_hosts forces a fresh, checked handshake.
         cp_dir = self.control_path_dir()

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import os
 import random
 import re
 import time
@@ -19,7 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
+from jinja2 import Environment, PackageLoader, StrictUndefined, pass_context, select_autoescape
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 
@@ -56,10 +57,20 @@ class IssuedDocument:
                 "files": {k: str(v) for k, v in self.paths.items()}, "sha256": self.sha256, "reused": self.reused}
 
 
+@pass_context
+def _markdown_safe(ctx: Any, value: Any) -> Any:
+    """In a Markdown letter, data never becomes raw HTML (`<script>`, `<img onerror=...>`):
+    `&`, `<` and `>` are written as entities, which Markdown shows as the characters. HTML
+    templates are left to autoescape."""
+    if isinstance(value, str) and (ctx.name or "").endswith(".md.j2"):
+        return value.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+    return value
+
+
 def _env() -> Environment:
     env = Environment(loader=PackageLoader("provision.reports", "templates"), undefined=StrictUndefined,
                       autoescape=select_autoescape(["html", "html.j2"]), trim_blocks=True, lstrip_blocks=True,
-                      keep_trailing_newline=True)
+                      keep_trailing_newline=True, finalize=_markdown_safe)
     env.filters["tanggal"] = tanggal
     env.filters["tanggal_hari"] = lambda d: tanggal(d, True)
     return env
@@ -105,8 +116,9 @@ class ReportEngine:
             if found:
                 return found
         date = self.app.today()
-        out_dir = self.app.reports_dir / request_id
-        out_dir.mkdir(parents=True, exist_ok=True)
+        from provision.privatefiles import private_dir
+
+        out_dir = private_dir(self.app.reports_dir / request_id)
         self._drop_leftovers(out_dir, request_id, kind)
         for attempt in range(TRIES):
             # Number, files, row and audit event in one write transaction: on SQLite it
@@ -156,6 +168,8 @@ class ReportEngine:
 
             paths["pdf"] = base.with_suffix(".pdf")
             html_to_pdf(html, paths["pdf"], title=f"{kind} {number}")
+        for p in paths.values():
+            os.chmod(p, 0o600)  # whatever the umask (in a 0700 directory from the start)
         return paths, hashlib.sha256(md.encode()).hexdigest()
 
     def _drop_leftovers(self, out_dir: Path, request_id: str, kind: str) -> None:

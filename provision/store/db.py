@@ -36,8 +36,11 @@ class Store:
         kwargs: dict = {}
         if self.dialect == "sqlite":
             path = url.split("///", 1)[1] if "///" in url else ""
-            if path and path != ":memory:":
-                Path(path).parent.mkdir(parents=True, exist_ok=True)
+            if path and path != ":memory:" and not path.startswith("file:"):
+                from provision.privatefiles import sqlite_files
+
+                Path(path).parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+                sqlite_files(Path(path))  # 0600 (and its WAL and SHM) whatever the umask
             kwargs["connect_args"] = {"timeout": 60}
         elif self.dialect == "postgresql":
             kwargs["connect_args"] = {"connect_timeout": 10}

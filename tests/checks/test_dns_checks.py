@@ -45,11 +45,13 @@ def connects(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, int]]:
 def configure(home: Path, bind: BindPair, web_port: int, **checks: object) -> None:
     inv = home / "inventory.yml"
     inv.write_text("all:\n  hosts:\n    web1:\n      provision_addresses: ['127.0.0.1']\n")
+    known = home / "known_hosts"  # an inventory always comes with pinned host keys (none needed here)
+    known.write_text("")
     write_config(home,
                  dns={"zone": ZONE, "primary": bind.primary_addr, "tsig_key_file": str(bind.client_key_file),
                       "verify_servers": bind.servers, "timeout": 2.0, "verify_timeout": 10.0,
                       "allow_private_addresses": True},
-                 hosting={"inventory": str(inv)},
+                 hosting={"inventory": str(inv), "known_hosts": str(known)},
                  checks={"probe_ports": [web_port], "probe_timeout": 0.5, "timeout": 8.0, **checks})
 
 

@@ -39,6 +39,7 @@ class Site:
     ca_file: Path
     ports: dict[int, int]
     inventory: Path
+    known_hosts: Path  # the sandbox's pinned host keys (hosting.known_hosts: the only ones trusted)
 
 
 @pytest.fixture(scope="module")
@@ -55,12 +56,14 @@ def site(kominfo_server: Server, tmp_path_factory: pytest.TempPathFactory) -> It
     ssh_config = kominfo_server.ssh_config
     inv.write_text(f"all:\n  hosts:\n    {kominfo_server.name}:\n      ansible_host: {kominfo_server.name}\n"
                    f"      ansible_user: root\n      ansible_ssh_common_args: -F {ssh_config}\n")
-    yield Site(kominfo_server, d / "ca.pem", ports, inv)
+    known = Path(ssh_config).parent / "known_hosts"
+    assert known.is_file(), known
+    yield Site(kominfo_server, d / "ca.pem", ports, inv, known)
 
 
 def configure(home: Path, site: Site, timeout: float = 8.0) -> None:
     name = site.server.name
-    write_config(home, hosting={"inventory": str(site.inventory)},
+    write_config(home, hosting={"inventory": str(site.inventory), "known_hosts": str(site.known_hosts)},
                  checks={"connect_to": {f"{name}:80": f"127.0.0.1:{site.ports[80]}",
                                         f"{name}:443": f"127.0.0.1:{site.ports[443]}"},
                          "ca_bundle": str(site.ca_file), "timeout": timeout, "concurrency": 8})

@@ -232,15 +232,27 @@ def test_missing_token_is_a_config_error(env: Env, monkeypatch: pytest.MonkeyPat
 
 def test_settings_are_checked_before_any_call(env: Env) -> None:
     (env.home / "bad.pub").write_text("-----BEGIN OPENSSH PRIVATE KEY-----\nxx\n")
-    env.config(deploy_key_file=f'"{env.home / "bad.pub"}"',
-               variables='{DB_PASSWORD = "short pw"}')
+    pw = env.home / "db-password"
+    pw.write_text("short pw\n")
+    pw.chmod(0o600)
+    env.config(deploy_key_file=f'"{env.home / "bad.pub"}"', variable_files=f'{{DB_PASSWORD = "{pw}"}}')
     rid = env.open_request()
     env.emulator.calls.reset()
     r = run_cli("repo", "plan", rid)
     assert r.exit_code == ExitCode.USAGE, r
     assert "invalid GitLab settings (2 problems)" in r.stderr
     assert "gitlab.deploy_key_file: " in r.stderr and "holds a private key" in r.stderr
-    assert "gitlab.variables.DB_PASSWORD: DB_PASSWORD looks like a secret" in r.stderr
+    assert "gitlab.variable_files.DB_PASSWORD: DB_PASSWORD looks like a secret" in r.stderr
+    assert "short pw" not in r.stderr
+    assert env.emulator.calls.api() == []
+    # A secret-looking variable written into the configuration file is refused on loading,
+    # without showing its value (issue 13, item 4).
+    env.config(variables='{DB_PASSWORD = "s3cr3t-in-the-file"}')
+    r = run_cli("repo", "plan", rid)
+    assert r.exit_code == ExitCode.USAGE, r
+    assert "gitlab.variables.DB_PASSWORD: looks like a secret: secrets are not read from the configuration file" \
+        in r.stderr and "gitlab.variable_files.DB_PASSWORD" in r.stderr
+    assert "s3cr3t-in-the-file" not in r.stderr + r.stdout
     assert env.emulator.calls.api() == []
     # A malformed variable name is refused as soon as the configuration is loaded.
     env.config(variables='{"BAD-NAME" = "x"}')
@@ -251,7 +263,10 @@ def test_settings_are_checked_before_any_call(env: Env) -> None:
 
 
 def test_a_masked_variable_never_shows_its_value(env: Env) -> None:
-    env.config(variables='{DEPLOY_TOKEN = "s3cr3t-value-123"}')
+    secret = env.home / "deploy-token"
+    secret.write_text("s3cr3t-value-123\n")
+    secret.chmod(0o600)
+    env.config(variable_files=f'{{DEPLOY_TOKEN = "{secret}"}}')
     rid = env.open_request()
     r = apply(rid, "--json")
     assert r.exit_code == 0, r

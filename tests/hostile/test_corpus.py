@@ -3,7 +3,7 @@ issue names represented (issue 9, item 5: at least 200 bad inputs)."""
 
 from __future__ import annotations
 
-from tests.hostile import test_huge, test_records, test_world  # noqa: F401 - they register their cases
+from tests.hostile import test_huge, test_output, test_records, test_world  # noqa: F401 - they register their cases
 from tests.hostile.corpus import CATEGORIES, SURFACES, counts
 
 #: At least this many cases per category and per surface; raise them as the corpus grows.

@@ -111,7 +111,9 @@ def offline_env(tmp_path: Path) -> Iterator[HostingEnv]:
     ca_cert, ca_key = make_ca(tmp_path / "ca")
     inv = tmp_path / "inventory.yml"
     inv.write_text("all:\n  children:\n    kominfo:\n      hosts:\n        web1: {ansible_host: 127.0.0.1}\n")
-    write_config(tmp_path, ca_cert, ca_key, str(inv))
+    known = tmp_path / "known_hosts"  # an inventory always comes with pinned host keys (none here)
+    known.write_text("")
+    write_config(tmp_path, ca_cert, ca_key, str(inv), known_hosts=str(known))
     mp = _environment(tmp_path)
     yield HostingEnv(tmp_path, ca_cert, ca_key)
     mp.undo()
