@@ -74,6 +74,32 @@ class StepView:
         }
 
 
+def parse_member(text: str, problems: list[Problem]) -> dict[str, str]:
+    """'NAME|NIP|PANGKAT|JABATAN' (pangkat and jabatan may be empty) as a dict; problems
+    are added for the field `--member`."""
+    from pydantic_core import PydanticCustomError
+
+    from provision.config import _nip
+
+    parts = [p.strip() for p in text.split("|")]
+    if len(parts) != 4:
+        problems.append(Problem("--member", f"{text!r} is not NAME|NIP|PANGKAT|JABATAN (four parts, "
+                                            "pangkat and jabatan may be empty)"))
+        return {}
+    name, nip, rank, title = parts
+    for label, value, limit in (("name", name, 300), ("pangkat", rank, 100), ("jabatan", title, 300)):
+        if value or label == "name":
+            _check_text(f"--member {label}", value, limit, problems)
+    try:
+        _nip(nip)
+        if not nip:
+            raise ValueError("empty")
+    except (ValueError, PydanticCustomError):
+        problems.append(Problem("--member NIP", f"{nip!r} is not a NIP: 18 digits, plain or written "
+                                               "8-6-1-3 (19700101 199001 1 001)"))
+    return {"name": name, "nip": nip, "rank": rank, "title": title}
+
+
 class RequestService:
     """The request records. `today` is injectable so tests control the calendar."""
 
@@ -169,9 +195,11 @@ class RequestService:
     # -- steps ------------------------------------------------------------------------
     def step(self, request_id: str, number: int, action: str, *, note: str | None = None,
              output_ref: str | None = None, attach: list[Path] | None = None,
-             out_of_order_reason: str | None = None) -> RequestStep:
+             out_of_order_reason: str | None = None, members: list[str] | None = None) -> RequestStep:
         """Record that step `number` started or is done. Raises on a closed request,
-        an unknown step, or a step out of SOP order without a reason."""
+        an unknown step, or a step out of SOP order without a reason. `members` are the
+        people the step's output names (steps 2 and 3: the technical teams), each
+        "NAME|NIP|PANGKAT|JABATAN"; they are kept in the step's audit event."""
         problems: list[Problem] = []
         if action not in ("start", "done"):
             problems.append(Problem("action", "must be start or done"))
@@ -188,6 +216,7 @@ class RequestService:
                 problems.append(Problem("--attach", f"{p.name!r} {why}"))
         if out_of_order_reason is not None:
             _check_text("--reason", out_of_order_reason, 2000, problems)
+        team = [parse_member(m, problems) for m in members or []]
         if problems:
             raise ValidationError(problems, "step record")
         req = self.get(request_id)
@@ -234,6 +263,8 @@ class RequestService:
                  "attachments": [{"name": n, "sha256": d, "size": z} for n, d, z in stored]}
         if earlier:
             after["out_of_order"] = {"skipped": earlier, "reason": out_of_order_reason}
+        if team:
+            after["members"] = team
         self.audit.record("request", f"step.{action}", f"{request_id} step {number}",
                           before=before, after=after, request_id=request_id)
         return row

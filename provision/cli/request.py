@@ -124,23 +124,28 @@ def show(app: Any, request_id: str, as_json: bool) -> int:
               help="A file to attach (repeatable); stored by its SHA-256.")
 @click.option("--out-of-order", is_flag=True, help="Record this step before earlier ones are done.")
 @click.option("--reason", default=None, help="Why (required with --out-of-order).")
+@click.option("--member", "members", multiple=True, metavar="NAME|NIP|PANGKAT|JABATAN",
+              help="A person the step's output names (repeatable): steps 2 and 3 name the technical "
+                   "teams that sign the Berita Acara.")
 @json_option
 @command(request_arg="request_id")
 def step(app: Any, request_id: str, number: int, action: str | None, note: str | None,
          output_ref: str | None, attach: tuple[Path, ...], out_of_order: bool,
-         reason: str | None, as_json: bool) -> int:
+         reason: str | None, members: tuple[str, ...], as_json: bool) -> int:
     """Record that an SOP step started or is done.
 
     \b
     Example:
-      provision request step REQ-2026-0001 2 --done --output-ref 800/123/KOMINFO/2026
+      provision request step REQ-2026-0001 2 --done --output-ref 800/123/KOMINFO/2026 \\
+          --member "Rina Wati, S.Kom.|198703152010012003|Penata (III/c)|Pranata Komputer Ahli Muda"
     """
     if action is None:
         raise UsageError("say --start or --done.")
     if out_of_order and not reason:
         raise UsageError("--out-of-order needs --reason TEXT (it is logged).")
     row = app.requests.step(request_id, number, action, note=note, output_ref=output_ref,
-                            attach=list(attach), out_of_order_reason=reason if out_of_order else None)
+                            attach=list(attach), out_of_order_reason=reason if out_of_order else None,
+                            members=list(members))
     if as_json:
         print_json({"request": request_id, "step": number, "status": row.status,
                     "due": row.due_date.isoformat() if row.due_date else None})

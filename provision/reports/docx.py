@@ -1,0 +1,1 @@
+def write_docx(kind, data, path): pass
