@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from pathlib import Path
 from collections.abc import Callable
 from typing import Any
 
@@ -100,3 +101,28 @@ def rekomendasi(app: Any, request_id: str, reissue: bool, number: str | None, da
 
     doc = issue(app, request_id, reissue=reissue, number=number, date=date.date() if date else None)
     return _done(app, "Surat Rekomendasi", request_id, doc, sign, as_json)
+
+
+@report_cmd.command("verify")
+@click.argument("file", type=click.Path(path_type=Path, dir_okay=False))
+@json_option
+@command()
+def verify(app: Any, file: Path, as_json: bool) -> int:
+    """Check a signed letter: the PAdES signature (pyHanko, against reports.sign_trust_roots)
+    and that the file is the one this office signed and recorded.
+
+    \b
+    Example:
+      provision report verify berita-acara-001-BA-Kominfo-PE-XII-2026.signed.pdf
+    """
+    from provision.reports.sign import verify as check
+
+    result = check(app, file)
+    if as_json:
+        print_json(result)
+        return 0
+    click.echo(f"Valid: {result['kind']} {result['number']} of {result['date']} for {result['request']}, "
+               f"signed by {result['signer']}" + (f" at {result['signing_time']}" if result["signing_time"] else "")
+               + ".")
+    click.echo(f"  SHA-256 {result['signed_sha256']} matches the signing record.")
+    return 0

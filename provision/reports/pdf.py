@@ -19,15 +19,17 @@ def html_to_pdf(html: str, path: Path, variant: str = "pdf/a-2b") -> None:
         str(path), pdf_variant=None if variant == "none" else variant, uncompressed_pdf=False)
 
 
-def anchor_box(html: str, base: Path, anchor: str = SIGNATURE_ANCHOR) -> tuple[int, tuple[float, float]] | None:
-    """(page index, (x, y) in PDF points from the bottom left) of `anchor` in the laid-out
-    letter, or None when the letter has no such anchor."""
+def anchor_box(html: str, base: Path,
+               anchor: str = SIGNATURE_ANCHOR) -> tuple[int, tuple[float, float, float, float]] | None:
+    """(page index, (x1, y1, x2, y2) in PDF points from the bottom left) of the element
+    with id `anchor` in the laid-out letter, or None when the letter has no such element."""
     from weasyprint import HTML
 
     doc = HTML(string=html, base_url=str(base)).render()
     for i, page in enumerate(doc.pages):
         if anchor in page.anchors:
-            x, y = page.anchors[anchor]
+            x1, y1, x2, y2 = page.anchors[anchor][:4]
             # CSS px (1/96 in) from the top left -> PDF pt (1/72 in) from the bottom left.
-            return i, (x * 0.75, page.height * 0.75 - y * 0.75)
+            top = page.height * 0.75
+            return i, (x1 * 0.75, top - y2 * 0.75, x2 * 0.75, top - y1 * 0.75)
     return None
