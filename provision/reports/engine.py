@@ -271,7 +271,7 @@ class ReportEngine:
             from provision.reports.docx import write_docx
 
             paths["docx"] = base.with_suffix(".docx")
-            write_docx(kind, data, paths["docx"])
+            write_docx(kind, data, paths["docx"], html)
         return paths, hashlib.sha256(md.encode()).hexdigest()
 
     def _drop_leftovers(self, out_dir: Path, request_id: str, kind: str) -> None:

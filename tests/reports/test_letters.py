@@ -177,6 +177,16 @@ def test_rekomendasi_is_a_surat_dinas(letters: LetterEnv, tmp_path: Path) -> Non
                    "NIP. 19700101 199001 1 001"):
         assert_right_half(pdf, page_with(pdf, needle), needle)
     assert "Tembusan:" in text and "3. Arsip" in text
+    from docx import Document
+
+    doc = Document(str(files(r.stdout)["docx"]))
+    head = doc.tables[1]  # after the kop: Nomor/Sifat/Lampiran/Hal at the left, place and date at the right
+    kv = [[c.text for c in row.cells] for row in head.cell(0, 0).tables[0].rows]
+    assert kv == [["Nomor", ":", "500/112/KOMINFO/2026"], ["Sifat", ":", "Biasa"], ["Lampiran", ":", "-"],
+                  ["Hal", ":", "Rekomendasi Pembuatan Subdomain"]], kv
+    assert head.cell(0, 1).text == "Batam, 4 Desember 2026" and head.cell(0, 1).paragraphs[0].alignment == 2
+    texts = [p.text for p in doc.paragraphs]
+    assert "Yth. Kepala Dinas Pendidikan" in texts and texts.index("Yth. Kepala Dinas Pendidikan") < texts.index("Tembusan:")
 
 
 def test_a_message_without_indonesian_text_stops_the_letter(letters: LetterEnv, monkeypatch) -> None:
@@ -242,3 +252,52 @@ def test_nip_is_checked_in_the_configuration_and_the_step_record(letters: Letter
     assert r.exit_code == ExitCode.USAGE and "is not NAME|NIP|PANGKAT|JABATAN" in r.stderr, r
     r = run_cli("request", "show", letters.rid, "--json")
     assert r.exit_code == 0 and r.json["steps"][3]["status"] == "pending", r
+
+
+def md_table(md: str, header: str) -> list[list[str]]:
+    """The rows of the Markdown table that starts with `header`."""
+    lines = md[md.index(header):].splitlines()
+    rows = []
+    for ln in lines[2:]:
+        if not ln.startswith("|"):
+            break
+        rows.append([c.strip() for c in ln.strip("|").split(" | ")])
+    return rows
+
+
+def test_docx_copy_holds_the_same_content_in_the_same_order(letters: LetterEnv) -> None:
+    from docx import Document
+
+    r = run_cli("report", letters.rid, "berita-acara", "--number", BA_NUMBER, "--date", "2026-12-05")
+    assert r.exit_code == 0, r
+    out = files(r.stdout)
+    doc = Document(str(out["docx"]))
+    section = doc.sections[0]
+    assert (round(section.page_width.cm, 1), round(section.page_height.cm, 1)) == (21.0, 29.7)
+    assert (round(section.left_margin.cm, 1), round(section.right_margin.cm, 1)) == (3.0, 2.0)
+    # The kop (emblem picture and centered bold lines), then the letter in the PDF's order.
+    kop = doc.tables[0]
+    assert kop.cell(0, 0)._element.xpath(".//pic:pic"), "the emblem picture"
+    lines = [p for p in kop.cell(0, 1).paragraphs]
+    assert [p.text for p in lines[:2]] == ["PEMERINTAH KOTA BATAM", "DINAS KOMUNIKASI DAN INFORMATIKA"]
+    assert all(p.alignment == 1 and p.runs[0].bold for p in lines[:2])  # 1: centered
+    body = [p.text for p in doc.paragraphs if p.text.strip()]
+    order = ["BERITA ACARA", "UJI INSTALASI DAN UJI FUNGSI APLIKASI", f"Nomor: {BA_NUMBER}",
+             "Pada hari ini Sabtu tanggal lima bulan Desember tahun dua ribu dua puluh enam", "Hasil Pengujian",
+             "Temuan", "Kesimpulan", "Batam, 5 Desember 2026", "Mengetahui,", "Kepala Dinas Komunikasi dan Informatika,",
+             "Drs. Budi Santoso, M.Si.", "Pembina Utama Muda (IV/c)", "NIP. 19700101 199001 1 001", "Tembusan:",
+             "1. Kepala Dinas Pendidikan", "4. Arsip"]
+    at = [next(i for i, t in enumerate(body) if t.startswith(o)) for o in order]
+    assert at == sorted(at), list(zip(order, at))
+    date = next(p for p in doc.paragraphs if p.text == "Batam, 5 Desember 2026")
+    assert date.alignment == 2  # right
+    # The table of checks holds the same rows as the Markdown (and so the PDF).
+    md = out["md"].read_text(encoding="utf-8")
+    want = md_table(md, "| No | Jenis uji |")
+    checks = next(t for t in doc.tables if t.rows[0].cells[0].text == "No")
+    got = [[c.text for c in row.cells] for row in checks.rows[1:]]
+    assert got == want and len(got) == 14, (got, want)
+    # The signature blocks of both teams, with pangkat and NIP.
+    signers = next(t for t in doc.tables if "Tim Teknis Dinas Pendidikan" in t.cell(0, 0).text)
+    assert "Siti Aminah, S.Pd." in signers.cell(0, 0).text and "NIP. 19880505 201101 2 004" in signers.cell(0, 0).text
+    assert "Rina Wati, S.Kom." in signers.cell(0, 1).text and "Penata Muda Tk. I (III/b)" in signers.cell(0, 1).text
