@@ -8,7 +8,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 import unicodedata
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
@@ -58,11 +58,16 @@ class StepView:
     overdue: bool
     row: RequestStep | None
     attachments: list[dict[str, Any]]
+    moved_by: list[tuple[dt.date, str]] = field(default_factory=list)  # holidays the due date skipped
+    title_id: str = ""
+    actors: list[str] = field(default_factory=list)  # in English
+    actors_id: list[str] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, Any]:
         r = self.row
         return {
-            "number": self.number, "title": self.title, "status": self.status,
+            "number": self.number, "title": self.title, "title_id": self.title_id, "actors": self.actors,
+            "actors_id": self.actors_id, "status": self.status,
             "due": self.due.isoformat() if self.due else None, "overdue": self.overdue,
             "started_at": r.started_at.isoformat() if r and r.started_at else None,
             "started_by": r.started_by if r else None,
@@ -71,6 +76,7 @@ class StepView:
             "note": r.note if r else None, "output_ref": r.output_ref if r else None,
             "out_of_order_reason": r.out_of_order_reason if r else None,
             "attachments": self.attachments,
+            "due_moved_by": [{"date": d.isoformat(), "name": n} for d, n in self.moved_by],
         }
 
 
@@ -328,20 +334,29 @@ class RequestService:
         today = self.today()
         steps: list[StepView] = []
         projected: dt.date | None = req.current_due
+        previous_end: dt.date | None = req.opened_at.date()
         for st in self.sop.steps:
             row = rows.get(st.number)
             status = row.status if row else "pending"
             due = row.due_date if row else None
+            # When the step's time started counting: when the step before was done (or the
+            # request opened), else when the step itself started.
+            start = previous_end or (row.started_at.date() if row and row.started_at else None)
             if status != "done" and due is None and projected is not None and req.status == "open":
                 # projected: starts the day after the step before is due
-                due = self._due_from(projected + dt.timedelta(days=1), st.number)
+                start = projected + dt.timedelta(days=1)
+                due = self._due_from(start, st.number)
             if due is not None:
                 projected = due
+            previous_end = row.done_at.date() if row and row.done_at else None
+            moved = [(d, self.calendar.names.get(d, "")) for d in self.calendar.holidays_between(start, due)] \
+                if start and due and getattr(self.calendar, "names", None) is not None else []
             atts = [{"name": f.filename, "sha256": f.sha256, "size": f.size,
                      "intact": self.attachments.verify(f.sha256)} for f in files if f.step == st.number]
             steps.append(StepView(st.number, st.title_en, status, due,
                                   bool(req.status == "open" and status != "done" and due and due < today),
-                                  row, atts))
+                                  row, atts, moved, st.title_id, self.sop.actor_names(st, "en"),
+                                  self.sop.actor_names(st, "id")))
         return {
             "id": req.id, "opd_code": req.opd_code, "opd_name": req.opd_name,
             "application": req.app_name, "letter_number": req.letter_number,
