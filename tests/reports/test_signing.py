@@ -61,7 +61,7 @@ def make_ca_and_signer(folder: Path, password: str) -> tuple[Path, Path]:
     return ca_pem, p12
 
 
-def configure(env: LetterEnv, password_file: Path | None = None) -> tuple[Path, Path]:
+def configure(env: LetterEnv, monkeypatch, password_file: Path | None = None) -> tuple[Path, Path]:
     password = "Rahasia-TTE-" + os.urandom(6).hex()
     remember(password, "PKCS#12 password")
     ca, p12 = make_ca_and_signer(env.home / "tte", password)
@@ -72,7 +72,7 @@ def configure(env: LetterEnv, password_file: Path | None = None) -> tuple[Path, 
         password_file.chmod(0o600)
         extra += f'sign_password_file = "{password_file}"\n'
     else:
-        os.environ["PROVISION_REPORTS_SIGN_PASSWORD"] = password
+        monkeypatch.setenv("PROVISION_REPORTS_SIGN_PASSWORD", password)
     cfg.write_text(cfg.read_text().replace("[reports]\n", "[reports]\n" + extra, 1))
     return ca, p12
 
@@ -85,7 +85,7 @@ def pyhanko_cli(*args: str) -> subprocess.CompletedProcess[str]:
 
 def test_signed_letter_validates_and_one_changed_byte_fails(letters: LetterEnv, tmp_path: Path, monkeypatch) -> None:
     monkeypatch.delenv("PROVISION_REPORTS_SIGN_PASSWORD", raising=False)
-    ca, _ = configure(letters, password_file=letters.home / "tte-password")
+    ca, _ = configure(letters, monkeypatch, password_file=letters.home / "tte-password")
     r = run_cli("report", letters.rid, "berita-acara", "--sign")
     assert r.exit_code == 0, r
     signed = Path(next(ln.split(": ", 1)[1] for ln in r.stdout.splitlines() if ln.strip().startswith("signed.pdf:")))
@@ -155,7 +155,7 @@ def assert_qr(pdf: Path, page: int, tmp: Path, payload: str) -> None:
 
 def test_a_file_signed_but_not_recorded_and_a_wrong_password_are_refused(letters: LetterEnv, tmp_path: Path,
                                                                           monkeypatch) -> None:
-    ca, p12 = configure(letters)
+    ca, p12 = configure(letters, monkeypatch)
     r = run_cli("report", letters.rid, "rekomendasi")
     assert r.exit_code == ExitCode.USAGE, r  # no Berita Acara yet
     assert run_cli("report", letters.rid, "berita-acara").exit_code == 0
