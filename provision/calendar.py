@@ -8,6 +8,11 @@ on a Friday is due the next Tuesday; a 1-day step started on a Saturday is due M
 
 `working_days_between(a, b)` counts the working days from a to b, both included, so
 `working_days_between(d, add_working_days(d, n)) == n` for every start d.
+
+The office's calendar (`office_calendar`) takes Indonesia's public holidays and the
+government's cuti bersama from the `holidays` package (its Indonesian calendar, names in
+Bahasa Indonesia), then the configuration's `sop.holidays_add` (a decree that adds a day
+off) and `sop.holidays_remove` (a day the package lists that the office works).
 """
 
 from __future__ import annotations
@@ -16,7 +21,7 @@ from bisect import bisect_left, bisect_right
 from collections.abc import Iterable
 from datetime import date, datetime, timedelta
 
-__all__ = ["WorkingCalendar"]
+__all__ = ["WorkingCalendar", "national_holidays", "office_calendar"]
 
 _ONE_DAY = timedelta(days=1)
 
@@ -24,7 +29,8 @@ _ONE_DAY = timedelta(days=1)
 class WorkingCalendar:
     """Weekends (weekday numbers, Monday = 0) and holidays are not working days."""
 
-    def __init__(self, holidays: Iterable[date] = (), weekend: Iterable[int] = frozenset({5, 6})) -> None:
+    def __init__(self, holidays: Iterable[date] = (), weekend: Iterable[int] = frozenset({5, 6}),
+                 names: dict[date, str] | None = None) -> None:
         self.weekend = frozenset(weekend)
         if not self.weekend <= set(range(7)):
             raise ValueError(f"weekend days are weekday numbers 0 (Monday) to 6 (Sunday), got {sorted(self.weekend)}")
@@ -39,6 +45,13 @@ class WorkingCalendar:
         self._workdays_per_week = 7 - len(self.weekend)
         # Only holidays on would-be working weekdays change any count.
         self._sorted_holidays = sorted(h for h in self.holidays if h.weekday() not in self.weekend)
+        self.names = dict(names or {})  # holiday -> its name, where known
+
+    def holidays_between(self, a: date, b: date) -> list[date]:
+        """The holidays from a to b inclusive that fall on a would-be working weekday: the
+        days a due date in that span moved by."""
+        lo, hi = bisect_left(self._sorted_holidays, a), bisect_right(self._sorted_holidays, b)
+        return self._sorted_holidays[lo:hi]
 
     def is_working_day(self, d: date) -> bool:
         return d.weekday() not in self.weekend and d not in self.holidays
@@ -88,3 +101,23 @@ class WorkingCalendar:
         """Holidays from a to b inclusive that fall on a weekday that is not weekend."""
         lo, hi = bisect_left(self._sorted_holidays, a), bisect_right(self._sorted_holidays, b)
         return hi - lo
+
+
+def national_holidays(years: Iterable[int]) -> dict[date, str]:
+    """Indonesia's public holidays and cuti bersama for `years`, with their names in
+    Bahasa Indonesia (the `holidays` package; Islamic dates of later years are estimates)."""
+    import holidays
+
+    days = holidays.country_holidays("ID", years=list(years), categories=("public", "government"), language="id")
+    return {d: name for d, name in sorted(days.items())}
+
+
+def office_calendar(national: bool, add: Iterable[str], remove: Iterable[str], today: date) -> WorkingCalendar:
+    """The calendar the SOP's due dates are counted in: the national holidays (from five
+    years before `today` to ten after) when `national`, plus `add`, minus `remove` (ISO dates)."""
+    names = national_holidays(range(today.year - 5, today.year + 11)) if national else {}
+    for d in add:
+        names.setdefault(date.fromisoformat(d), "Libur (ditetapkan dalam konfigurasi)")
+    for d in remove:
+        names.pop(date.fromisoformat(d), None)
+    return WorkingCalendar(names, names=names)

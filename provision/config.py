@@ -220,6 +220,7 @@ class General(Section):
     state_dir: str = ""  # default: /var/lib/kominfo-provision (root, or /etc/kominfo-provision/provision.toml exists)
     timezone: str = "Asia/Jakarta"
     max_attachment_mb: int = Field(50, ge=1, le=4096)  # largest file `request step --attach` stores
+    language: Literal["id", "en"] = "id"  # SOP titles, actors and status words on screen
 
     @field_validator("organisation", "organisation_short", "government", "city")
     @classmethod
@@ -269,7 +270,12 @@ class Database(Section):
 
 class Sop(Section):
     file: str = ""  # replacement for the packaged SOP YAML
-    holidays: list[IsoDate] = []  # ISO dates skipped when counting working days
+    # Working days: Indonesia's public holidays and cuti bersama (the `holidays` package)
+    # are not working days; a decree that moves a day is written here.
+    national_holidays: bool = True
+    holidays_add: list[IsoDate] = []  # more days off (YYYY-MM-DD)
+    holidays_remove: list[IsoDate] = []  # days the package lists that the office works
+    holidays: list[IsoDate] = []  # the older name of holidays_add (both are read)
 
     @field_validator("file")
     @classmethod
@@ -444,28 +450,100 @@ class Hosting(Section):
         return v
 
 
+def _nip(value: str) -> str:
+    """A civil servant's NIP: 18 digits, written plain or 8-6-1-3 (birth date, appointment
+    month, sex, sequence), e.g. 19700101 199001 1 001. Empty: not set."""
+    import datetime
+
+    if not value:
+        return value
+    _one_line(value)
+    if not re.match(r"^(\d{18}|\d{8} \d{6} \d \d{3})\Z", value):
+        raise _bad(f"{_show(value)} is not a NIP: 18 digits, plain or written 8-6-1-3 (19700101 199001 1 001)")
+    digits = value.replace(" ", "")
+    try:
+        datetime.date(int(digits[:4]), int(digits[4:6]), int(digits[6:8]))
+        if not 1 <= int(digits[12:14]) <= 12:
+            raise ValueError(digits)
+    except ValueError:
+        raise _bad(f"{_show(value)} is not a NIP: its first 8 digits are a birth date (YYYYMMDD) and "
+                   "digits 9-14 a month of appointment (YYYYMM)") from None
+    if digits[14] not in "12":
+        raise _bad(f"{_show(value)} is not a NIP: digit 15 is 1 or 2")
+    return value
+
+
+Nip = Annotated[str, AfterValidator(_nip)]
+
+
+class Signatory(Section):
+    """One person who signs a letter (docs/reports.md): the signature block shows the
+    jabatan (title), the full name, the pangkat/golongan (rank) and the NIP."""
+
+    title: Line = Field(min_length=1, max_length=300)  # jabatan
+    name: Line = Field(min_length=1, max_length=300)
+    rank: Line = Field("", max_length=100)  # pangkat/golongan, e.g. "Pembina Utama Muda (IV/c)"
+    nip: Nip = ""
+
+
 class Reports(Section):
+    # ---- official letters (provision/reports; docs/reports.md) -------------------------
     output_dir: str = ""  # default: <state_dir>/reports
+    # The kop surat: the emblem at the left, these lines centered (government, agency),
+    # then the address line and the contact line, and a double rule.
     letterhead: list[Line] = ["PEMERINTAH KOTA BATAM", "DINAS KOMUNIKASI DAN INFORMATIKA"]
+    emblem: str = ""  # an image file (PNG, JPEG or SVG): the regional emblem
     address: str = ""
+    telephone: Line = Field("", max_length=100)
+    website: Line = Field("", max_length=200)
+    email: str = ""
+    postal_code: Line = Field("", max_length=10)
+    # The head of the agency: signs the Surat Rekomendasi, acknowledges ("Mengetahui") the Berita Acara.
     signatory_name: str = ""
     signatory_title: str = "Kepala Dinas Komunikasi dan Informatika"
-    signatory_nip: str = ""
+    signatory_rank: str = ""  # pangkat/golongan
+    signatory_nip: Nip = ""
+    # Signers of the Berita Acara when the request's steps 2 and 3 name nobody.
+    technical_kominfo: list[Signatory] = []
+    technical_opd: list[Signatory] = []
+    tembusan: list[Line] = []  # copies to, in order; the letters add "Arsip" last
     number_format: str = "{seq}/{kind}/Kominfo-PE/{month_roman}/{year}"
+    pdf_variant: Literal["pdf/a-2b", "pdf/a-3b", "none"] = "pdf/a-2b"
+    # Electronic signature (TTE, PAdES): a PKCS#12 file; its password from
+    # PROVISION_REPORTS_SIGN_PASSWORD or sign_password_file (0600).
+    sign_pkcs12: str = ""
+    sign_password_file: str = ""
+    sign_trust_roots: list[str] = []  # CA certificates (PEM) `report verify` trusts
+    sign_reason: Line = Field("Dokumen ini ditandatangani secara elektronik", max_length=200)
 
-    @field_validator("output_dir")
+    @field_validator("output_dir", "emblem", "sign_pkcs12", "sign_password_file")
     @classmethod
     def _dir(cls, v: str) -> str:
         return _path(v)
 
-    @field_validator("address", "signatory_name", "signatory_title", "signatory_nip")
+    @field_validator("sign_trust_roots")
+    @classmethod
+    def _roots(cls, v: list[str]) -> list[str]:
+        for p in v:
+            _path(p)
+        return v
+
+    @field_validator("address", "signatory_name", "signatory_title", "signatory_rank")
     @classmethod
     def _text(cls, v: str) -> str:
         if len(v) > 300:
             raise _bad("is longer than 300 characters")
         return _one_line(v)
 
-    @field_validator("letterhead")
+    @field_validator("email")
+    @classmethod
+    def _email(cls, v: str) -> str:
+        _one_line(v)
+        if v and not re.match(r"^[A-Za-z0-9._%+-]{1,64}@[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)+\Z", v):
+            raise _bad(f"{_show(v)} is not an e-mail address")
+        return v
+
+    @field_validator("letterhead", "tembusan")
     @classmethod
     def _letterhead(cls, v: list[str]) -> list[str]:
         if len(v) > 6:
@@ -546,6 +624,7 @@ SECRETS: dict[tuple[str, str], str] = {
     ("gitlab", "token"): "PROVISION_GITLAB_TOKEN",
     ("database", "password"): "PROVISION_DATABASE_PASSWORD",
     ("notify", "urls"): "PROVISION_NOTIFY_URLS",
+    ("reports", "sign_password"): "PROVISION_REPORTS_SIGN_PASSWORD",
 }
 
 

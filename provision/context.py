@@ -73,9 +73,11 @@ class App:
 
     @cached_property
     def calendar(self) -> Any:
-        from provision.calendar import WorkingCalendar
+        from provision.calendar import office_calendar
 
-        return WorkingCalendar(dt.date.fromisoformat(d) for d in self.config.sop.holidays)
+        sop = self.config.sop
+        return office_calendar(sop.national_holidays, [*sop.holidays, *sop.holidays_add], sop.holidays_remove,
+                               self.today())
 
     @cached_property
     def attachments(self) -> Any:

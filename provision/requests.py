@@ -8,7 +8,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 import unicodedata
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
@@ -58,11 +58,16 @@ class StepView:
     overdue: bool
     row: RequestStep | None
     attachments: list[dict[str, Any]]
+    moved_by: list[tuple[dt.date, str]] = field(default_factory=list)  # holidays the due date skipped
+    title_id: str = ""
+    actors: list[str] = field(default_factory=list)  # in English
+    actors_id: list[str] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, Any]:
         r = self.row
         return {
-            "number": self.number, "title": self.title, "status": self.status,
+            "number": self.number, "title": self.title, "title_id": self.title_id, "actors": self.actors,
+            "actors_id": self.actors_id, "status": self.status,
             "due": self.due.isoformat() if self.due else None, "overdue": self.overdue,
             "started_at": r.started_at.isoformat() if r and r.started_at else None,
             "started_by": r.started_by if r else None,
@@ -71,7 +76,34 @@ class StepView:
             "note": r.note if r else None, "output_ref": r.output_ref if r else None,
             "out_of_order_reason": r.out_of_order_reason if r else None,
             "attachments": self.attachments,
+            "due_moved_by": [{"date": d.isoformat(), "name": n} for d, n in self.moved_by],
         }
+
+
+def parse_member(text: str, problems: list[Problem]) -> dict[str, str]:
+    """'NAME|NIP|PANGKAT|JABATAN' (pangkat and jabatan may be empty) as a dict; problems
+    are added for the field `--member`."""
+    from pydantic_core import PydanticCustomError
+
+    from provision.config import _nip
+
+    parts = [p.strip() for p in text.split("|")]
+    if len(parts) != 4:
+        problems.append(Problem("--member", f"{text!r} is not NAME|NIP|PANGKAT|JABATAN (four parts, "
+                                            "pangkat and jabatan may be empty)"))
+        return {}
+    name, nip, rank, title = parts
+    for label, value, limit in (("name", name, 300), ("pangkat", rank, 100), ("jabatan", title, 300)):
+        if value or label == "name":
+            _check_text(f"--member {label}", value, limit, problems)
+    try:
+        _nip(nip)
+        if not nip:
+            raise ValueError("empty")
+    except (ValueError, PydanticCustomError):
+        problems.append(Problem("--member NIP", f"{nip!r} is not a NIP: 18 digits, plain or written "
+                                               "8-6-1-3 (19700101 199001 1 001)"))
+    return {"name": name, "nip": nip, "rank": rank, "title": title}
 
 
 class RequestService:
@@ -169,9 +201,11 @@ class RequestService:
     # -- steps ------------------------------------------------------------------------
     def step(self, request_id: str, number: int, action: str, *, note: str | None = None,
              output_ref: str | None = None, attach: list[Path] | None = None,
-             out_of_order_reason: str | None = None) -> RequestStep:
+             out_of_order_reason: str | None = None, members: list[str] | None = None) -> RequestStep:
         """Record that step `number` started or is done. Raises on a closed request,
-        an unknown step, or a step out of SOP order without a reason."""
+        an unknown step, or a step out of SOP order without a reason. `members` are the
+        people the step's output names (steps 2 and 3: the technical teams), each
+        "NAME|NIP|PANGKAT|JABATAN"; they are kept in the step's audit event."""
         problems: list[Problem] = []
         if action not in ("start", "done"):
             problems.append(Problem("action", "must be start or done"))
@@ -188,6 +222,7 @@ class RequestService:
                 problems.append(Problem("--attach", f"{p.name!r} {why}"))
         if out_of_order_reason is not None:
             _check_text("--reason", out_of_order_reason, 2000, problems)
+        team = [parse_member(m, problems) for m in members or []]
         if problems:
             raise ValidationError(problems, "step record")
         req = self.get(request_id)
@@ -210,6 +245,8 @@ class RequestService:
                  "attachments": [{"name": n, "sha256": d, "size": z} for n, d, z in stored]}
         if earlier:
             after["out_of_order"] = {"skipped": earlier, "reason": out_of_order_reason}
+        if team:
+            after["members"] = team
         self.audit.record("request", f"step.{action}", f"{request_id} step {number}",
                           before=before, after=after, request_id=request_id)
         return row
@@ -321,20 +358,29 @@ class RequestService:
         today = self.today()
         steps: list[StepView] = []
         projected: dt.date | None = req.current_due
+        previous_end: dt.date | None = req.opened_at.date()
         for st in self.sop.steps:
             row = rows.get(st.number)
             status = row.status if row else "pending"
             due = row.due_date if row else None
+            # When the step's time started counting: when the step before was done (or the
+            # request opened), else when the step itself started.
+            start = previous_end or (row.started_at.date() if row and row.started_at else None)
             if status != "done" and due is None and projected is not None and req.status == "open":
                 # projected: starts the day after the step before is due
-                due = self._due_from(projected + dt.timedelta(days=1), st.number)
+                start = projected + dt.timedelta(days=1)
+                due = self._due_from(start, st.number)
             if due is not None:
                 projected = due
+            previous_end = row.done_at.date() if row and row.done_at else None
+            moved = [(d, self.calendar.names.get(d, "")) for d in self.calendar.holidays_between(start, due)] \
+                if start and due and getattr(self.calendar, "names", None) is not None else []
             atts = [{"name": f.filename, "sha256": f.sha256, "size": f.size,
                      "intact": self.attachments.verify(f.sha256)} for f in files if f.step == st.number]
             steps.append(StepView(st.number, st.title_en, status, due,
                                   bool(req.status == "open" and status != "done" and due and due < today),
-                                  row, atts))
+                                  row, atts, moved, st.title_id, self.sop.actor_names(st, "en"),
+                                  self.sop.actor_names(st, "id")))
         return {
             "id": req.id, "opd_code": req.opd_code, "opd_name": req.opd_name,
             "application": req.app_name, "letter_number": req.letter_number,

@@ -19,7 +19,7 @@ from pydantic import ValidationError as PydanticValidationError
 from .errors import Problem, ValidationError
 from .yamlsrc import Path, format_path, line_for, load_yaml, problems_from_pydantic
 
-__all__ = ["COMMANDS", "Actor", "Sop", "Step", "default_sop_path", "load_sop", "load_sop_text"]
+__all__ = ["COMMANDS", "WORDS", "Actor", "Sop", "Step", "default_sop_path", "load_sop", "load_sop_text", "word"]
 
 #: The toolkit commands a step may name in `automated_by` (as typed after `provision`).
 COMMANDS: frozenset[str] = frozenset(
@@ -56,6 +56,9 @@ class Step(_Model):
     def automated(self) -> bool:
         return bool(self.automated_by)
 
+    def title(self, language: str = "id") -> str:
+        return self.title_id if language == "id" else self.title_en
+
 
 class Sop(_Model):
     version: Literal[1]
@@ -83,6 +86,26 @@ class Sop(_Model):
 
     def steps_automated_by(self, command: str) -> list[Step]:
         return [s for s in self.steps if command in s.automated_by]
+
+    def actor_names(self, step: Step, language: str = "id") -> list[str]:
+        """The names of the step's actors in `language` ("id" or "en")."""
+        return [a.name_id if language == "id" else a.name_en for a in map(self.actor, step.actors)]
+
+
+#: Words the CLI shows for statuses and column headings, by `general.language`.
+WORDS: dict[str, dict[str, str]] = {
+    "id": {"pending": "belum", "started": "berjalan", "done": "selesai", "open": "terbuka", "closed": "ditutup",
+           "OVERDUE": "TERLAMBAT", "REQUEST": "PERMOHONAN", "APPLICATION": "APLIKASI", "STATUS": "STATUS",
+           "STEP": "TAHAP", "DUE": "BATAS WAKTU", "BY": "OLEH", "WHEN": "WAKTU", "RECORD": "CATATAN",
+           "ACTORS": "PELAKSANA", "OPD": "OPD", "letter": "surat", "of": "tanggal", "step": "tahap",
+           "holiday": "bergeser karena hari libur"},
+    "en": {"holiday": "moved by holidays"},
+}
+
+
+def word(text: str, language: str = "id") -> str:
+    """`text` (a status or a heading, as the CLI writes it in English) in `language`."""
+    return WORDS.get(language, {}).get(text, text)
 
 
 def _rules(data: dict[str, Any]) -> list[tuple[Path, str]]:

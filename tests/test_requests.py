@@ -83,7 +83,10 @@ def test_overdue_filter(store_url: str, monkeypatch: pytest.MonkeyPatch) -> None
     assert r.exit_code == 0, r
     assert [x["id"] for x in r.json] == [rid]
     r = run_cli("request", "list", "--overdue")
-    assert "OVERDUE" in r.stdout and other not in r.stdout
+    # general.language "id" (the default): the status words in Bahasa Indonesia.
+    assert r.exit_code == 0 and "TERLAMBAT" in r.stdout and "terbuka" in r.stdout and other not in r.stdout, r
+    r = run_cli("request", "list", "--overdue", env={"PROVISION_GENERAL_LANGUAGE": "en"})
+    assert r.exit_code == 0 and "OVERDUE" in r.stdout and " open " in r.stdout and other not in r.stdout, r
 
 
 def test_closed_request_refuses_changes(store_url: str) -> None:

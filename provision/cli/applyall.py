@@ -39,8 +39,12 @@ def apply_cmd(app: Any, request_id: str, ref: str | None, until: str, as_json: b
     preview = pipe.preview()
     if not as_json:
         click.echo(f"Plan for {request_id} (up to step {until}):")
+        lang = app.config.general.language
         for p in preview:
             click.echo(f"  step {p['step']} {p['stage']}: {p['plan'].get('summary', '')}")
+            # The SOP's own words for the step (general.language), and who carries it out.
+            step = app.sop.step(int(p["step"]))
+            click.echo(f"      {step.title(lang)} ({', '.join(app.sop.actor_names(step, lang))})")
     if dry_run:
         if as_json:
             print_json({"request": request_id, "preview": preview, "applied": False})

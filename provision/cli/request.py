@@ -10,6 +10,7 @@ import click
 
 from provision.cli.common import command, json_option, print_json, table
 from provision.errors import UsageError
+from provision.sop import word
 
 
 @click.group("request")
@@ -71,10 +72,12 @@ def list_(app: Any, opd: str | None, status: str | None, overdue: bool, as_json:
     if as_json:
         print_json(rows)
         return 0
+    lang = app.config.general.language
     for r in rows:
-        r["overdue"] = "OVERDUE" if r["overdue"] else ""
-    table(rows, [("id", "REQUEST"), ("opd", "OPD"), ("application", "APPLICATION"),
-                 ("status", "STATUS"), ("current_step", "STEP"), ("due", "DUE"),
+        r["overdue"] = word("OVERDUE", lang) if r["overdue"] else ""
+        r["status"] = word(r["status"], lang)
+    table(rows, [("id", word("REQUEST", lang)), ("opd", "OPD"), ("application", word("APPLICATION", lang)),
+                 ("status", word("STATUS", lang)), ("current_step", word("STEP", lang)), ("due", word("DUE", lang)),
                  ("overdue", "")])
     return 0
 
@@ -94,22 +97,35 @@ def show(app: Any, request_id: str, as_json: bool) -> int:
     if as_json:
         print_json(data)
         return 0
+    lang = app.config.general.language
     click.echo(f"{data['id']}  {data['opd_name']} ({data['opd_code']})  {data['application']}")
-    click.echo(f"letter {data['letter_number']} of {data['letter_date']}; {data['status']}"
-               + (f" ({data['close_reason']})" if data["close_reason"] else ""))
+    click.echo(f"{word('letter', lang)} {data['letter_number']} {word('of', lang)} {data['letter_date']}; "
+               f"{word(data['status'], lang)}" + (f" ({data['close_reason']})" if data["close_reason"] else ""))
     rows = []
+    moved: list[str] = []
     for s in data["steps"]:
         who = s["done_by"] or s["started_by"] or ""
         when = (s["done_at"] or s["started_at"] or "")[:16].replace("T", " ")
         extra = "; ".join(x for x in (s["output_ref"] or "", s["note"] or "") if x)
         for a in s["attachments"]:
             extra += f"{'; ' if extra else ''}{a['name']} ({a['sha256'][:12]}{'' if a['intact'] else ' CHANGED ON DISK'})"
-        title = s["title"] if len(s["title"]) <= 48 else s["title"][:47] + "…"
-        rows.append({"n": s["number"], "title": title, "status": s["status"],
-                     "due": (s["due"] or "") + (" OVERDUE" if s["overdue"] else ""),
+        full = s["title_id"] if lang == "id" else s["title"]
+        title = full if len(full) <= 48 else full[:47] + "…"
+        actors = ", ".join(s["actors_id"] if lang == "id" else s["actors"])
+        due = s["due"] or ""
+        if s["due_moved_by"]:
+            due += " *"
+            moved.append(f"  * {word('step', lang)} {s['number']}, {s['due']}: {word('holiday', lang)} "
+                         + ", ".join(f"{h['date']} {h['name']}".strip() for h in s["due_moved_by"]))
+        rows.append({"n": s["number"], "title": title, "actors": actors if len(actors) <= 40 else actors[:39] + "…",
+                     "status": word(s["status"], lang),
+                     "due": due + (" " + word("OVERDUE", lang) if s["overdue"] else ""),
                      "who": who, "when": when, "record": extra})
-    table(rows, [("n", "#"), ("title", "STEP"), ("status", "STATUS"), ("due", "DUE"),
-                 ("who", "BY"), ("when", "WHEN"), ("record", "RECORD")])
+    table(rows, [("n", "#"), ("title", word("STEP", lang)), ("actors", word("ACTORS", lang)),
+                 ("status", word("STATUS", lang)), ("due", word("DUE", lang)),
+                 ("who", word("BY", lang)), ("when", word("WHEN", lang)), ("record", word("RECORD", lang))])
+    for line in moved:
+        click.echo(line)
     return 0
 
 
@@ -124,23 +140,28 @@ def show(app: Any, request_id: str, as_json: bool) -> int:
               help="A file to attach (repeatable); stored by its SHA-256.")
 @click.option("--out-of-order", is_flag=True, help="Record this step before earlier ones are done.")
 @click.option("--reason", default=None, help="Why (required with --out-of-order).")
+@click.option("--member", "members", multiple=True, metavar="NAME|NIP|PANGKAT|JABATAN",
+              help="A person the step's output names (repeatable): steps 2 and 3 name the technical "
+                   "teams that sign the Berita Acara.")
 @json_option
 @command(request_arg="request_id")
 def step(app: Any, request_id: str, number: int, action: str | None, note: str | None,
          output_ref: str | None, attach: tuple[Path, ...], out_of_order: bool,
-         reason: str | None, as_json: bool) -> int:
+         reason: str | None, members: tuple[str, ...], as_json: bool) -> int:
     """Record that an SOP step started or is done.
 
     \b
     Example:
-      provision request step REQ-2026-0001 2 --done --output-ref 800/123/KOMINFO/2026
+      provision request step REQ-2026-0001 2 --done --output-ref 800/123/KOMINFO/2026 \\
+          --member "Rina Wati, S.Kom.|198703152010012003|Penata (III/c)|Pranata Komputer Ahli Muda"
     """
     if action is None:
         raise UsageError("say --start or --done.")
     if out_of_order and not reason:
         raise UsageError("--out-of-order needs --reason TEXT (it is logged).")
     row = app.requests.step(request_id, number, action, note=note, output_ref=output_ref,
-                            attach=list(attach), out_of_order_reason=reason if out_of_order else None)
+                            attach=list(attach), out_of_order_reason=reason if out_of_order else None,
+                            members=list(members))
     if as_json:
         print_json({"request": request_id, "step": number, "status": row.status,
                     "due": row.due_date.isoformat() if row.due_date else None})

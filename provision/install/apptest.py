@@ -27,6 +27,7 @@ from sqlalchemy import select
 
 from provision.audit import utcnow
 from provision.install import remote
+from provision.reports.messages import Message, msg
 from provision.store.models import Install, TestRun
 
 MARK = "__KP_STATUS__"
@@ -40,15 +41,31 @@ class Check:
     detail: str = ""
     duration: float = 0.0
     nama: str = ""  # the check in Bahasa Indonesia, for the Berita Acara
+    # What the letters are written from (provision/reports/messages.py): the check's
+    # name and its remarks as catalogue messages.
+    message: Message | None = None
+    remarks: list[Message] = field(default_factory=list)
+
+    @classmethod
+    def of(cls, kind: str, message: Message, status: str, remarks: list[Message] | None = None,
+           detail: str | None = None, duration: float = 0.0) -> Check:
+        """A check named by a catalogue message; `detail` (raw output) defaults to the remarks in English."""
+        remarks = remarks or []
+        return cls(kind, message.en, status, "; ".join(r.en for r in remarks) if detail is None else detail,
+                   duration, message.id, message, remarks)
 
     @property
     def passed(self) -> bool:
         return self.status != "fail"
 
     def as_dict(self) -> dict[str, Any]:
-        return {"kind": self.kind, "name": self.name, "nama": self.nama or self.name, "passed": self.passed,
-                "status": self.status,
-                "detail": self.detail, "duration": round(self.duration, 2)}
+        out = {"kind": self.kind, "name": self.name, "nama": self.nama or self.name, "passed": self.passed,
+               "status": self.status,
+               "detail": self.detail, "duration": round(self.duration, 2)}
+        if self.message is not None:
+            out["message"] = self.message.as_list()
+            out["remarks"] = [r.as_list() for r in self.remarks]
+        return out
 
 
 @dataclass
@@ -91,13 +108,16 @@ class TestReport:
         return ET.tostring(suite, encoding="unicode", xml_declaration=True)
 
 
-def _timed(kind: str, name: str, fn: Callable[[], tuple[str, str]]) -> Check:
+def _timed(kind: str, message: Message, fn: Callable[[], tuple[str, list[Message]]]) -> Check:
+    """Run one check: `fn` gives (status, remarks); an exception fails it, with the reason."""
     t0 = time.monotonic()
+    detail = None
     try:
-        status, detail = fn()
+        status, remarks = fn()
     except Exception as e:  # a check that cannot run has failed, with the reason
-        status, detail = "fail", f"{type(e).__name__}: {e}"
-    return Check(kind, name, status, detail, time.monotonic() - t0)
+        detail = f"{type(e).__name__}: {e}"
+        status, remarks = "fail", [msg("remark.error", error=detail)]
+    return Check.of(kind, message, status, remarks, detail, time.monotonic() - t0)
 
 
 class AppTester:
@@ -112,8 +132,8 @@ class AppTester:
             release = release.rsplit("/", 1)[-1] if release else None
             report = TestReport(t.request_id, t.env, t.host, self._commit(release), release)
             if not release:
-                report.checks.append(Check("infra", "a release is installed (current link)", "fail",
-                                           f"{t.app_root}/current does not exist: run provision install first"))
+                report.checks.append(Check.of("infra", msg("infra.release"), "fail",
+                                              [msg("remark.no_release", root=t.app_root)]))
             else:
                 report.checks += self._smoke(conn)
                 report.checks += self._app_test(conn, on_output)
@@ -151,39 +171,38 @@ class AppTester:
         scheme = "https" if tls else "http"
         checks = []
         for smoke in spec.tests.smoke:
-            def one(smoke: Any = smoke) -> tuple[str, str]:
+            def one(smoke: Any = smoke) -> tuple[str, list[Message]]:
                 code, body = self._fetch(conn, scheme, name, smoke.path)
                 problems = []
                 if code != smoke.status:
-                    problems.append(f"status {code}, expected {smoke.status}")
+                    problems.append(msg("remark.http_status_wrong", code=code, expected=smoke.status))
                 if smoke.contains and smoke.contains not in body:
-                    problems.append(f"the page does not contain {smoke.contains!r}")
-                return ("fail", "; ".join(problems)) if problems else ("pass", f"status {code}")
-            c = _timed("smoke", f"GET {scheme}://{name}{smoke.path}", one)
-            c.nama = f"Halaman {scheme}://{name}{smoke.path} (status {smoke.status}" + (
-                f", memuat \"{smoke.contains}\")" if smoke.contains else ")")
-            checks.append(c)
+                    problems.append(msg("remark.text_missing", text=smoke.contains))
+                return ("fail", problems) if problems else ("pass", [msg("remark.http_status", code=code)])
+            url = f"{scheme}://{name}{smoke.path}"
+            checks.append(_timed("smoke", msg("smoke.page_contains", url=url, status=smoke.status, text=smoke.contains)
+                                 if smoke.contains else msg("smoke.page", url=url, status=smoke.status), one))
         if spec.hosting.tls and not tls:
-            checks.append(Check("tls", f"TLS for {name}", "n/a",
-                                "the vhost has no TLS yet: it is set up with the hosting (step 15)",
-                                nama=f"Sertifikat TLS {name} (dipasang pada tahap 15)"))
+            checks.append(Check.of("tls", msg("tls.pending", name=name), "n/a", [msg("remark.tls_later")]))
         elif tls:
-            checks.append(_timed("tls", f"TLS certificate of {name} verifies", lambda: (
-                "pass", "verified") if self._fetch(conn, "https", name, "/")[0] else ("fail", "no answer")))
+            checks.append(_timed("tls", msg("tls.verifies", name=name), lambda: (
+                "pass", [msg("remark.verified")]) if self._fetch(conn, "https", name, "/")[0]
+                else ("fail", [msg("remark.no_answer")])))
         return checks
 
     # -- the app's own tests --------------------------------------------------------------
     def _app_test(self, conn: Any, on_output: remote.Output | None) -> list[Check]:
         command = self.t.spec.tests.command
         if not command:
-            return [Check("app-test", "the application's test command", "n/a", "the spec names no test command")]
+            return [Check.of("app-test", msg("apptest.none"), "n/a", [msg("remark.no_test_command")])]
         t0 = time.monotonic()
         r = remote.run(conn, remote.as_app_user(conn, self.t.instance, f"{self.t.app_root}/current", command),
                        on_output)
         tail = (r.stdout + r.stderr).strip()[-1500:]
         status = "pass" if r.exit_code == 0 else "fail"
-        return [Check("app-test", f"test command: {command}", status, f"exit {r.exit_code}\n{tail}".strip(),
-                      time.monotonic() - t0, nama=f"Perintah pengujian aplikasi: {command}")]
+        return [Check.of("app-test", msg("apptest.command", command=command), status,
+                         [msg("remark.exit_code", code=r.exit_code)], f"exit {r.exit_code}\n{tail}".strip(),
+                         time.monotonic() - t0)]
 
     # -- testinfra ------------------------------------------------------------------------
     def _infra(self, conn: Any) -> list[Check]:
@@ -195,19 +214,16 @@ class AppTester:
     def _documents(self, conn: Any) -> list[Check]:
         docs = self.t.spec.documents
         base = f"{self.t.app_root}/current"
-        wanted = [("installation guide", docs.installation_guide, "f", "Panduan instalasi"),
-                  ("user guide", docs.user_guide, "f", "Panduan pengguna"),
-                  ("system requirements", docs.system_requirements, "f", "Kebutuhan sistem"),
-                  ("test documents", docs.test_documents, "d", "Dokumen pengujian (UAT, uji penetrasi, uji usabilitas)")]
+        wanted = [("installation_guide", docs.installation_guide, "f"), ("user_guide", docs.user_guide, "f"),
+                  ("system_requirements", docs.system_requirements, "f"), ("test_documents", docs.test_documents, "d")]
         checks = []
-        for label, rel, kind, nama in wanted:
+        for key, rel, kind in wanted:
             path = f"{base}/{rel.rstrip('/')}"
             test = f"test -s {shlex.quote(path)}" if kind == "f" else \
                 f"test -n \"$(ls -A {shlex.quote(path)} 2>/dev/null)\""
             ok = remote.run(conn, test).exit_code == 0
-            checks.append(Check("documents", f"{label}: {rel}", "pass" if ok else "fail",
-                                "present in the release" if ok else "missing or empty in the repository at this commit",
-                                nama=f"{nama}: {rel}"))
+            checks.append(Check.of("documents", msg(f"documents.{key}", path=rel), "pass" if ok else "fail",
+                                   [msg("remark.present" if ok else "remark.missing")]))
         return checks
 
     def _store(self, report: TestReport) -> None:

@@ -7,6 +7,7 @@ import time
 from typing import Any
 
 from provision.install.apptest import Check
+from provision.reports.messages import Message, msg
 
 
 def _host(conn: Any) -> Any:
@@ -23,56 +24,80 @@ def infra_checks(conn: Any, t: Any) -> list[Check]:
     root = t.app_root
     checks: list[Check] = []
 
-    def check(name: str, fn: Any, nama: str = "") -> None:
+    def check(message: Message, fn: Any) -> None:
         t0 = time.monotonic()
+        detail = None
         try:
-            ok, detail = fn()
+            ok, remarks = fn()
             status = "pass" if ok else "fail"
         except Exception as e:  # the check could not run: it failed, with the reason
-            status, detail = "fail", f"{type(e).__name__}: {e}"
-        checks.append(Check("infra", name, status, detail, time.monotonic() - t0, nama=nama))
+            detail = f"{type(e).__name__}: {e}"
+            status, remarks = "fail", [msg("remark.error", error=detail)]
+        checks.append(Check.of("infra", message, status, remarks, detail, time.monotonic() - t0))
 
-    def user_ok() -> tuple[bool, str]:
+    def paths(out: str) -> str:
+        return ", ".join(out.split())
+
+    def user_ok() -> tuple[bool, list[Message]]:
         u = host.user(user)
-        return u.exists and u.shell.endswith("nologin"), f"shell {u.shell if u.exists else '-'}"
+        if not u.exists:
+            return False, [msg("remark.no_user")]
+        return u.shell.endswith("nologin"), [msg("remark.shell", shell=u.shell)]
 
-    def owner_ok() -> tuple[bool, str]:
+    def owner_ok() -> tuple[bool, list[Message]]:
         bad = host.run(f"find {shlex.quote(root)} -xdev ! -user {shlex.quote(user)} -not -path '*/.ssh' | head -5")
-        return not bad.stdout.strip(), bad.stdout.strip() or f"everything under {root} belongs to {user}"
+        if bad.stdout.strip():
+            return False, [msg("remark.owner_bad", user=user, paths=paths(bad.stdout))]
+        return True, [msg("remark.owner_ok", root=root, user=user)]
 
-    def world_ok() -> tuple[bool, str]:
+    def world_ok() -> tuple[bool, list[Message]]:
         bad = host.run(f"find {shlex.quote(root)} -xdev -perm -0002 ! -type l | head -5")
-        return not bad.stdout.strip(), bad.stdout.strip() or "no world-writable file or directory"
+        if bad.stdout.strip():
+            return False, [msg("remark.world_bad", paths=paths(bad.stdout))]
+        return True, [msg("remark.world_ok")]
 
-    def env_ok() -> tuple[bool, str]:
+    def env_ok() -> tuple[bool, list[Message]]:
         f = host.file(f"{root}/shared/.env")
-        return f.exists and f.mode == 0o600 and f.user == user, f"mode {oct(f.mode) if f.exists else '-'}"
+        if not f.exists:
+            return False, [msg("remark.no_file")]
+        # The mode as people write it ("0600"), never Python's 0o600.
+        return f.mode == 0o600 and f.user == user, [msg("remark.mode", mode=f"{f.mode:04o}", owner=f.user)]
 
-    def current_ok() -> tuple[bool, str]:
+    def current_ok() -> tuple[bool, list[Message]]:
         f = host.file(f"{root}/current")
-        return f.is_symlink and f.linked_to.startswith(f"{root}/releases/"), f"-> {f.linked_to if f.is_symlink else '-'}"
+        if not f.is_symlink:
+            return False, [msg("remark.not_link")]
+        return f.linked_to.startswith(f"{root}/releases/"), [msg("remark.link", target=f.linked_to)]
 
-    def nginx_ok() -> tuple[bool, str]:
+    def nginx_ok() -> tuple[bool, list[Message]]:
         r = host.run("nginx -t")
         enabled = host.file(f"/etc/nginx/sites-enabled/{user}.conf").exists
-        return r.rc == 0 and enabled and host.service("nginx").is_running, \
-            (r.stderr.strip().splitlines() or [""])[-1] + ("" if enabled else "; vhost not enabled")
+        running = host.service("nginx").is_running
+        remarks = [msg("remark.nginx_ok" if r.rc == 0 else "remark.nginx_bad")]
+        if not enabled:
+            remarks.append(msg("remark.vhost_disabled"))
+        if not running:
+            remarks.append(msg("remark.nginx_stopped"))
+        return r.rc == 0 and enabled and running, remarks
 
-    check(f"user {user} exists and has no login shell", user_ok, f"Pengguna sistem {user} ada, tanpa shell login")
-    check(f"files under {root} belong to {user}", owner_ok, f"Berkas di {root} dimiliki {user}")
-    check("nothing world-writable", world_ok, "Tidak ada berkas yang dapat ditulis semua pengguna")
-    check("environment file is 0600 and the app user's", env_ok, "Berkas lingkungan (.env) bermode 0600")
-    check("current links to a release", current_ok, "Tautan current menunjuk rilis terpasang")
-    check("nginx configuration valid, vhost enabled, nginx running", nginx_ok,
-          "Konfigurasi nginx valid, vhost aktif, nginx berjalan")
+    def service_ok(svc: str, socket: str | None = None) -> tuple[bool, list[Message]]:
+        ok = host.service(svc).is_running and (socket is None or host.file(socket).is_socket)
+        return ok, [msg("remark.running" if ok else "remark.not_running", service=svc)]
+
+    def listen_ok() -> tuple[bool, list[Message]]:
+        ok = host.socket(f"tcp://127.0.0.1:{t.port}").is_listening
+        return ok, [msg("remark.listening" if ok else "remark.not_listening", port=t.port)]
+
+    check(msg("infra.user", user=user), user_ok)
+    check(msg("infra.owner", root=root, user=user), owner_ok)
+    check(msg("infra.world"), world_ok)
+    check(msg("infra.env_file"), env_ok)
+    check(msg("infra.current"), current_ok)
+    check(msg("infra.nginx"), nginx_ok)
     if t.kind == "php":
         svc = f"php{t.php_version}-fpm"
-        check(f"{svc} running with the app's pool socket", lambda: (
-            host.service(svc).is_running and host.file(f"/run/php/{user}.sock").is_socket, svc),
-            f"Layanan {svc} berjalan dengan pool aplikasi")
+        check(msg("infra.php_fpm", service=svc), lambda: service_ok(svc, f"/run/php/{user}.sock"))
     elif t.kind in ("python", "node"):
-        check(f"service {user} running", lambda: (host.service(user).is_running, user), f"Layanan {user} berjalan")
-        check(f"app listening on 127.0.0.1:{t.port}", lambda: (
-            host.socket(f"tcp://127.0.0.1:{t.port}").is_listening, f"port {t.port}"),
-            f"Aplikasi mendengarkan di 127.0.0.1:{t.port}")
+        check(msg("infra.service", service=user), lambda: service_ok(user))
+        check(msg("infra.listen", port=t.port), listen_ok)
     return checks

@@ -11,7 +11,7 @@ from typing import Any
 from sqlalchemy import select
 
 from provision.errors import NotFound, UsageError
-from provision.reports.engine import IssuedDocument, ReportEngine
+from provision.reports.engine import FORMATS, IssuedDocument, ReportEngine
 from provision.store.models import Document, Hosting, TestRun
 
 KIND = "rekomendasi"
@@ -55,15 +55,15 @@ def context(app: Any, request_id: str, ba: Document) -> dict[str, Any]:
         "perihal": "Rekomendasi Pembuatan Subdomain dan Penyediaan Layanan Hosting" if hosted
                    else "Rekomendasi Pembuatan Subdomain",
         "kepada": f"Kepala {req.opd_name}",
-        "general": app.config.general, "reports": app.config.reports,
+        "tembusan": [*app.config.reports.tembusan, "Arsip"],
     }
 
 
-def issue(app: Any, request_id: str, reissue: bool = False,
-          formats: tuple[str, ...] = ("md", "html", "pdf")) -> IssuedDocument:
+def issue(app: Any, request_id: str, reissue: bool = False, formats: tuple[str, ...] = FORMATS,
+          number: str | None = None, date: Any = None) -> IssuedDocument:
     ba = cited_berita_acara(app, request_id)
     data = context(app, request_id, ba)
     h = data["hosting"]
     source = f"berita-acara {ba.number}; hosting {h.status + ' ' + h.updated_at.isoformat() if h else 'none'}"
     return ReportEngine(app).issue(request_id, KIND, source, lambda number, date: data, formats=formats,
-                                   reissue=reissue)
+                                   reissue=reissue, number=number, date=date)

@@ -39,12 +39,12 @@ def test_rekomendasi_cites_the_berita_acara(offline_env: HostingEnv) -> None:
     md_path = next(line.split(": ", 1)[1] for line in r.stdout.splitlines() if line.strip().startswith("md:"))
     text = open(md_path, encoding="utf-8").read()
     assert f"| Nomor | {m.group(1)} |" in text and "Batam, 2 November 2026" in text
-    assert "Kepada Yth.  \nKepala Dinas Pendidikan" in text
+    assert "Yth. Kepala Dinas Pendidikan  \ndi  \nBatam" in text and "| Hal | Rekomendasi" in text
     assert f"Berita Acara Uji Instalasi dan Uji Fungsi Aplikasi nomor {ba['number']} tanggal\n2 November 2026" in text
     assert "| Subdomain | sisekolah.batam.go.id, sekolah.batam.go.id |" in text and "| Server | web1 |" in text
     assert "Rekomendasi Pembuatan Subdomain dan Penyediaan Layanan Hosting" in text
     assert "| Sertifikat TLS berlaku sampai | 31 Januari 2027 |" in text
-    assert "**Drs. Budi Santoso, M.Si.**" in text and "NIP. 197001012000031001" in text
+    assert "**Drs. Budi Santoso, M.Si.**" in text and "NIP. 19700101 200003 1 001" in text
     html = open(md_path[:-3] + ".html", encoding="utf-8").read()
     assert "Kepala Dinas Pendidikan" in html and ba["number"] in html
     assert open(md_path[:-3] + ".pdf", "rb").read(5) == b"%PDF-"

@@ -73,6 +73,9 @@ def test_static_install_reinstall_test_report_and_failures(install_home: Path, a
     assert "Issued: Berita Acara 001/BA/Kominfo-PE/XI/2026" in r.stdout
     md = Path(r.stdout.split("md: ")[1].split()[0]).read_text()
     assert "**LAYAK**" in md and commit in md and "Budi Santoso" in md and "| sesuai |" in md
+    # Written from a real run's catalogue messages: Indonesian remarks, no English, no 0o600.
+    assert "| ada dalam rilis |" in md and "kode status HTTP 200" in md and "0o" not in md
+    assert "present in the release" not in md and "the spec names no test command" not in md
     assert Path(r.stdout.split("pdf: ")[1].split()[0]).read_bytes().startswith(b"%PDF")
     r = run_cli("report", rid, "berita-acara")
     assert r.exit_code == 0 and "Already issued: Berita Acara 001/BA/" in r.stdout, r
