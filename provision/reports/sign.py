@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import os
 import json
 import subprocess
 from dataclasses import dataclass, field
@@ -177,6 +178,7 @@ def sign_document(app: Any, request_id: str, doc: Any) -> Signed:
     signed = buf.getvalue()
     tmp = out.with_name(out.name + ".tmp")
     tmp.write_bytes(signed)
+    os.chmod(tmp, 0o600)  # like the letter it signs, whatever the umask
     tmp.replace(out)
     digest = hashlib.sha256(signed).hexdigest()
     app.audit.record("report", "sign", f"{doc.kind} {doc.number}", request_id=request_id, after={
