@@ -156,18 +156,21 @@ def check_runners(app: Any, client: Any, targets: list[AppTarget]) -> list[Resul
     """The runners tagged gitlab.runner_tag that the checked projects can use, as far as
     the token can see them (GET /projects/:id/runners needs Maintainer, GET /runners/:id
     the runner's owner or an admin)."""
-    from provision.gitlab.client import enc
+    from provision.errors import AuthError
+    from provision.gitlab.client import GitLabError, enc
 
     s = app.config.gitlab
     rid = targets[0].request_id if len(targets) == 1 else None
     ops = (s.ci_config or f"install.yml@{s.root_group.strip('/')}/ops/ci").partition("@")[2]
-    where = [ops] if s.ci_mode == "trigger" else [f"{p}" for p in _project_paths(app, targets)]
+    where = [ops] if s.ci_mode == "trigger" else sorted(_project_paths(app, targets))
     seen: dict[int, dict[str, Any]] = {}
     unseen: list[str] = []
     for path in where:
         try:
             listed = client.list(f"/projects/{enc(path)}/runners", f"runners of {path}", tag_list=s.runner_tag)
-        except ProvisionError:
+        except (AuthError, GitLabError) as e:  # 403/404: the token cannot see them (unreachable: raised)
+            if isinstance(e, GitLabError) and e.status not in (403, 404):
+                raise
             unseen.append(path)
             continue
         for r in listed:
