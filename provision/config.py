@@ -339,6 +339,46 @@ class GitLab(Section):
     deploy_key_file: str = ""  # public key of the Kominfo servers, added read-only
     variables: dict[str, str] = {}  # extra CI/CD variables (a secret-looking one only from the environment)
     variable_files: dict[str, str] = {}  # NAME -> a 0600 file holding a secret CI/CD variable's value
+    # The release pipeline (docs/ci.md): "config_path" sets each project's CI configuration
+    # path to `ci_config` (a file in Kominfo's operations project); "trigger" seeds a vendor
+    # job that only triggers the operations project's pipeline.
+    ci_mode: Literal["config_path", "trigger"] = "config_path"
+    ci_config: str = ""  # FILE@GROUP/PROJECT; default install.yml@<root_group>/ops/ci
+    release_tags: str = "v*"  # the protected release-tag pattern
+    runner_tag: str = "kominfo-provision"  # the tag of the installing runner
+
+    @field_validator("ci_config")
+    @classmethod
+    def _ci_config(cls, v: str) -> str:
+        from provision import names
+
+        if not v:
+            return v
+        file, at, project = v.partition("@")
+        msg = None if at and file and project else "must be FILE@GROUP/PROJECT (e.g. install.yml@pemko-batam/ops/ci)"
+        if msg is None and (file.startswith("/") or ".." in file.split("/") or not re.match(r"^[\w./-]+\Z", file)):
+            msg = f"the file part {_show(file)} must be a relative path inside the project"
+        if msg is None:
+            msg = names.check_gitlab_path(project)
+        if msg is None and "/" not in project:
+            msg = f"{_show(project)} must be a project path (GROUP/PROJECT)"
+        if msg:
+            raise _bad(msg)
+        return v
+
+    @field_validator("release_tags")
+    @classmethod
+    def _release_tags(cls, v: str) -> str:
+        if not re.match(r"^[A-Za-z0-9][A-Za-z0-9._*/-]{0,99}\Z", v) or v == "*":
+            raise _bad(f"{_show(v)} must be a tag name or wildcard such as v* (letters, digits, . _ - / *; not '*' alone)")
+        return v
+
+    @field_validator("runner_tag")
+    @classmethod
+    def _runner_tag(cls, v: str) -> str:
+        if not re.match(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}\Z", v):
+            raise _bad(f"{_show(v)} must be a runner tag (letters, digits, . _ -)")
+        return v
 
     @field_validator("url")
     @classmethod

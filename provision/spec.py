@@ -143,6 +143,8 @@ class Repository(_Model):
     visibility: Literal["private", "internal", "public"] = "private"
     default_branch: str = "main"
     members: list[Member] = Field(default_factory=list)
+    # Who may create release tags (gitlab.release_tags, protected); docs/ci.md.
+    release_tags_created_by: Literal["maintainers", "developers", "no_one"] = "maintainers"
 
     @field_validator("group")
     @classmethod

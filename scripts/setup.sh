@@ -32,3 +32,10 @@ if [ ! -x .venv/bin/python ]; then
 fi
 .venv/bin/python -m pip install -q --upgrade pip >/dev/null
 .venv/bin/python -m pip install -q -e '.[test]'
+
+# gitlab-ci-local runs the release pipeline's jobs for real in the CI tests
+# (tests/install/test_ci_pipeline.py): 4.56.x is the last line that runs on Debian 12's Node 20.
+GCL_VERSION=4.56.2
+if [ "$(.tools/gcl/node_modules/.bin/gitlab-ci-local --version 2>/dev/null)" != "$GCL_VERSION" ]; then
+  npm install --silent --no-fund --no-audit --prefix .tools/gcl "gitlab-ci-local@$GCL_VERSION" >/dev/null
+fi

@@ -23,7 +23,7 @@ pytest_plugins = [p for p in _PLUGINS if importlib.util.find_spec(p) is not None
 def provision_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """A clean provision environment: its own config file and state dir, no PROVISION_* leaks."""
     for var in list(os.environ):
-        if var.startswith("PROVISION_") or var in ("GITLAB_CI", "GITLAB_USER_LOGIN", "CI_JOB_URL"):
+        if var.startswith(("PROVISION_", "CI_", "KOMINFO_UPSTREAM_")) or var in ("CI", "GITLAB_CI", "GITLAB_USER_LOGIN"):
             monkeypatch.delenv(var)
     state = tmp_path / "state"
     cfg = tmp_path / "provision.toml"

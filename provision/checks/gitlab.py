@@ -1,6 +1,8 @@
 """GitLab checks: the request's project exists, is not archived unexpectedly, its default
-branch is still protected (maintainers only, no force push), the deploy key is present
-and read-only, and the members are as recorded.
+branch is still protected (maintainers only, no force push), its CI configuration path is
+still Kominfo's install pipeline, its release tags are protected, the deploy key is present
+and read-only, and the members are as recorded. One more unit checks the installing runner
+(protected, tagged, locked, no untagged jobs) where the token can see it.
 
 The comparison is the GitLab provider's own plan (read-only: `Planner.make` never
 writes): what `provision repo apply` would change is exactly what drifted. Each aspect
@@ -21,8 +23,10 @@ ASPECTS = {
     "gitlab.group": "project", "gitlab.project": "project", "gitlab.seed": "project",
     "gitlab.default_branch": "default branch", "gitlab.protected_branch": "default branch protected",
     "gitlab.deploy_key": "deploy key", "gitlab.member": "members", "gitlab.variable": "CI/CD variables",
+    "gitlab.ci_config": "CI configuration path", "gitlab.protected_tag": "release tags protected",
 }
-ORDER = ["project", "default branch", "default branch protected", "deploy key", "members", "CI/CD variables"]
+ORDER = ["project", "default branch", "default branch protected", "CI configuration path", "release tags protected",
+         "deploy key", "members", "CI/CD variables"]
 WARN_ONLY = {"CI/CD variables"}
 
 
@@ -51,13 +55,21 @@ def _describe(change: Any) -> str:
         user = change.target.rsplit(" ", 1)[-1]
         now = (change.before or {}).get("role")
         return f"{user} is {now or 'not a member'}, expected {change.after.get('role')}"
+    if kind == "gitlab.ci_config":
+        now = (change.before or {}).get("ci_config_path") or ".gitlab-ci.yml (the project's own)"
+        return f"the CI configuration path is {now}, expected {change.after.get('ci_config_path') or '.gitlab-ci.yml'}"
+    if kind == "gitlab.protected_tag":
+        pattern = change.target.rsplit(" ", 1)[-1]
+        if change.before is None:
+            return f"tags {pattern} are not protected"
+        return f"tags {pattern} may be created by {change.before.get('create')}, expected {change.after.get('create')}"
     if kind == "gitlab.variable":
         return f"{change.target.rsplit(' ', 1)[-1]} differs"
     return f"{change.action} {change.target}"
 
 
 def check_project(app: Any, client: Any, target: AppTarget) -> list[Result]:
-    from provision.gitlab.desired import desired_state
+    from provision.gitlab.desired import ROLE_OF, desired_state
     from provision.gitlab.info import project_info
     from provision.gitlab.planner import Planner, ProjectArchived
 
@@ -86,6 +98,8 @@ def check_project(app: Any, client: Any, target: AppTarget) -> list[Result]:
             ok = {"project": f"{d.full_path} exists", "default branch": f"{d.default_branch}",
                   "default branch protected": f"{d.default_branch}: maintainers only, no force push",
                   "deploy key": "present, read-only", "members": f"{len(d.members)} members as recorded",
+                  "CI configuration path": d.ci_config_path or ".gitlab-ci.yml (gitlab.ci_mode trigger)",
+                  "release tags protected": f"{d.release_tags}: created by {ROLE_OF.get(d.tag_create_level, 'no one')}",
                   "CI/CD variables": f"{len(d.variables)} as recorded"}[aspect]
             out.append(passed(KIND, rid, aspect, ok))
         elif aspect in WARN_ONLY:
@@ -115,5 +129,72 @@ def gitlab_units(app: Any, targets: list[AppTarget], timeout: float) -> list[Uni
         def broken(d: Deadline) -> list[Result]:
             raise ProvisionError(msg)
         return [Unit(KIND, "GitLab", [t.request_id for t in targets], broken, timeout, name="project")]
-    return [Unit(KIND, f"GitLab project of {t.request_id}", [t.request_id],
-                 lambda d, t=t: check_project(app, client, t), timeout, name="project") for t in targets]
+    units = [Unit(KIND, f"GitLab project of {t.request_id}", [t.request_id],
+                  lambda d, t=t: check_project(app, client, t), timeout, name="project") for t in targets]
+    if targets:
+        units.append(Unit(KIND, "GitLab installing runner", [t.request_id for t in targets],
+                          lambda d: check_runners(app, client, targets), timeout, name="runner"))
+    return units
+
+
+def runner_problems(runner: dict[str, Any]) -> list[str]:
+    """What makes a runner unfit to hold Kominfo's keys: it must run only protected refs,
+    be locked, take no untagged jobs."""
+    found = []
+    if runner.get("access_level") != "ref_protected":
+        found.append("not protected (it runs jobs of unprotected branches and tags)")
+    if runner.get("is_shared") or runner.get("runner_type") == "instance_type":
+        found.append("shared with every project")
+    elif not runner.get("locked", True):
+        found.append("not locked (other projects can enable it)")
+    if runner.get("run_untagged"):
+        found.append("runs untagged jobs")
+    return found
+
+
+def check_runners(app: Any, client: Any, targets: list[AppTarget]) -> list[Result]:
+    """The runners tagged gitlab.runner_tag that the checked projects can use, as far as
+    the token can see them (GET /projects/:id/runners needs Maintainer, GET /runners/:id
+    the runner's owner or an admin)."""
+    from provision.errors import AuthError
+    from provision.gitlab.client import GitLabError, enc
+
+    s = app.config.gitlab
+    rid = targets[0].request_id if len(targets) == 1 else None
+    ops = (s.ci_config or f"install.yml@{s.root_group.strip('/')}/ops/ci").partition("@")[2]
+    where = [ops] if s.ci_mode == "trigger" else sorted(_project_paths(app, targets))
+    seen: dict[int, dict[str, Any]] = {}
+    unseen: list[str] = []
+    for path in where:
+        try:
+            listed = client.list(f"/projects/{enc(path)}/runners", f"runners of {path}", tag_list=s.runner_tag)
+        except (AuthError, GitLabError) as e:  # 403/404: the token cannot see them (unreachable: raised)
+            if isinstance(e, GitLabError) and e.status not in (403, 404):
+                raise
+            unseen.append(path)
+            continue
+        for r in listed:
+            if r["id"] not in seen:
+                seen[r["id"]] = client.get(f"/runners/{r['id']}", f"runner {r['id']}") or r
+    if not seen:
+        why = f"the token cannot list the runners of {', '.join(unseen)}" if unseen else \
+            f"no runner tagged {s.runner_tag} is visible to {', '.join(where) or 'the checked projects'}"
+        return [warned(KIND, rid, "installing runner", why)]
+    bad = {i: runner_problems(r) for i, r in seen.items()}
+    msgs = [f"runner #{i} ({seen[i].get('description') or 'no description'}): {', '.join(p)}"
+            for i, p in sorted(bad.items()) if p]
+    if msgs:
+        return [failed(KIND, rid, "installing runner", "; ".join(msgs))]
+    return [passed(KIND, rid, "installing runner",
+                   f"{len(seen)} runner(s) tagged {s.runner_tag}: protected, locked, tagged jobs only")]
+
+
+def _project_paths(app: Any, targets: list[AppTarget]) -> list[str]:
+    from provision.gitlab.info import project_info
+
+    paths = []
+    for t in targets:
+        info = project_info(app, t.request_id) or {}
+        if info.get("path") and not info.get("deleted") and not info.get("archived"):
+            paths.append(str(info["path"]))
+    return paths

@@ -7,7 +7,7 @@ from typing import Any
 
 import click
 
-from provision.cli.common import change_options, command, confirm_apply, print_json
+from provision.cli.common import State, change_options, command, confirm_apply, print_json
 from provision.cli.params import COMMIT, REF
 
 ENV_CHOICE = click.Choice(["staging", "production"])
@@ -38,8 +38,22 @@ def _show_target(target: Any, what: str) -> None:
     click.echo(f"  root {target.app_root}, serving {', '.join(target.server_names)}")
 
 
+def _request_from_ci(ctx: click.Context, param: click.Parameter, value: str | None) -> str:
+    """REQ, or under GitLab CI (CI=true) without REQ: the request recorded for the pipeline's project."""
+    import os
+
+    if value:
+        return value
+    from provision.install.ci import project_of_pipeline, request_for_project, under_ci
+
+    if not under_ci(os.environ):
+        raise click.MissingParameter(ctx=ctx, param=param)
+    app = ctx.find_object(State).get_app()  # type: ignore[union-attr]
+    return request_for_project(app, project_of_pipeline(app, os.environ), None)[0]
+
+
 @click.command("install")
-@click.argument("request_id", metavar="REQ")
+@click.argument("request_id", metavar="[REQ]", required=False, callback=_request_from_ci)
 @click.option("--ref", type=REF, required=True, help="The tag, branch or commit to install.")
 @click.option("--env", "env", type=ENV_CHOICE, default="staging", show_default=True,
               help="Which instance: staging (step 14 trial) or production.")
@@ -52,22 +66,33 @@ def install_cmd(app: Any, request_id: str, ref: str, env: str, as_json: bool, dr
     (php-fpm pool or app service), the nginx vhost (nginx -t first), then an atomic
     switch of `current`. A failure leaves the previous release serving.
 
+    Under GitLab CI (CI=true) REQ may be left out: it is the request recorded for the
+    pipeline's project. The job must prove it is a protected release tag of that
+    project (docs/ci.md), and the tag's commit is installed.
+
     \b
     Example:
       provision install REQ-2026-0001 --ref v1.2.0 --env staging --yes
     """
+    import os
+
+    from provision.install.ci import ci_job
     from provision.install.install import Installer
 
+    job = ci_job(app, os.environ, request_id, ref)  # None outside CI; refuses (exit 2) what it cannot prove
     installer = Installer(app)
     target = installer.target(request_id, env)  # type: ignore[arg-type]
     if not as_json:
         _show_target(target, f"Install {ref} of")
+        if job is not None:
+            click.echo(f"  GitLab CI: protected tag {job.tag} of {job.project_path} at commit {job.sha[:12]}")
     if dry_run:
         if as_json:
             print_json({"dry_run": True, "target": target.as_dict(), "ref": ref})
         return 0
     confirm_apply(f"the install of {ref} on {target.host}", yes)
-    outcome = installer.install(target, ref, on_event=progress_printer(as_json))
+    # Under CI the tag's commit is installed, not whatever the tag points to by the time it is fetched.
+    outcome = installer.install(target, job.sha if job else ref, on_event=progress_printer(as_json))
     if as_json:
         print_json(outcome.as_dict())
     else:

@@ -20,6 +20,7 @@ from provision.secrets import REDACTOR, SECRETISH, read_secret_file
 LEVELS = {"guest": 10, "reporter": 20, "developer": 30, "maintainer": 40, "owner": 50}
 ROLE_OF = {v: k for k, v in LEVELS.items()}
 MAINTAINER = 40
+TAG_CREATORS = {"maintainers": 40, "developers": 30, "no_one": 0}  # spec -> create_access_level
 KEY_RE = re.compile(r"^[A-Za-z0-9_]{1,255}\Z")
 # The older, stricter masking rule: a value it accepts is maskable on every GitLab version.
 MASKABLE_RE = re.compile(r"^[a-zA-Z0-9_+=/@:.~-]{8,}\Z")
@@ -59,6 +60,16 @@ class Desired:
     deploy_key_title: str
     variables: dict[str, Variable]
     documents: dict[str, str] = field(default_factory=dict)
+    # The release pipeline (docs/ci.md): the project's CI configuration path ("" = GitLab's
+    # default `.gitlab-ci.yml`, in trigger mode), the operations project and file, the
+    # protected release-tag pattern and who may create such tags.
+    ci_mode: str = "config_path"
+    ci_config_path: str = ""
+    ops_project: str = ""
+    ops_file: str = "install.yml"
+    release_tags: str = "v*"
+    tag_create_level: int = MAINTAINER
+    runner_tag: str = "kominfo-provision"
 
     @property
     def group_full_path(self) -> str:
@@ -161,6 +172,8 @@ def desired_state(request: Any, spec: Any, config: Any) -> Desired:
     description = (f"{spec.application.name}: aplikasi {opd_name} ({request.opd_code.upper()}), "
                    f"permohonan {request.id}. Dikelola oleh kominfo-provision.")
     docs = spec.documents
+    ops_file, _, ops_project = (s.ci_config or f"install.yml@{s.root_group.strip('/')}/ops/ci").partition("@")
+    creators = getattr(repo, "release_tags_created_by", "maintainers")
     return Desired(
         request_id=request.id, opd_code=request.opd_code, opd_name=opd_name,
         root_group=s.root_group.strip("/"), group_path=group,
@@ -171,4 +184,7 @@ def desired_state(request: Any, spec: Any, config: Any) -> Desired:
         variables=variables,
         documents={"installation_guide": docs.installation_guide, "user_guide": docs.user_guide,
                    "test_documents": docs.test_documents, "system_requirements": docs.system_requirements},
+        ci_mode=s.ci_mode, ci_config_path=f"{ops_file}@{ops_project}" if s.ci_mode == "config_path" else "",
+        ops_project=ops_project, ops_file=ops_file, release_tags=s.release_tags,
+        tag_create_level=TAG_CREATORS[creators], runner_tag=s.runner_tag,
     )

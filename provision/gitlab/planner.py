@@ -1,9 +1,10 @@
 """Read what GitLab holds for one request and compare it with the desired state: a Plan.
 
 Reads are by full path (`/projects/pemko%2Fdisdik%2Fsisekolah`); only a 404 means absent.
-For a project that exists and is fully configured this reads six things: the project,
-its default-branch protection, its members (direct, and with inherited ones), its deploy
-keys and its CI/CD variables, each list read to its last page.
+For a project that exists and is fully configured this reads seven things: the project
+(with its CI configuration path), its default-branch protection, its protected tags, its
+members (direct, and with inherited ones), its deploy keys and its CI/CD variables, each
+list read to its last page.
 """
 
 from __future__ import annotations
@@ -83,6 +84,37 @@ def _protection_view(rule: dict[str, Any] | None) -> dict[str, Any] | None:
 WANTED_PROTECTION = {"push": [WANTED_LEVEL], "merge": [WANTED_LEVEL], "allow_force_push": False}
 
 
+def tag_matches(rule: str, tag: str) -> bool:
+    """GitLab's protected-ref wildcard: `*` matches any characters, the rest literally."""
+    import re
+
+    return re.fullmatch(".*".join(re.escape(part) for part in rule.split("*")), tag) is not None
+
+
+def tag_rule_view(rule: dict[str, Any] | None) -> dict[str, Any] | None:
+    """A protected-tag rule as the plan shows it: who may create matching tags."""
+    if rule is None:
+        return None
+    entries = rule.get("create_access_levels") or []
+    return {"create": sorted(ROLE_OF.get(e.get("access_level"), "no one") if not
+                             (e.get("user_id") or e.get("group_id") or e.get("deploy_key_id"))
+                             else "a user, group or deploy key" for e in entries)}
+
+
+def wanted_tag_rule(d: Desired) -> dict[str, Any]:
+    return {"create": [ROLE_OF.get(d.tag_create_level, "no one")]}
+
+
+def ci_config_reason(now: str, d: Desired) -> str:
+    if d.ci_mode == "trigger":
+        return ("gitlab.ci_mode is trigger: the project's own .gitlab-ci.yml only triggers Kominfo's pipeline, "
+                "so its CI configuration path must be GitLab's default")
+    if not now:
+        return ("the project's own .gitlab-ci.yml would run on tags (a project created before Kominfo owned the "
+                "install pipeline, or the path was cleared by hand); Kominfo's pipeline replaces it")
+    return "the CI configuration path was changed by hand; the install pipeline must be Kominfo's"
+
+
 class Planner:
     def __init__(self, client: GitLabClient, d: Desired) -> None:
         self.c, self.d = client, d
@@ -144,10 +176,15 @@ class Planner:
         d = self.d
         self.add("create", "gitlab.project", d.full_path, None,
                  {**self._project_settings(), "default_branch": d.default_branch})
+        if d.ci_config_path:
+            self.add("create", "gitlab.ci_config", f"{d.full_path} CI configuration path", None,
+                     {"ci_config_path": d.ci_config_path, "why": "Kominfo owns the install pipeline"})
         self.add("create", "gitlab.seed", f"{d.full_path} seed files", None,
                  {"branch": d.default_branch, "files": list(seed_paths(d))}, {"empty": True})
         self.add("create", "gitlab.protected_branch", f"{d.full_path} branch {d.default_branch}", None,
                  WANTED_PROTECTION)
+        self.add("create", "gitlab.protected_tag", f"{d.full_path} tags {d.release_tags}", None,
+                 {**wanted_tag_rule(d), "why": "release tags start the install pipeline"})
         for username, level in sorted(d.members.items()):
             self.add("create", "gitlab.member", f"{d.full_path} member {username}", None,
                      {"role": ROLE_OF[level]}, {"user_id": users[username.lower()], "level": level})
@@ -166,6 +203,11 @@ class Planner:
         diff = {k: v for k, v in want.items() if now[k] != v}
         if diff:
             self.add("update", "gitlab.project", d.full_path, {k: now[k] for k in diff}, diff)
+        ci_now = project.get("ci_config_path") or ""
+        if ci_now != d.ci_config_path:
+            self.add("update", "gitlab.ci_config", f"{d.full_path} CI configuration path",
+                     {"ci_config_path": ci_now},
+                     {"ci_config_path": d.ci_config_path, "why": ci_config_reason(ci_now, d)})
         empty = bool(project.get("empty_repo"))
         if empty:
             self.add("create", "gitlab.seed", f"{d.full_path} seed files", None,
@@ -183,9 +225,26 @@ class Planner:
         if view != WANTED_PROTECTION:
             self.add("create" if rule is None else "update", "gitlab.protected_branch", target, view,
                      WANTED_PROTECTION)
+        self._plan_tags(pid)
         self._plan_members(pid, users)
         self._plan_deploy_key(pid)
         self._plan_variables(pid)
+
+    def _plan_tags(self, pid: int) -> None:
+        """The release-tag pattern protected, created only by whom the spec says."""
+        d, c = self.d, self.c
+        rules = {r.get("name"): r for r in c.list(f"/projects/{pid}/protected_tags", "protected tags")}
+        target = f"{d.full_path} tags {d.release_tags}"
+        now = tag_rule_view(rules.get(d.release_tags))
+        want = wanted_tag_rule(d)
+        if now is None:
+            self.add("create", "gitlab.protected_tag", target, None,
+                     {**want, "why": f"release tags {d.release_tags} are not protected: anyone who can push "
+                                     "could create one and start an install"})
+        elif now != want:
+            self.add("update", "gitlab.protected_tag", target, now,
+                     {**want, "why": "who may create release tags differs from the spec "
+                                     "(repository.release_tags_created_by)"})
 
     # -- members ----------------------------------------------------------------------------
     def _resolve_users(self, project: dict[str, Any] | None) -> dict[str, int]:

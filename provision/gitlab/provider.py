@@ -269,6 +269,43 @@ class GitLabProvider:
                                     "merge_access_level": 40, "allow_force_push": False})
         return {"protected": True, "changed": bool(patch), "found": "already protected" if not patch else None}
 
+    def _ci_config(self, change: Change, d: Desired, ctx: dict[str, Any]) -> dict[str, Any]:
+        """Point the project's CI configuration at Kominfo's install pipeline (or back to the default)."""
+        pid = self._pid(ctx)
+        path = change.after["ci_config_path"]
+        project = self.client.put(f"/projects/{pid}", f"CI configuration path of {d.full_path}",
+                                  {"ci_config_path": path})
+        if (project.get("ci_config_path") or "") != path:
+            raise GitLabError(f"GitLab did not keep the CI configuration path {path!r} of {d.full_path} "
+                              f"(it answered {project.get('ci_config_path')!r}).", 400,
+                              hint="Check that the token's user is a Maintainer of the project.")
+        return {"project_id": pid, "ci_config_path": path}
+
+    def _protected_tag(self, change: Change, d: Desired, ctx: dict[str, Any]) -> dict[str, Any]:
+        """Protect the release-tag pattern; a rule with other creators is removed and made again
+        (GitLab has no PATCH for protected tags)."""
+        from provision.gitlab.planner import tag_rule_view, wanted_tag_rule
+
+        c = self.client
+        pid = self._pid(ctx)
+        path = f"/projects/{pid}/protected_tags"
+        what = f"protection of tags {d.release_tags}"
+        body = {"name": d.release_tags, "create_access_level": d.tag_create_level}
+        rule = c.get(f"{path}/{enc(d.release_tags)}", what)
+        if rule is not None and tag_rule_view(rule) == wanted_tag_rule(d):
+            return {"protected": d.release_tags, "found": "already protected"}
+        if rule is not None:
+            c.delete(f"{path}/{enc(d.release_tags)}", what)
+        try:
+            c.post(path, what, body)
+        except GitLabError as e:
+            if not (e.taken or e.status == 422 and "taken" in str(e.body)):
+                raise
+            rule = c.get(f"{path}/{enc(d.release_tags)}", what)
+            if rule is None or tag_rule_view(rule) != wanted_tag_rule(d):
+                raise
+        return {"protected": d.release_tags, "create_access_level": d.tag_create_level}
+
     def _member(self, change: Change, d: Desired, ctx: dict[str, Any]) -> dict[str, Any]:
         c = self.client
         pid = self._pid(ctx)

@@ -1,4 +1,6 @@
-"""The files a new repository starts with: README, document placeholders, `.gitlab-ci.yml`.
+"""The files a new repository starts with: README, document placeholders and, in the
+"trigger" CI mode only, a `.gitlab-ci.yml` whose one job triggers Kominfo's pipeline.
+`ops_ci_file` renders the operations project's install pipeline (docs/ci.md).
 
 Seeded once, on first creation (the audit log remembers it by project id); a file the
 developer has changed is never overwritten, and a file the developer deleted is not
@@ -38,14 +40,22 @@ def seed_paths(d: Desired) -> dict[str, str]:
     """Path in the repository -> template name."""
     docs = d.documents
     test_dir = docs["test_documents"].rstrip("/")
-    return {
+    paths = {
         "README.md": "README.md.j2",
         docs["installation_guide"]: "installation_guide.md.j2",
         docs["user_guide"]: "user_guide.md.j2",
         docs["system_requirements"]: "system_requirements.md.j2",
         (f"{test_dir}/README.md" if test_dir not in ("", ".") else "PENGUJIAN.md"): "test_documents.md.j2",
-        ".gitlab-ci.yml": "gitlab-ci.yml.j2",
     }
+    if d.ci_mode == "trigger":  # with a CI configuration path set, a project's own file never runs
+        paths[".gitlab-ci.yml"] = "gitlab-ci.yml.j2"
+    return paths
+
+
+def ops_ci_file(ops_project: str, ops_file: str = "install.yml", runner_tag: str = "kominfo-provision") -> str:
+    """The operations project's install pipeline (the file `gitlab.ci_config` names)."""
+    return _env().get_template("ops-install.yml.j2").render(ops_project=ops_project, ops_file=ops_file,
+                                                            runner_tag=runner_tag)
 
 
 def blob_id(content: str | bytes) -> str:

@@ -84,4 +84,5 @@ def by(results: list[dict[str, Any]], **match: Any) -> list[dict[str, Any]]:
 
 
 def problems(results: list[dict[str, Any]]) -> list[tuple[str, str | None, str, str]]:
-    return sorted((r["status"], r["request"], r["check"], r["name"]) for r in results if r["status"] != "pass")
+    return sorted(((r["status"], r["request"], r["check"], r["name"]) for r in results if r["status"] != "pass"),
+                  key=lambda p: (p[0], p[1] or "", p[2], p[3]))

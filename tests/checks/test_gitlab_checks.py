@@ -45,11 +45,17 @@ def test_projects_as_recorded_pass(repos: dict[str, str]) -> None:
     assert code == 0 and err == "", problems(results)
     for slug, rid in repos.items():
         mine = {r["name"]: r for r in by(results, request=rid)}
-        assert set(mine) == {"project", "default branch", "default branch protected", "deploy key", "members",
-                             "CI/CD variables"}
+        assert set(mine) == {"project", "default branch", "default branch protected", "CI configuration path",
+                             "release tags protected", "deploy key", "members", "CI/CD variables"}
+        assert mine["CI configuration path"]["message"] == "install.yml@pemko-batam/ops/ci"
+        assert mine["release tags protected"]["message"] == "v*: created by maintainer"
         assert mine["project"]["message"] == f"{PATH.format(slug=slug)} exists"
         assert mine["members"]["message"] == "3 members as recorded"
         assert mine["default branch protected"]["message"] == "main: maintainers only, no force push"
+    # No runner is registered: the runner check says so, as a warning against no one request.
+    assert [(r["status"], r["request"], r["message"]) for r in by(results, name="installing runner")] == \
+        [("warn", None, "no runner tagged kominfo-provision is visible to pemko-batam/disdik/siperpus, "
+                        "pemko-batam/disdik/sisekolah")]
 
 
 def test_each_drift_reported_against_its_request(repos: dict[str, str], gitlab: GitLabEmulator) -> None:
@@ -65,7 +71,8 @@ def test_each_drift_reported_against_its_request(repos: dict[str, str], gitlab: 
     assert code == 3 and "4 of " in err and "checks failed" in err
     assert problems(results) == sorted([("fail", a, "gitlab", "default branch protected"),
                                         ("fail", a, "gitlab", "members"), ("fail", a, "gitlab", "deploy key"),
-                                        ("fail", b, "gitlab", "project")])
+                                        ("fail", b, "gitlab", "project"),
+                                        ("warn", None, "gitlab", "installing runner")])
     assert by(results, request=a, name="default branch protected")[0]["message"] == "branch main is not protected"
     assert by(results, request=a, name="members")[0]["message"] == "budi.dev is not a member, expected developer"
     assert by(results, request=a, name="deploy key")[0]["message"].startswith("SHA256:")
@@ -102,5 +109,6 @@ def test_gitlab_down_is_reported_for_every_request(repos: dict[str, str], gitlab
     finally:
         gitlab.start()
     assert code == 3
-    assert sorted(r["request"] for r in results) == sorted(repos.values())
+    # One project result per request, and the runner check (it names every request) per request.
+    assert sorted(r["request"] for r in results) == sorted(list(repos.values()) * 2)
     assert all(r["status"] == "fail" and "could not be reached" in r["message"] for r in results), results

@@ -99,9 +99,12 @@ def test_first_apply_creates_a_configured_repository(target: Target, tmp_path: P
                  "docs/panduan-instalasi.md", "docs/panduan-pengguna.md", "docs/kebutuhan-sistem.md",
                  "docs/pengujian/"):
         assert text in readme, text
-    ci = p.files.raw(".gitlab-ci.yml", ref="main").decode()
-    assert 'provision install "$PROVISION_REQUEST" --ref "$CI_COMMIT_TAG" --env staging' in ci
-    assert "$CI_COMMIT_TAG" in ci.split("rules:")[1]
+    # Kominfo owns the install pipeline: the project's CI configuration is the operations
+    # project's file, no .gitlab-ci.yml is seeded, and release tags are protected.
+    assert p.ci_config_path == f"install.yml@{target.root_group}/ops/ci"
+    assert ".gitlab-ci.yml" not in {t["path"] for t in p.repository_tree(ref="main", get_all=True)}
+    assert [(t.name, [a["access_level"] for a in t.create_access_levels]) for t in p.protectedtags.list(get_all=True)] \
+        == [("v*", [40])]
     assert p.files.raw("docs/pengujian/README.md", ref="main").decode().startswith("# Dokumen Pengujian")
     project_event = next(e for e in report.plan.changes if e.kind == "gitlab.project")
     assert project_event.after["visibility"] == "private"
@@ -119,7 +122,8 @@ def test_second_apply_plans_nothing_and_writes_nothing(target: Target, tmp_path:
     report = provider.apply(plan, Recorder())
     assert report.applied == []
     assert provider.client.counter.writes == 0
-    assert provider.client.counter.reads == 7  # token, project, protection, members (all, direct), keys, variables
+    # token, project, protection, protected tags, members (all, direct), keys, variables
+    assert provider.client.counter.reads == 8
     if server_before is not None:
         assert target.server_writes() == server_before
 
@@ -311,3 +315,67 @@ def test_a_renamed_project_is_followed_and_reported(target: Target, tmp_path: Pa
     assert plan.changes == []
     assert plan.notes == [f"the project was moved to {target.root_group}/{case.opd}/{case.slug}-lama; it is managed there."]
     assert plan.meta["project"]["project_id"] == p.id
+
+
+def test_ci_path_and_tag_protection_changed_by_hand_are_planned_back(target: Target, tmp_path: Path) -> None:
+    """Also what a project made before Kominfo owned the pipeline looks like: no CI path, no
+    protected tags. The next apply plans both as changes, with the reason."""
+    case = Case(target, tmp_path)
+    case.apply()
+    p = case.project()
+    p.ci_config_path = ""
+    p.save()
+    p.protectedtags.delete("v*")
+    plan = case.plan()
+    assert kinds(plan) == [("create", "gitlab.protected_tag"), ("update", "gitlab.ci_config")]
+    ci = next(c for c in plan.changes if c.kind == "gitlab.ci_config")
+    assert ci.before == {"ci_config_path": ""}
+    assert ci.after["ci_config_path"] == f"install.yml@{target.root_group}/ops/ci"
+    assert "own .gitlab-ci.yml would run on tags" in ci.after["why"]
+    tag = next(c for c in plan.changes if c.kind == "gitlab.protected_tag")
+    assert "are not protected" in tag.after["why"]
+    report = case.provider.apply(plan, Recorder())
+    assert report.ok
+    p = case.project()
+    assert p.ci_config_path == f"install.yml@{target.root_group}/ops/ci"
+    assert [t.name for t in p.protectedtags.list(get_all=True)] == ["v*"]
+    # A maintainer points the pipeline at their own file and lets developers tag: both come back.
+    p.ci_config_path = ".gitlab-ci.yml"
+    p.save()
+    p.protectedtags.delete("v*")
+    p.protectedtags.create({"name": "v*", "create_access_level": 30})
+    plan = case.plan()
+    assert kinds(plan) == [("update", "gitlab.ci_config"), ("update", "gitlab.protected_tag")]
+    assert next(c for c in plan.changes if c.kind == "gitlab.ci_config").after["why"].startswith(
+        "the CI configuration path was changed by hand")
+    assert next(c for c in plan.changes if c.kind == "gitlab.protected_tag").before == {"create": ["developer"]}
+    assert case.provider.apply(plan, Recorder()).ok
+    rule = case.project().protectedtags.get("v*")
+    assert [a["access_level"] for a in rule.create_access_levels] == [40]
+    assert case.plan().changes == []
+
+
+def test_the_spec_says_who_may_create_release_tags(target: Target, tmp_path: Path) -> None:
+    case = Case(target, tmp_path)
+    case.spec = case.spec.model_copy(update={"repository": case.spec.repository.model_copy(
+        update={"release_tags_created_by": "no_one"})})
+    case.provider = case.new_provider(gitlab={"release_tags": "release-*"})
+    case.apply()
+    rules = case.project().protectedtags.list(get_all=True)
+    assert [(t.name, [a["access_level"] for a in t.create_access_levels]) for t in rules] == [("release-*", [0])]
+    assert case.plan().changes == []
+
+
+def test_trigger_mode_seeds_a_job_that_only_triggers_and_keeps_the_default_path(target: Target,
+                                                                                 tmp_path: Path) -> None:
+    import yaml
+
+    case = Case(target, tmp_path)
+    case.provider = case.new_provider(gitlab={"ci_mode": "trigger"})
+    case.apply()
+    p = case.project()
+    assert not p.ci_config_path
+    ci = yaml.safe_load(p.files.raw(".gitlab-ci.yml", ref="main"))
+    assert ci["release"]["trigger"] == {"project": f"{target.root_group}/ops/ci", "strategy": "depend"}
+    assert "script" not in ci["release"] and "tags" not in ci["release"]
+    assert case.plan().changes == []

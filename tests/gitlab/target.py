@@ -58,7 +58,7 @@ class Target:
 
 def make_config(target: Target, tmp: Path, *, team: list[str] | None = None, deploy_key: str | None = None,
                 variables: dict[str, str] | None = None, max_retries: int = 2, timeout: float = 10.0,
-                url: str | None = None, token: str | None = None) -> Config:
+                url: str | None = None, token: str | None = None, gitlab: dict[str, Any] | None = None) -> Config:
     key_file = ""
     if deploy_key:
         key_file = str(tmp / f"deploy-{uuid.uuid4().hex[:6]}.pub")
@@ -67,7 +67,7 @@ def make_config(target: Target, tmp: Path, *, team: list[str] | None = None, dep
         "general": {"state_dir": str(tmp / "state")},
         "gitlab": {"url": url or target.url, "root_group": target.root_group, "team": team or [],
                    "deploy_key_file": key_file, "variables": variables or {}, "max_retries": max_retries,
-                   "timeout": timeout},
+                   "timeout": timeout, **(gitlab or {})},
     })
     config = Config(settings=settings, sources={}, file=None)
     config._secrets["gitlab.token"] = token if token is not None else target.token

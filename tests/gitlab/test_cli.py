@@ -28,10 +28,12 @@ def test_plan_shows_every_change_and_writes_nothing(env: Env) -> None:
     env.emulator.calls.reset()
     r = run_cli("repo", "plan", rid)
     assert r.exit_code == 0, r
-    assert f"gitlab plan for {rid}: 10 to create" in r.stdout
+    assert f"gitlab plan for {rid}: 12 to create" in r.stdout
     for line in ("+ gitlab.group pemko-batam/disdik", "+ gitlab.project pemko-batam/disdik/sisekolah",
+                 "+ gitlab.ci_config pemko-batam/disdik/sisekolah CI configuration path",
                  "+ gitlab.seed pemko-batam/disdik/sisekolah seed files",
                  "+ gitlab.protected_branch pemko-batam/disdik/sisekolah branch main",
+                 "+ gitlab.protected_tag pemko-batam/disdik/sisekolah tags v*",
                  "+ gitlab.member pemko-batam/disdik/sisekolah member budi.dev",
                  "+ gitlab.member pemko-batam/disdik/sisekolah member kominfo.ops",
                  "+ gitlab.variable pemko-batam/disdik/sisekolah variable PROVISION_REQUEST"):
@@ -44,31 +46,34 @@ def test_apply_then_reapply_writes_nothing_and_logs_every_change(env: Env) -> No
     r = apply(rid, "--json")
     assert r.exit_code == 0, r
     assert r.json["applied"]["ok"] is True
-    assert len(r.json["applied"]["applied"]) == 10
+    assert len(r.json["applied"]["applied"]) == 12
     env.emulator.calls.reset()
     again = apply(rid)
     assert again.exit_code == 0, again
     assert f"gitlab plan for {rid}: nothing to do" in again.stdout
     assert env.emulator.calls.writes == 0
-    assert env.emulator.calls.reads == 7  # token, project, protection, members (all, direct), keys, variables
+    # token, project, protection, protected tags, members (all, direct), keys, variables
+    assert env.emulator.calls.reads == 8
     log = run_cli("audit", "log", rid, "--json")
     assert log.exit_code == 0, log
     gitlab_events = [e for e in log.json if e["provider"] == "gitlab"]
-    assert sum(1 for e in gitlab_events if e["outcome"] == "attempted") == 10
-    assert sum(1 for e in gitlab_events if e["outcome"] == "succeeded") == 10
+    assert sum(1 for e in gitlab_events if e["outcome"] == "attempted") == 12
+    assert sum(1 for e in gitlab_events if e["outcome"] == "succeeded") == 12
     show = run_cli("repo", "show", rid, "--json")
     assert show.exit_code == 0, show
     assert show.json["path"] == "pemko-batam/disdik/sisekolah"
     assert show.json["web_url"] == f"{env.emulator.url}/pemko-batam/disdik/sisekolah"
     assert show.json["default_branch"] == "main"
-    assert set(show.json["seed_files"]) >= {"README.md", ".gitlab-ci.yml", "docs/panduan-instalasi.md"}
+    # No .gitlab-ci.yml: the project's CI configuration is Kominfo's install.yml (docs/ci.md).
+    assert set(show.json["seed_files"]) >= {"README.md", "docs/panduan-instalasi.md"}
+    assert ".gitlab-ci.yml" not in show.json["seed_files"]
 
 
 def test_dry_run_and_no_terminal(env: Env) -> None:
     rid = env.open_request()
     r = run_cli("repo", "apply", rid, "--dry-run")
     assert r.exit_code == 0, r
-    assert "10 to create" in r.stdout
+    assert "12 to create" in r.stdout
     no = run_cli("repo", "apply", rid)
     assert no.exit_code == ExitCode.USAGE
     assert "no terminal to ask on" in no.stderr and "--yes" in no.stderr
@@ -151,7 +156,7 @@ def test_short_5xx_burst_is_retried_and_succeeds(env: Env) -> None:
     env.emulator.faults.error(r"/projects$", status=502, times=2, methods=["POST"])
     r = apply(rid)
     assert r.exit_code == 0, r
-    assert "Applied 10 changes." in r.stdout
+    assert "Applied 12 changes." in r.stdout
     assert len(env.emulator.calls.api(r"/api/v4/projects$", method="POST")) == 3
 
 
@@ -169,7 +174,8 @@ def test_crash_mid_apply_is_completed_by_the_next_apply(env: Env) -> None:
     env.emulator.faults.error(r"/members$", status=500, times=None, methods=["POST"])
     r = apply(rid)
     assert r.exit_code == ExitCode.PARTIAL_APPLY, r
-    assert "was partial: 4 changes applied, then gitlab.member" in r.stderr
+    # group, project, CI configuration path, seed, branch and tag protection: then the first member
+    assert "was partial: 6 changes applied, then gitlab.member" in r.stderr
     assert "run `provision repo apply" in r.stderr
     env.emulator.faults.clear()
     plan = run_cli("repo", "plan", rid, "--json")
@@ -329,7 +335,7 @@ def test_apply_with_checksum_applies_only_the_reviewed_plan(env: Env) -> None:
     fresh = run_cli("repo", "plan", rid, "--json")
     ok = apply(rid, "--checksum", fresh.json["checksum"])
     assert ok.exit_code == 0, ok
-    assert "Applied 9 changes." in ok.stdout
+    assert "Applied 11 changes." in ok.stdout
 
 
 def test_a_token_about_to_expire_is_noted(env: Env, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -357,7 +363,7 @@ def test_show_documents_tells_placeholders_from_delivered_files(env: Env) -> Non
     assert "document docs/panduan-pengguna.md: placeholder" in r.stdout
     assert "document README.md: placeholder" in r.stdout
     assert env.emulator.calls.writes == 0
-    assert len(env.emulator.calls.api("/repository/files/", method="HEAD")) == 6
+    assert len(env.emulator.calls.api("/repository/files/", method="HEAD")) == 5  # the seeded files (no CI file)
 
 
 def test_an_application_name_used_in_the_group_is_named_as_the_conflict(env: Env) -> None:

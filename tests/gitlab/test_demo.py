@@ -33,8 +33,17 @@ def test_developer_pushes_and_the_server_clones_the_tag_with_the_deploy_key(env:
     assert apply(rid).exit_code == 0
     info = run_cli("repo", "show", rid, "--json").json
     dev_token = env.emulator.create_token("budi.dev", ["write_repository"], name="laptop")
-    sha = push_sample_app(info["http_url"], dev_token)
+    # Release tags (v*) are protected: the developer may push a branch but not tag a release ...
+    with pytest.raises(ProviderError, match="not allowed to create this tag as it is protected"):
+        push_sample_app(info["http_url"], dev_token)
+    assert env.emulator.pipelines == []  # the refused push created nothing
+    # ... a maintainer of the project does.
+    lead_token = env.emulator.create_token("siti_lead", ["write_repository"], name="laptop")
+    sha = push_sample_app(info["http_url"], lead_token)
     assert len(sha) == 40
+    tag_pipeline = [p for p in env.emulator.pipelines if p.tag]
+    assert [(p.ref, p.protected, p.config_project, p.config_file) for p in tag_pipeline] == \
+        [("v1.0.0", True, "pemko-batam/ops/ci", "install.yml")]
     clone = tmp_path / "release"
     ssh = ssh_env(env.emulator, env.home / "kominfo", tmp_path)
     git("clone", "--quiet", "--branch", "v1.0.0", env.emulator.ssh_clone_url(PATH), str(clone), env=ssh)
@@ -70,7 +79,7 @@ def test_push_as_developer_for_the_sandbox(env: Env, tmp_path: Path) -> None:
 
     rid = env.open_request()
     assert apply(rid).exit_code == 0
-    sha = push_as_developer(App(), rid, env.emulator.root_token)
+    sha = push_as_developer(App(), rid, env.emulator.root_token, username="siti_lead")  # a maintainer tags
     out = tmp_path / "check"
     # The token in a header, as the toolkit sends it: in the URL it would stay in .git/config.
     basic = base64.b64encode(f"oauth2:{env.emulator.root_token}".encode()).decode()

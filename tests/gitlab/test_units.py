@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from pathlib import Path
 
 from provision.gitlab.desired import check_variable, fingerprint, key_body, read_deploy_key
@@ -66,21 +68,68 @@ def test_blob_id_is_gits() -> None:
     assert blob_id("halo\n") == out.stdout.decode().strip()
 
 
-def test_seeded_ci_file_deploys_tags_only() -> None:
-    import yaml
-
+def _desired(**gitlab: object) -> object:
     from provision.config import Config, Settings
     from provision.gitlab.desired import desired_state
-    from provision.gitlab.seed import seed_files
 
     from .target import make_request, make_spec
 
-    cfg = Config(Settings.model_validate({"gitlab": {"url": "http://x", "root_group": "pemko-batam"}}), {}, None)
-    d = desired_state(make_request("REQ-2026-0007"), make_spec("sisekolah", []), cfg)
+    cfg = Config(Settings.model_validate({"gitlab": {"url": "http://x", "root_group": "pemko-batam", **gitlab}}),
+                 {}, None)
+    return desired_state(make_request("REQ-2026-0007"), make_spec("sisekolah", []), cfg)
+
+
+def test_no_ci_file_is_seeded_when_kominfo_owns_the_pipeline() -> None:
+    from provision.gitlab.seed import seed_files
+
+    d = _desired()
+    assert d.ci_mode == "config_path" and d.ci_config_path == "install.yml@pemko-batam/ops/ci"
+    assert sorted(seed_files(d)) == sorted(["README.md", "docs/kebutuhan-sistem.md", "docs/panduan-instalasi.md",
+                                            "docs/panduan-pengguna.md", "docs/pengujian/README.md"])
+    assert "berkas `install.yml` di proyek `pemko-batam/ops/ci`" in seed_files(d)["README.md"]
+
+
+def test_trigger_mode_seeds_a_job_that_only_triggers_the_operations_pipeline() -> None:
+    import yaml
+
+    from provision.gitlab.seed import seed_files
+
+    d = _desired(ci_mode="trigger", ci_config="deploy.yml@pemko-batam/infra/pipelines")
+    assert d.ci_config_path == "" and d.ops_project == "pemko-batam/infra/pipelines"
     ci = yaml.safe_load(seed_files(d)[".gitlab-ci.yml"])
-    job = ci["deploy-staging"]
+    job = ci["release"]
     assert job["rules"] == [{"if": "$CI_COMMIT_TAG"}]
-    assert job["script"] == ['provision install "$PROVISION_REQUEST" --ref "$CI_COMMIT_TAG" --env staging --yes']
-    assert sorted(seed_files(d)) == sorted([".gitlab-ci.yml", "README.md", "docs/kebutuhan-sistem.md",
-                                            "docs/panduan-instalasi.md", "docs/panduan-pengguna.md",
-                                            "docs/pengujian/README.md"])
+    assert job["trigger"] == {"project": "pemko-batam/infra/pipelines", "strategy": "depend"}
+    assert job["variables"] == {"KOMINFO_UPSTREAM_PROJECT": "$CI_PROJECT_PATH", "KOMINFO_UPSTREAM_TAG": "$CI_COMMIT_TAG",
+                                "KOMINFO_UPSTREAM_SHA": "$CI_COMMIT_SHA"}
+    assert "script" not in job and "tags" not in job  # it runs nothing, on no runner of Kominfo's
+
+
+def test_the_operations_pipeline_runs_only_protected_tags_without_a_checkout() -> None:
+    import yaml
+
+    from provision.gitlab.seed import ops_ci_file
+
+    ci = yaml.safe_load(ops_ci_file("pemko-batam/ops/ci", runner_tag="kominfo-staging"))
+    assert ci["variables"] == {"GIT_STRATEGY": "none"}
+    job = ci["deploy-staging"]
+    assert job["tags"] == ["kominfo-staging"]
+    assert job["rules"][0] == {"if": '$CI_COMMIT_TAG && $CI_COMMIT_REF_PROTECTED == "true" && $CI_PIPELINE_SOURCE == "push"'}
+    assert job["script"] == ['provision install --ref "${KOMINFO_UPSTREAM_TAG:-$CI_COMMIT_TAG}" --env staging --yes']
+    assert "PROVISION_REQUEST" not in ops_ci_file("pemko-batam/ops/ci")
+
+
+@pytest.mark.parametrize("value, message", [
+    ("install.yml", "must be FILE@GROUP/PROJECT"),
+    ("../x.yml@a/b", "must be a relative path inside the project"),
+    ("install.yml@ops", "must be a project path (GROUP/PROJECT)"),
+    ("install.yml@a//b", "must be segments separated by single '/'"),
+])
+def test_a_bad_ci_config_is_refused_naming_the_field(value: str, message: str) -> None:
+    from pydantic import ValidationError as PydanticError
+
+    from provision.config import Settings
+
+    with pytest.raises(PydanticError) as caught:
+        Settings.model_validate({"gitlab": {"ci_config": value}})
+    assert "ci_config" in str(caught.value) and message in str(caught.value)

@@ -5,7 +5,7 @@ They make no HTTP calls, so they never show in the call counters.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Sequence
+from typing import TYPE_CHECKING, Any, Sequence
 
 from .git_store import FileAction
 from .models import OWNER, Member, Namespace, Project, User
@@ -112,6 +112,55 @@ class AdminHelpers:
             project.protected_branches = [b for b in project.protected_branches if b.name != branch]
             protect(self.app, project, branch, push, merge, allow_force_push=allow_force_push)
             self.app.save()
+
+    def set_ci_config_path(self, path: str, value: str | None) -> None:
+        """A maintainer changes Settings > CI/CD > CI/CD configuration file by hand."""
+        with self.app.state.lock:
+            self.project(path).ci_config_path = value or None
+            self.app.save()
+
+    def protect_tag(self, path: str, name: str, create: int = 40) -> None:
+        from .models import AccessLevel, ProtectedTag
+
+        with self.app.state.lock:
+            st = self.app.state
+            project = self.project(path)
+            project.protected_tags = [t for t in project.protected_tags if t.name != name]
+            project.protected_tags.append(ProtectedTag(st.next_id("protected_tag"), name,
+                                                       [AccessLevel(st.next_id("access_level"), create)]))
+            self.app.save()
+
+    def unprotect_tag(self, path: str, name: str) -> None:
+        with self.app.state.lock:
+            project = self.project(path)
+            project.protected_tags = [t for t in project.protected_tags if t.name != name]
+            self.app.save()
+
+    def register_runner(self, description: str, tags: Sequence[str], projects: Sequence[str],
+                        protected: bool = True, locked: bool = True, run_untagged: bool = False) -> int:
+        """A project runner enabled for `projects` (as `gitlab-runner register` with a runner token)."""
+        from .models import Runner
+
+        with self.app.state.lock:
+            st = self.app.state
+            runner = Runner(st.next_id("runner"), description, list(tags),
+                            "ref_protected" if protected else "not_protected", locked, run_untagged,
+                            project_ids=[self.project(p).id for p in projects])
+            st.runners[runner.id] = runner
+            self.app.save()
+            return runner.id
+
+    def set_runner(self, runner_id: int, **changes: Any) -> None:
+        with self.app.state.lock:
+            runner = self.app.state.runners[runner_id]
+            for k, v in changes.items():
+                setattr(runner, k, v)
+            self.app.save()
+
+    @property
+    def pipelines(self) -> list[Any]:
+        """Every pipeline a push created since the last reset (tests/gitlab_emulator/pipelines.py)."""
+        return self.app.pipelines
 
     def commit_file(self, path: str, file_path: str, content: str | bytes | None, branch: str | None = None,
                     message: str = "Change outside the toolkit") -> str:

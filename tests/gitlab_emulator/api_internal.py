@@ -12,6 +12,8 @@ from .git_store import ZERO
 from .models import DEVELOPER, Project, User
 
 from .api_projects import first_branch_created
+from .api_protected_tags import tag_push_denied
+from .pipelines import simulate
 
 SECRET_HEADER = "Gitlab-Shared-Secret"
 
@@ -58,6 +60,11 @@ def check_access(app: App, data: dict[str, Any]) -> dict[str, Any]:
     if write and project.archived:
         return {"status": False, "message": "You are not allowed to push code to an archived project."}
     for old, new, ref, forced in data.get("changes", []):
+        if ref.startswith("refs/tags/"):
+            reason = tag_push_denied(app, project, ref[len("refs/tags/") :], user, key_id, exists=old != ZERO, delete=new == ZERO)
+            if reason is not None:
+                return {"status": False, "message": reason}
+            continue
         if not ref.startswith("refs/heads/"):
             continue
         reason = push_denied(app, project, ref[len("refs/heads/") :], user, key_id, force=bool(forced), delete=new == ZERO)
@@ -80,6 +87,13 @@ def post_receive(app: App, data: dict[str, Any]) -> dict[str, Any]:
     if created and set(branches) <= set(created):
         head = app.repos.head_branch(project.id)
         first_branch_created(app, project, head if head in created else created[0])
+    user, _ = _actor(app, str(data.get("gl_id", "")))
+    for old, new, ref, _ in data.get("changes", []):
+        if new == ZERO or not ref.startswith(("refs/heads/", "refs/tags/")):
+            continue
+        tag = ref.startswith("refs/tags/")
+        sha = app.repos.resolve(project.id, ref) or new
+        simulate(app, project, ref.split("/", 2)[2], sha, tag, user)
     app.touch(project)
     app.save()
     return {"status": True}

@@ -96,6 +96,7 @@ def create_project(app: App, req: Request) -> Response:
         creator_id=req.user.id,
         description=str(req.param("description", "") or ""),
         visibility=visibility,
+        ci_config_path=str(req.param("ci_config_path") or "") or None,
     )
     with_readme = req.flag("initialize_with_readme")
     branch = str(req.param("default_branch") or app.settings.default_branch) if with_readme else app.settings.default_branch
@@ -170,6 +171,8 @@ def edit_project(app: App, req: Request, id: str) -> dict[str, Any]:
         project.visibility = str(visibility)
     if default_branch:
         app.repos.set_head(project.id, str(default_branch))
+    if req.has("ci_config_path"):
+        project.ci_config_path = str(req.param("ci_config_path") or "") or None
     app.touch(project)
     app.save()
     return _with_permissions(app, req, project)

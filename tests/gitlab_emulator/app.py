@@ -40,6 +40,7 @@ class App:
         self.web_url = ""  # set once the server knows its port
         self.keys_changed: Callable[[], None] = lambda: None
         self.internal_secret = secrets.token_hex(16)
+        self.pipelines: list[Any] = []  # pipelines.Pipeline, one per simulated push (not persisted)
 
     def save(self) -> None:
         if self.state_file is not None:
@@ -181,6 +182,7 @@ class App:
             "ssh_url_to_repo": ssh_url,
             "web_url": f"{self.web_url}/{full_path}",
             "readme_url": f"{self.web_url}/{full_path}/-/blob/{head}/README.md" if branches else None,
+            "ci_config_path": project.ci_config_path,
             "marked_for_deletion_at": marked,
             "marked_for_deletion_on": marked,
         }

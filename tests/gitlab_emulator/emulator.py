@@ -145,6 +145,7 @@ class GitLabEmulator(AdminHelpers):
         self.faults.clear()
         self.calls.reset()
         self.internal_errors.clear()
+        self.app.pipelines.clear()
 
     # -- for clients --------------------------------------------------------------------------
 

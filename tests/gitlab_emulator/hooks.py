@@ -43,7 +43,8 @@ POST_RECEIVE = '''
 changes = [line.split() + [False] for line in sys.stdin if line.strip()]
 url, secret = os.environ.get("GL_EMULATOR_URL"), os.environ.get("GL_EMULATOR_SECRET")
 if url and secret:
-    call(url, secret, "post_receive", {"gl_project_id": os.environ.get("GL_PROJECT_ID"), "changes": changes})
+    call(url, secret, "post_receive", {"gl_id": os.environ.get("GL_ID", ""), "gl_project_id": os.environ.get("GL_PROJECT_ID"),
+                                       "changes": changes})
 '''
 
 SHELL = '''

@@ -111,6 +111,27 @@ class ProtectedBranch:
 
 
 @dataclass
+class ProtectedTag:
+    id: int
+    name: str  # a tag name or a wildcard such as v*
+    create_access_levels: list[AccessLevel]
+
+
+@dataclass
+class Runner:
+    """A project runner (registered with a runner authentication token, as GitLab Runner does)."""
+
+    id: int
+    description: str
+    tag_list: list[str]
+    access_level: str = "not_protected"  # or "ref_protected"
+    locked: bool = True
+    run_untagged: bool = False
+    active: bool = True
+    project_ids: list[int] = field(default_factory=list)
+
+
+@dataclass
 class DeployKey:
     id: int
     title: str
@@ -149,5 +170,7 @@ class Project:
     protected_branches: list[ProtectedBranch] = field(default_factory=list)
     deploy_keys: dict[int, bool] = field(default_factory=dict)  # key id -> can_push
     variables: list[Variable] = field(default_factory=list)
+    protected_tags: list[ProtectedTag] = field(default_factory=list)
+    ci_config_path: str | None = None
     created_at: str = field(default_factory=now_iso)
     last_activity_at: str = field(default_factory=now_iso)

@@ -18,7 +18,7 @@ from .pagination import paginate
 from .routing import ROUTER, Paged, Request, Response, parse_body, parse_query
 
 from . import api_branches, api_deploy_keys, api_files, api_groups, api_members, api_projects  # noqa: F401  (routes)
-from . import api_protected, api_users, api_variables  # noqa: F401
+from . import api_ci, api_protected, api_protected_tags, api_users, api_variables  # noqa: F401
 from . import api_internal, git_http
 
 if TYPE_CHECKING:

@@ -22,6 +22,8 @@ from .models import (
     Project,
     ProtectedBranch,
     Token,
+    ProtectedTag,
+    Runner,
     User,
     Variable,
 )
@@ -42,6 +44,7 @@ class EmulatorState:
         self.projects: dict[int, Project] = {}
         self.deploy_keys: dict[int, DeployKey] = {}
         self.redirects: dict[str, int] = {}  # old project full path (lower case) -> project id
+        self.runners: dict[int, Runner] = {}
         self._ids: dict[str, int] = {}
 
     def next_id(self, kind: str) -> int:
@@ -179,6 +182,7 @@ class EmulatorState:
             "projects": [asdict(p) for p in self.projects.values()],
             "deploy_keys": [asdict(k) for k in self.deploy_keys.values()],
             "redirects": self.redirects,
+            "runners": [asdict(r) for r in self.runners.values()],
         }
 
     def save(self, path: Path) -> None:
@@ -212,6 +216,11 @@ class EmulatorState:
                 )
                 for b in p["protected_branches"]
             ]
+            p["protected_tags"] = [
+                ProtectedTag(**{**t, "create_access_levels": [AccessLevel(**a) for a in t["create_access_levels"]]})
+                for t in p.get("protected_tags", [])
+            ]
             self.projects[p["id"]] = Project(**p)
         self.deploy_keys = {k["id"]: DeployKey(**k) for k in data["deploy_keys"]}
         self.redirects = data["redirects"]
+        self.runners = {r["id"]: Runner(**r) for r in data.get("runners", [])}
