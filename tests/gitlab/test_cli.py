@@ -43,8 +43,9 @@ def test_apply_then_reapply_writes_nothing_and_logs_every_change(env: Env) -> No
     rid = env.open_request()
     r = apply(rid, "--json")
     assert r.exit_code == 0, r
-    assert r.json["applied"]["ok"] is True
-    assert len(r.json["applied"]["applied"]) == 10
+    assert r.json["result"]["ok"] is True
+    assert len(r.json["result"]["applied"]) == 10
+    assert r.json["checksum"] == r.json["plans"][0]["checksum"] and len(r.json["plans"]) == 1
     env.emulator.calls.reset()
     again = apply(rid)
     assert again.exit_code == 0, again
