@@ -216,7 +216,7 @@ def test_archive_and_delete_need_their_flags(env: Env) -> None:
 
 def test_closed_request_refuses_apply(env: Env) -> None:
     rid = env.open_request()
-    assert run_cli("request", "close", rid, "--reason", "batal").exit_code == 0
+    assert run_cli("request", "close", rid, "--reason", "batal", "--yes").exit_code == 0
     r = apply(rid)
     assert r.exit_code == ExitCode.USAGE, r
     assert f"request {rid} is closed" in r.stderr
