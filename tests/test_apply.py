@@ -132,6 +132,12 @@ def test_dry_run_json_is_one_document_and_its_checksum_pins_the_run(env: Env) ->
     text = run_cli("apply", rid, "--until", "14", "--ref", "v1.0.0", "--dry-run")
     assert text.exit_code == 0 and f"checksum of the whole plan: {reviewed}" in text.stdout, text
     assert "  + gitlab.project pemko-batam/disdik/sisekolah" in text.stdout  # each change, not only counts
+    md = run_cli("apply", rid, "--until", "14", "--ref", "v1.0.0", "--dry-run", "--markdown")
+    assert md.exit_code == 0, md
+    assert f"### step 11 repository ({rid}): 10 to create" in md.stdout
+    assert "| + | gitlab.project | pemko-batam/disdik/sisekolah |" in md.stdout
+    assert "_Final when the stage runs: decided after the staging install" in md.stdout
+    assert f"Checksum of the whole plan: `{reviewed}`" in md.stdout and "Dry run: nothing applied." in md.stdout
     env.emulator.create_group("disdik", parent="pemko-batam", owner="provisioner")  # GitLab moves on
     env.emulator.calls.reset()
     r = run_cli("apply", rid, "--until", "11", "--checksum", reviewed, "--yes")

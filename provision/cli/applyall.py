@@ -17,10 +17,12 @@ from provision.cli.params import CHECKSUM, REF
               help="Stop after this SOP step.")
 @click.option("--checksum", type=CHECKSUM, default=None, metavar="HEX",
               help="Apply only if the whole plan is still the one reviewed (the checksum `--dry-run` shows).")
+@click.option("--markdown", is_flag=True,
+              help="Show the plan as Markdown (for the request's ticket or the wiki) instead of text.")
 @change_options
 @command(request_arg="request_id", locks=True)
-def apply_cmd(app: Any, request_id: str, ref: str | None, until: str, checksum: str | None, as_json: bool,
-              dry_run: bool, yes: bool) -> int:
+def apply_cmd(app: Any, request_id: str, ref: str | None, until: str, checksum: str | None, markdown: bool,
+              as_json: bool, dry_run: bool, yes: bool) -> int:
     """Run steps 11, 14 and 15 of REQ in SOP order: repository; staging install, tests and
     Berita Acara; DNS, hosting, production install and Surat Rekomendasi.
 
@@ -32,19 +34,24 @@ def apply_cmd(app: Any, request_id: str, ref: str | None, until: str, checksum: 
     \b
     Example:
       provision apply REQ-2026-0001 --ref v1.0.0 --dry-run
+      provision apply REQ-2026-0001 --ref v1.0.0 --dry-run --markdown > plan.md
       provision apply REQ-2026-0001 --ref v1.0.0 --checksum 3f2a9c0d1e4b5a69 --yes
     """
     from provision.cli.install import progress_printer
     from provision.pipeline import Pipeline
     from provision.plan import checksum_of
     from provision.render import document
+    from provision.render import markdown as plan_markdown
 
     say = (lambda line: None) if as_json else (lambda line: click.echo(line))
     pipe = Pipeline(app, request_id, ref=ref, until=int(until), say=say, on_event=progress_printer(as_json))
     staged = pipe.plan()
     plans = [s.plan for s in staged]
     labels = [s.label() for s in staged]
-    if not as_json:
+    if markdown and not as_json:
+        click.echo(f"## Plan for {request_id} (up to step {until})\n")
+        click.echo(plan_markdown(plans, [f"step {s.step} {s.stage}" for s in staged]), nl=False)
+    elif not as_json:
         click.echo(f"Plan for {request_id} (up to step {until}):")
         for s in staged:
             click.echo(stage_text(s))
