@@ -36,6 +36,12 @@ DEFERRED_PRODUCTION = ("the production vhost keeps the certificate the hosting s
                        "planned again after the stages before it")
 
 
+def _only_drops(shown: Plan, now: Plan) -> bool:
+    """`now` makes no change that `shown` did not (a subsequence of it)."""
+    rest = iter([c.as_dict() for c in shown.changes])
+    return all(any(c == x for x in rest) for c in (c.as_dict() for c in now.changes))
+
+
 def _decided(provider: str, request_id: str, why: str) -> Plan:
     return Plan(provider, request_id, deferred=why)
 
@@ -160,8 +166,9 @@ class Pipeline:
 
     def _bind(self, stage: str, now: Plan) -> Plan:
         """The plan to apply for `stage`: `now` (made as the stage starts) when it makes
-        the changes shown, else a Conflict naming the difference, before anything of the
-        stage is applied. A deferred plan is binding while no earlier stage of this run
+        the changes shown, or some of them in the same order (the others were found
+        already made, e.g. a group another request's run created), else a Conflict
+        naming the difference, before anything of the stage is applied. A deferred plan is binding while no earlier stage of this run
         changed anything (the world it was made against is still the one shown)."""
         shown = next((s.plan for s in self.staged if s.stage == stage), None)
         if shown is None:
@@ -177,15 +184,16 @@ class Pipeline:
             if not shown.same_changes(now):
                 self.say(f"  planned now (after {', '.join(self.changed_stages)}): {stage}: {now.summary()}")
             return now
+        if _only_drops(shown, now):  # what is gone was found made meanwhile: nothing unreviewed
+            if len(now.changes) < len(shown.changes):
+                self.say(f"  {stage}: {len(shown.changes) - len(now.changes)} of the changes shown were "
+                         "found already made (another run or by hand); the rest as shown")
+            return now
         if not shown.same_changes(now):
             raise Conflict(f"the {stage} plan of {self.request_id} changed since it was shown: "
                            + "; ".join(differences(shown, now)) + f". Nothing of the {stage} was applied.",
                            f"Review the new plan (provision apply {self.request_id} --dry-run) and run again.")
         return now
-
-    def preview(self) -> list[dict[str, Any]]:
-        """The plans of `plan()` as dicts (kept for callers of the old API)."""
-        return [{"stage": s.stage, "step": s.step, "plan": s.plan.as_dict()} for s in self.plan()]
 
     # -- run --------------------------------------------------------------------------
     def run(self, staged: list[Staged] | None = None) -> list[StageOutcome]:

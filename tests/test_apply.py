@@ -83,6 +83,15 @@ def gitlab_events(rid: str) -> list[dict]:
     return [e for e in log.json if e["provider"] == "gitlab"]
 
 
+def make_it_by_hand(env: Env) -> None:
+    """Someone makes the project by hand, public: the plan now updates it (a change never
+    shown). A change shown and found made meanwhile (the group alone) is not a conflict:
+    eight requests of one OPD share that group (test_apply_concurrency.py)."""
+    env.emulator.create_group("disdik", parent="pemko-batam", owner="provisioner")
+    env.emulator.create_project("pemko-batam/disdik/sisekolah", visibility="public")
+    env.emulator.calls.reset()
+
+
 def test_a_plan_changed_after_confirmation_is_refused_not_applied(env: Env,
                                                                   monkeypatch: pytest.MonkeyPatch) -> None:
     """The world moves between the confirmation and the apply (here: someone makes the
@@ -96,8 +105,7 @@ def test_a_plan_changed_after_confirmation_is_refused_not_applied(env: Env,
 
     def confirm_then_the_world_moves(what: str, yes: bool) -> None:
         confirmed.append(what)
-        env.emulator.create_group("disdik", parent="pemko-batam", owner="provisioner")
-        env.emulator.calls.reset()
+        make_it_by_hand(env)
 
     with monkeypatch.context() as m:
         m.setattr(applyall, "confirm_apply", confirm_then_the_world_moves)
@@ -105,13 +113,14 @@ def test_a_plan_changed_after_confirmation_is_refused_not_applied(env: Env,
     assert confirmed == [f"the automated steps of {rid}"]
     assert r.exit_code == 7, r
     assert "step 11 repository: 10 to create" in r.stdout  # what was shown
-    assert (f"the repository plan of {rid} changed since it was shown: no longer creates gitlab.group "
-            "pemko-batam/disdik. Nothing of the repository was applied.") in r.stderr, r.stderr
+    assert (f"the repository plan of {rid} changed since it was shown: now also updates gitlab.project "
+            "pemko-batam/disdik/sisekolah") in r.stderr, r.stderr
+    assert "Nothing of the repository was applied." in r.stderr
     assert env.emulator.calls.writes == 0
     assert gitlab_events(rid) == []  # not even attempted
     assert run_cli("request", "show", rid, "--json").json["steps"][10]["status"] == "pending"
     r = run_cli("apply", rid, "--until", "11", "--yes")  # a new review applies the new plan
-    assert r.exit_code == 0 and "[done] step 11 repository: 9 to create" in r.stdout, r
+    assert r.exit_code == 0 and "[done] step 11 repository: " in r.stdout and "1 to update" in r.stdout, r
 
 
 def test_dry_run_json_is_one_document_and_its_checksum_pins_the_run(env: Env) -> None:
@@ -138,8 +147,7 @@ def test_dry_run_json_is_one_document_and_its_checksum_pins_the_run(env: Env) ->
     assert "| + | gitlab.project | pemko-batam/disdik/sisekolah |" in md.stdout
     assert "_Final when the stage runs: decided after the staging install" in md.stdout
     assert f"Checksum of the whole plan: `{reviewed}`" in md.stdout and "Dry run: nothing applied." in md.stdout
-    env.emulator.create_group("disdik", parent="pemko-batam", owner="provisioner")  # GitLab moves on
-    env.emulator.calls.reset()
+    make_it_by_hand(env)  # GitLab moves on
     r = run_cli("apply", rid, "--until", "11", "--checksum", reviewed, "--yes")
     assert r.exit_code == 7, r
     assert f"the plan is not the one reviewed (checksum {reviewed}, now " in r.stderr
@@ -176,8 +184,7 @@ def test_a_second_process_changing_the_world_at_the_prompt_is_refused(env: Env) 
             if select.select([leader], [], [], 1)[0]:
                 seen += os.read(leader, 65536)
         assert b"step 11 repository: 10 to create" in seen
-        env.emulator.create_group("disdik", parent="pemko-batam", owner="provisioner")
-        env.emulator.calls.reset()
+        make_it_by_hand(env)
         os.write(leader, b"y\n")
         while proc.poll() is None or select.select([leader], [], [], 0.2)[0]:
             try:
@@ -193,5 +200,5 @@ def test_a_second_process_changing_the_world_at_the_prompt_is_refused(env: Env) 
         os.close(leader)
     out = seen.decode(errors="replace").replace("\r\n", "\n")
     assert proc.returncode == 7, out
-    assert f"the repository plan of {rid} changed since it was shown: no longer creates gitlab.group" in out
+    assert f"the repository plan of {rid} changed since it was shown: now also updates gitlab.project" in out
     assert env.emulator.calls.writes == 0 and gitlab_events(rid) == []
