@@ -1,9 +1,11 @@
-"""The Plan/Change model shared by every provider (GitLab, DNS, hosting).
+"""The Plan/Change model shared by every provider (GitLab, DNS, hosting, install).
 
-A provider reads what exists, compares it with the spec and returns a Plan of Changes.
-Applying a plan goes through `apply_plan`, which records every change in the audit log
-*before* it is attempted and records the outcome after, so a crash leaves a visible
-"attempted" event.
+A provider reads what exists, compares it with the spec and returns a Plan of Changes
+(`provision.provider.Provider.plan`). Applying a plan goes through
+`Provider.apply`, which records every change in the audit log *before* it is attempted
+and its outcome after, so a crash leaves a visible "attempted" event. `checksum_of`
+pins a list of plans (one command's, or every stage of `provision apply`) to the one
+reviewed; `differences` names what changed between a plan shown and one made later.
 """
 
 from __future__ import annotations
@@ -53,6 +55,12 @@ class Plan:
     existing: int = 0
     meta: dict[str, Any] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
+    # Why this plan may only be final when its stage runs (e.g. the production install
+    # needs the hosting's certificate); None: the plan shown is the plan applied.
+    deferred: str | None = None
+    # Provider-private state the plan was made against (targets, probe results): never
+    # rendered, logged or checksummed, like Change.data.
+    data: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
     @property
     def empty(self) -> bool:
@@ -71,13 +79,18 @@ class Plan:
         return {"provider": self.provider, "request": self.request_id,
                 "changes": [c.as_dict() for c in self.changes], "existing": self.existing,
                 "meta": self.meta, "notes": self.notes, "checksum": self.checksum(),
-                "summary": self.summary()}
+                "summary": self.summary(), "deferred": self.deferred}
 
     def checksum(self) -> str:
         """Pins the plan applied to the plan reviewed (`--checksum`)."""
         body = json.dumps([c.as_dict() for c in self.changes] + [self.meta],
                           sort_keys=True, default=str, separators=(",", ":"))
         return hashlib.sha256(body.encode()).hexdigest()[:16]
+
+    def same_changes(self, other: Plan) -> bool:
+        """The same changes in the same order (what `provision apply` compares: the
+        state pins in `meta`, e.g. a zone's serial, may move while our changes do not)."""
+        return [c.as_dict() for c in self.changes] == [c.as_dict() for c in other.changes]
 
     def raise_if_unsafe(self, max_update_share: float, max_delete_share: float,
                         min_existing: int = 10, force: bool = False) -> None:
@@ -95,6 +108,29 @@ class Plan:
                     f"the {self.provider} plan would {action} {n} of {self.existing} "
                     f"existing resources, more than the {limit:.0%} allowed.",
                     "Check the plan; if it is intended, run again with --force --reason TEXT.")
+
+
+def checksum_of(plans: list[Plan]) -> str:
+    """One checksum over a list of plans; for one plan, that plan's own checksum (so the
+    checksum `repo plan` shows is the one `repo apply --checksum` takes)."""
+    if len(plans) == 1:
+        return plans[0].checksum()
+    body = json.dumps([[p.provider, p.request_id, p.checksum(), p.deferred] for p in plans],
+                      separators=(",", ":"))
+    return hashlib.sha256(body.encode()).hexdigest()[:16]
+
+
+def differences(shown: Plan, now: Plan) -> list[str]:
+    """What `now` does that `shown` did not, and the reverse, one phrase each."""
+    def key(c: Change) -> str:
+        return json.dumps(c.as_dict(), sort_keys=True, default=str)
+
+    before, after = {key(c): c for c in shown.changes}, {key(c): c for c in now.changes}
+    out = [f"now also {c.action}s {c.kind} {c.target}" for k, c in after.items() if k not in before]
+    out += [f"no longer {c.action}s {c.kind} {c.target}" for k, c in before.items() if k not in after]
+    if not out and not shown.same_changes(now):
+        out.append("the same changes in another order")
+    return out
 
 
 @dataclass

@@ -73,3 +73,132 @@ def test_without_terminal_apply_asks_for_yes(env: Env) -> None:
     r = run_cli("apply", rid, "--until", "11")
     assert r.exit_code == 2, r
     assert "Pass --yes" in r.stderr
+
+
+# -- the reviewed plan is the applied plan ------------------------------------------------
+
+def gitlab_events(rid: str) -> list[dict]:
+    log = run_cli("audit", "log", rid, "--json")
+    assert log.exit_code == 0, log
+    return [e for e in log.json if e["provider"] == "gitlab"]
+
+
+def make_it_by_hand(env: Env) -> None:
+    """Someone makes the project by hand, public: the plan now updates it (a change never
+    shown). A change shown and found made meanwhile (the group alone) is not a conflict:
+    eight requests of one OPD share that group (test_apply_concurrency.py)."""
+    env.emulator.create_group("disdik", parent="pemko-batam", owner="provisioner")
+    env.emulator.create_project("pemko-batam/disdik/sisekolah", visibility="public")
+    env.emulator.calls.reset()
+
+
+def test_a_plan_changed_after_confirmation_is_refused_not_applied(env: Env,
+                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    """The world moves between the confirmation and the apply (here: someone makes the
+    group by hand while the sysadmin answers the prompt): the run stops with a conflict
+    naming the difference and writes nothing."""
+    import provision.cli.applyall as applyall
+
+    rid = env.open_request()
+    record_steps(rid, *range(1, 11))
+    confirmed: list[str] = []
+
+    def confirm_then_the_world_moves(what: str, yes: bool) -> None:
+        confirmed.append(what)
+        make_it_by_hand(env)
+
+    with monkeypatch.context() as m:
+        m.setattr(applyall, "confirm_apply", confirm_then_the_world_moves)
+        r = run_cli("apply", rid, "--until", "11", "--yes")
+    assert confirmed == [f"the automated steps of {rid}"]
+    assert r.exit_code == 7, r
+    assert "step 11 repository: 10 to create" in r.stdout  # what was shown
+    assert (f"the repository plan of {rid} changed since it was shown: now also updates gitlab.project "
+            "pemko-batam/disdik/sisekolah") in r.stderr, r.stderr
+    assert "Nothing of the repository was applied." in r.stderr
+    assert env.emulator.calls.writes == 0
+    assert gitlab_events(rid) == []  # not even attempted
+    assert run_cli("request", "show", rid, "--json").json["steps"][10]["status"] == "pending"
+    r = run_cli("apply", rid, "--until", "11", "--yes")  # a new review applies the new plan
+    assert r.exit_code == 0 and "[done] step 11 repository: " in r.stdout and "1 to update" in r.stdout, r
+
+
+def test_dry_run_json_is_one_document_and_its_checksum_pins_the_run(env: Env) -> None:
+    rid = env.open_request()
+    record_steps(rid, *range(1, 11))
+    r = run_cli("apply", rid, "--until", "14", "--ref", "v1.0.0", "--dry-run", "--json")
+    assert r.exit_code == 0, r
+    doc = r.json
+    assert sorted(doc) == ["checksum", "plans", "result"] and doc["result"] is None
+    assert [(p["stage"], p["step"]) for p in doc["plans"]] == [
+        ("repository", 11), ("staging install", 14), ("tests", 14), ("berita acara", 14)]
+    assert doc["plans"][0]["summary"] == "10 to create" and doc["plans"][0]["deferred"] is None
+    # no install settings in this configuration: shown as not plannable, not hidden
+    assert doc["plans"][1]["deferred"] == "cannot be planned now: hosting.inventory is not set."
+    assert doc["plans"][2]["deferred"].startswith("decided after the staging install")
+    reviewed = doc["checksum"]
+    assert len(reviewed) == 16 and reviewed != doc["plans"][0]["checksum"]
+    text = run_cli("apply", rid, "--until", "14", "--ref", "v1.0.0", "--dry-run")
+    assert text.exit_code == 0 and f"checksum of the whole plan: {reviewed}" in text.stdout, text
+    assert "  + gitlab.project pemko-batam/disdik/sisekolah" in text.stdout  # each change, not only counts
+    md = run_cli("apply", rid, "--until", "14", "--ref", "v1.0.0", "--dry-run", "--markdown")
+    assert md.exit_code == 0, md
+    assert f"### step 11 repository ({rid}): 10 to create" in md.stdout
+    assert "| + | gitlab.project | pemko-batam/disdik/sisekolah |" in md.stdout
+    assert "_Final when the stage runs: decided after the staging install" in md.stdout
+    assert f"Checksum of the whole plan: `{reviewed}`" in md.stdout and "Dry run: nothing applied." in md.stdout
+    make_it_by_hand(env)  # GitLab moves on
+    r = run_cli("apply", rid, "--until", "11", "--checksum", reviewed, "--yes")
+    assert r.exit_code == 7, r
+    assert f"the plan is not the one reviewed (checksum {reviewed}, now " in r.stderr
+    assert env.emulator.calls.writes == 0 and gitlab_events(rid) == []
+    fresh = run_cli("apply", rid, "--until", "11", "--dry-run", "--json").json["checksum"]
+    r = run_cli("apply", rid, "--until", "11", "--checksum", fresh, "--yes", "--json")
+    assert r.exit_code == 0, r
+    assert r.json["checksum"] == fresh and r.json["result"]["stages"][0]["status"] == "done"
+
+
+def test_a_second_process_changing_the_world_at_the_prompt_is_refused(env: Env) -> None:
+    """The same without any patching: a real `provision apply` on a terminal (a pty) waits
+    at its prompt while GitLab is changed from outside; answering yes applies nothing."""
+    import os
+    import pty
+    import select
+    import subprocess
+    import sys
+    import time
+
+    rid = env.open_request()
+    record_steps(rid, *range(1, 11))
+    root = Path(__file__).resolve().parents[1]
+    leader, follower = pty.openpty()
+    proc = subprocess.Popen([sys.executable, str(root / "cli.py"), "apply", rid, "--until", "11"],
+                            stdin=follower, stdout=follower, stderr=follower, env=os.environ.copy(),
+                            close_fds=True)
+    os.close(follower)
+    seen = b""
+    try:
+        deadline = time.monotonic() + 60
+        while b"Apply the automated steps of" not in seen:
+            assert time.monotonic() < deadline and proc.poll() is None, seen.decode(errors="replace")
+            if select.select([leader], [], [], 1)[0]:
+                seen += os.read(leader, 65536)
+        assert b"step 11 repository: 10 to create" in seen
+        make_it_by_hand(env)
+        os.write(leader, b"y\n")
+        while proc.poll() is None or select.select([leader], [], [], 0.2)[0]:
+            try:
+                chunk = os.read(leader, 65536) if select.select([leader], [], [], 1)[0] else b""
+            except OSError:  # the pty closes with the process
+                break
+            seen += chunk
+            assert time.monotonic() < deadline + 60
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        proc.wait(timeout=30)
+        os.close(leader)
+    out = seen.decode(errors="replace").replace("\r\n", "\n")
+    assert proc.returncode == 7, out
+    assert f"the repository plan of {rid} changed since it was shown: now also updates gitlab.project" in out
+    assert env.emulator.calls.writes == 0 and gitlab_events(rid) == []

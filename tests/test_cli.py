@@ -95,3 +95,29 @@ def test_core_never_imports_click_or_prints() -> None:
         if pattern.search(p.read_text()):
             offenders.append(str(p.relative_to(ROOT)))
     assert offenders == []
+
+
+def test_a_typo_in_a_top_level_command_gets_a_suggestion() -> None:
+    r = run_cli("reqest", "list")
+    assert r.exit_code == 2, r
+    assert "No such command 'reqest'. (Did you mean one of: 'request', 'test'?)" in r.stderr
+    r = run_cli("auidt", "log")
+    assert r.exit_code == 2 and "No such command 'auidt'. Did you mean 'audit'?" in r.stderr, r
+    r = run_cli("request", "lsit")  # subcommands already did
+    assert r.exit_code == 2 and "Did you mean 'list'?" in r.stderr, r
+
+
+@pytest.mark.parametrize("path,option,words", [
+    (["request", "list"], "--status", "Only requests in this state"),
+    (["hosting", "list"], "--status", "Only applications in this state"),
+    (["audit", "export"], "--format", "csv: for spreadsheets"),
+    (["request", "close"], "--yes", "Close without asking"),
+    (["hosting", "apply"], "--checksum", "still the one reviewed"),
+    (["install"], "--checksum", "still the one reviewed"),
+    (["apply"], "--checksum", "still the one reviewed"),
+])
+def test_options_say_what_they_do(path: list[str], option: str, words: str) -> None:
+    r = run_cli(*path, "--help")
+    assert r.exit_code == 0, r
+    text = " ".join(r.stdout.split())
+    assert option in text and words in text, r.stdout

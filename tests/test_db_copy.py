@@ -53,7 +53,7 @@ def source(provision_home: Path) -> str:
     _ok("spec", "set", rid, str(spec))
     spec.write_text(SPEC.replace("name: S", "name: Sistem Informasi Sekolah"))
     _ok("spec", "set", rid, str(spec))
-    _ok("request", "close", ids[2], "--reason", "dibatalkan OPD")
+    _ok("request", "close", ids[2], "--reason", "dibatalkan OPD", "--yes")
     url = source_url(provision_home)
     _fill_other_tables(url, rid)
     return url

@@ -94,7 +94,11 @@ def test_closed_request_refuses_changes(store_url: str) -> None:
     r = run_cli("request", "close", rid)
     assert r.exit_code == 2, r
     assert "--reason" in r.stderr
-    r = run_cli("request", "close", rid, "--reason", "dibatalkan OPD")
+    r = run_cli("request", "close", rid, "--reason", "dibatalkan OPD")  # cannot be undone: asks
+    assert r.exit_code == 2, r
+    assert "closing cannot be undone and there is no terminal to ask on" in r.stderr and "--yes" in r.stderr
+    assert run_cli("request", "show", rid, "--json").json["status"] == "open"
+    r = run_cli("request", "close", rid, "--reason", "dibatalkan OPD", "--yes")
     assert r.exit_code == 0, r
     assert r.stdout == f"Closed {rid}.\n"
     r = run_cli("request", "step", rid, "1", "--done")

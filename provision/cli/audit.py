@@ -142,7 +142,8 @@ def checkpoint(app: Any, output: Path | None, to_syslog: bool, syslog_address: s
 
 
 @audit_cmd.command("export")
-@click.option("--format", "fmt", type=click.Choice(["jsonl", "csv"]), default="jsonl")
+@click.option("--format", "fmt", type=click.Choice(["jsonl", "csv"]), default="jsonl", show_default=True,
+              help="jsonl: one event per line (for tools and archives); csv: for spreadsheets. Both carry the chain hashes.")
 @click.option("--request", "request_id", default=None, metavar="REQ", help="Only this request.")
 @click.option("--output", "-o", type=click.Path(dir_okay=False, writable=True), default=None,
               help="Write to FILE instead of standard output.")

@@ -274,13 +274,24 @@ def table(rows: list[dict[str, Any]], columns: list[tuple[str, str]]) -> None:
     click.echo("\n".join("  ".join(v.ljust(w) for v, w in zip(c, widths)).rstrip() for c in cells))
 
 
-def check_checksum(plan: Any, checksum: str | None) -> None:
-    """--checksum: refuse to apply a plan other than the one reviewed (exit 7)."""
-    if checksum and checksum != plan.checksum():
+def check_checksum(plans: Any, checksum: str | None) -> None:
+    """--checksum: refuse to apply a plan other than the one reviewed (exit 7). `plans` is
+    one Plan or a list (one checksum over all: `provision.plan.checksum_of`)."""
+    from provision.plan import checksum_of
+
+    now = checksum_of(plans if isinstance(plans, list) else [plans])
+    if checksum and checksum != now:
         from provision.errors import Conflict
 
-        raise Conflict(f"the plan is not the one reviewed (checksum {checksum}, now {plan.checksum()}): "
+        raise Conflict(f"the plan is not the one reviewed (checksum {checksum}, now {now}): "
                        "nothing was applied.", "Review the new plan and apply with its checksum.")
+
+
+def print_document(plans: Any, result: Any = None) -> None:
+    """The JSON of every changing command: {"plans": [...], "checksum": ..., "result": ...}."""
+    from provision.render import document
+
+    print_json(document(plans if isinstance(plans, list) else [plans], result))
 
 
 def stop_before_apply(plan: Any, as_json: bool, dry_run: bool, nothing: str, empty: bool | None = None) -> bool:
@@ -288,25 +299,14 @@ def stop_before_apply(plan: Any, as_json: bool, dry_run: bool, nothing: str, emp
     if not (dry_run or (plan.empty if empty is None else empty)):
         return False
     if as_json:
-        print_json({"plan": plan.as_dict(), "applied": False, "dry_run": dry_run})
+        print_document(plan)
     else:
         click.echo("Dry run: nothing applied." if dry_run else nothing)
     return True
 
 
 def render_plan(plan: Any) -> str:
-    """A Plan as text: one line per change, with before and after for updates."""
-    lines = [f"{plan.provider} plan for {plan.request_id}: {plan.summary()}"]
-    sign = {"create": "+", "update": "~", "delete": "-"}
-    for c in plan.changes:
-        lines.append(f"  {sign[c.action]} {c.kind} {c.target}")
-        if c.action == "update":
-            lines.append(f"      before: {json.dumps(c.before, ensure_ascii=False, default=str)}")
-            lines.append(f"      after:  {json.dumps(c.after, ensure_ascii=False, default=str)}")
-        elif c.action == "create" and c.after not in (None, {}, []):
-            lines.append(f"      {json.dumps(c.after, ensure_ascii=False, default=str)}")
-    for n in plan.notes:
-        lines.append(f"  note: {n}")
-    if not plan.empty:
-        lines.append(f"  checksum: {plan.checksum()}")
-    return "\n".join(lines)
+    """A Plan as text (provision.render.plan_text, the one renderer)."""
+    from provision.render import plan_text
+
+    return plan_text(plan)

@@ -6,8 +6,8 @@ from typing import Any
 
 import click
 
-from provision.cli.common import (change_options, check_checksum, command, confirm_apply, json_option, print_json,
-                                  render_plan, stop_before_apply, table)
+from provision.cli.common import (change_options, check_checksum, command, confirm_apply, json_option,
+                                  print_document, print_json, render_plan, stop_before_apply, table)
 from provision.cli.params import CHECKSUM, HOSTNAME, REASON
 from provision.errors import UsageError
 
@@ -68,15 +68,15 @@ def _apply(app: Any, provider: Any, plan: Any, replan: Any, what: str, dry_run: 
     try:
         report = provider.apply_replanning(plan, replan, app.audit, progress=progress)
     except (DnsPartialApply, VerificationFailed) as e:
-        _show_report(e.report, as_json)
+        _show_report(plan, e.report, as_json)
         raise
-    _show_report(report, as_json)
+    _show_report(plan, report, as_json)
     return 0
 
 
-def _show_report(report: Any, as_json: bool) -> None:
-    if as_json:
-        print_json({"plan": report.plan.as_dict(), "applied": True, "report": report.as_dict()})
+def _show_report(shown: Any, report: Any, as_json: bool) -> None:
+    if as_json:  # the plan shown; the report's own may be a re-plan with the same changes
+        print_document(shown, report.as_dict())
         return
     parts = report.details.get("parts", [])
     click.echo(f"Applied {len(report.applied)} of {len(report.plan.changes)} changes in "
@@ -161,10 +161,12 @@ def apply_(app: Any, request_id: str, adopt: bool, force: bool, reason: str | No
 @click.argument("request_id", metavar="REQ")
 @click.option("--force", is_flag=True, help="Pass the safety thresholds (needs --reason).")
 @click.option("--reason", type=REASON, default=None, metavar="TEXT", help="Why (required with --force).")
+@click.option("--checksum", type=CHECKSUM, default=None, metavar="HEX",
+              help="Apply only if the plan is still the one reviewed (the checksum --dry-run shows).")
 @change_options
 @command(request_arg="request_id", locks=True)
-def delete_(app: Any, request_id: str, force: bool, reason: str | None, dry_run: bool, yes: bool,
-            as_json: bool) -> int:
+def delete_(app: Any, request_id: str, force: bool, reason: str | None, checksum: str | None, dry_run: bool,
+            yes: bool, as_json: bool) -> int:
     """Withdraw the request's subdomain: remove its records and ownership records.
 
     Only what this request made is removed, with the exact values read from the zone.
@@ -179,7 +181,7 @@ def delete_(app: Any, request_id: str, force: bool, reason: str | None, dry_run:
     plan = provider.plan_delete(request_id, force=force)
     return _apply(app, provider, plan, lambda: provider.plan_delete(request_id, force=force),
                   f"the removal of {request_id}'s DNS records", dry_run, yes,
-                  as_json, (False, force, reason))
+                  as_json, (False, force, reason), checksum)
 
 
 @dns_cmd.command("list")

@@ -6,9 +6,9 @@ from typing import Any
 
 import click
 
-from provision.cli.common import (change_options, command, confirm_apply, json_option, print_json,
-                                  render_plan, stop_before_apply, table)
-from provision.cli.params import REASON
+from provision.cli.common import (change_options, check_checksum, command, confirm_apply, json_option,
+                                  print_document, print_json, render_plan, stop_before_apply, table)
+from provision.cli.params import CHECKSUM, REASON
 from provision.errors import UsageError
 
 
@@ -25,6 +25,11 @@ def _force_options(f: Any) -> Any:
                         "or for delete: allow --purge).")(f)
 
 
+def _checksum_option(f: Any) -> Any:
+    return click.option("--checksum", type=CHECKSUM, default=None, metavar="HEX",
+                        help="Apply only if the plan is still the one reviewed (the checksum the plan shows).")(f)
+
+
 def _need_reason(force: bool, reason: str | None) -> None:
     if force and not (reason and reason.strip()):
         raise UsageError("--force needs --reason TEXT: the reason goes to the audit log.")
@@ -38,7 +43,7 @@ def _progress(as_json: bool) -> Any:
 
 def _show_report(report: Any, as_json: bool, verb: str) -> None:
     if as_json:
-        print_json({"plan": report.plan.as_dict(), "applied": True, "report": report.as_dict()})
+        print_document(report.plan, report.as_dict())
         return
     d = report.details
     click.echo(f"{verb} {len(report.applied)} of {len(report.plan.changes)} changes "
@@ -102,10 +107,11 @@ def plan_(app: Any, request_id: str, as_json: bool) -> int:
 @_force_options
 @click.option("--reconcile", is_flag=True,
               help="Run the playbook even when the plan is empty (repairs drift; reports Ansible's changes).")
+@_checksum_option
 @change_options
 @command(request_arg="request_id", locks=True)
-def apply_(app: Any, request_id: str, force: bool, reason: str | None, reconcile: bool, dry_run: bool,
-           yes: bool, as_json: bool) -> int:
+def apply_(app: Any, request_id: str, force: bool, reason: str | None, reconcile: bool, checksum: str | None,
+           dry_run: bool, yes: bool, as_json: bool) -> int:
     """Give the application its production hosting as its spec says.
 
     Needs a passing `provision test` on the commit to be installed (or --force --reason).
@@ -121,6 +127,7 @@ def apply_(app: Any, request_id: str, force: bool, reason: str | None, reconcile
     plan = provider.plan([request_id])
     if not as_json:
         click.echo(render_plan(plan))
+    check_checksum(plan, checksum)
     if stop_before_apply(plan, as_json, dry_run, "Nothing to do: the server already hosts this application "
                          "as its spec says.", empty=plan.empty and not reconcile):
         return 0
@@ -137,10 +144,11 @@ def apply_(app: Any, request_id: str, force: bool, reason: str | None, reconcile
 @click.option("--purge", is_flag=True, help="Also drop the database and remove the user, files and "
               "certificate (needs --force --reason; a dump is kept).")
 @_force_options
+@_checksum_option
 @change_options
 @command(request_arg="request_id", locks=True)
-def delete_(app: Any, request_id: str, purge: bool, force: bool, reason: str | None, dry_run: bool,
-            yes: bool, as_json: bool) -> int:
+def delete_(app: Any, request_id: str, purge: bool, force: bool, reason: str | None, checksum: str | None,
+            dry_run: bool, yes: bool, as_json: bool) -> int:
     """Withdraw the hosting: disable the vhost and runtime, keep the data with a dump.
 
     \b
@@ -155,6 +163,7 @@ def delete_(app: Any, request_id: str, purge: bool, force: bool, reason: str | N
     plan = provider.plan_delete([request_id], purge=purge)
     if not as_json:
         click.echo(render_plan(plan))
+    check_checksum(plan, checksum)
     if stop_before_apply(plan, as_json, dry_run, "Nothing to do: the hosting is already withdrawn."):
         return 0
     confirm_apply(f"the {'purge' if purge else 'withdrawal'} of {request_id}'s hosting ({plan.summary()})", yes)
@@ -165,7 +174,8 @@ def delete_(app: Any, request_id: str, purge: bool, force: bool, reason: str | N
 
 
 @hosting_cmd.command("list")
-@click.option("--status", type=click.Choice(["active", "disabled", "purged"]), default=None)
+@click.option("--status", type=click.Choice(["active", "disabled", "purged"]), default=None,
+              help="Only applications in this state (default: all).")
 @click.option("--format", "fmt", type=click.Choice(["table", "markdown", "csv"]), default="table",
               show_default=True, help="markdown: for the wiki; csv: for spreadsheets.")
 @json_option

@@ -7,8 +7,8 @@ from typing import Any
 
 import click
 
-from provision.cli.common import State, change_options, command, confirm_apply, print_json
-from provision.cli.params import COMMIT, REF
+from provision.cli.common import State, change_options, check_checksum, command, confirm_apply, print_document, print_json
+from provision.cli.params import CHECKSUM, COMMIT, REF
 
 ENV_CHOICE = click.Choice(["staging", "production"])
 _COLOURS = {"changed": "yellow", "failed": "red", "unreachable": "red", "ok": "green"}
@@ -57,9 +57,12 @@ def _request_from_ci(ctx: click.Context, param: click.Parameter, value: str | No
 @click.option("--ref", type=REF, required=True, help="The tag, branch or commit to install.")
 @click.option("--env", "env", type=ENV_CHOICE, default="staging", show_default=True,
               help="Which instance: staging (step 14 trial) or production.")
+@click.option("--checksum", type=CHECKSUM, default=None, metavar="HEX",
+              help="Install only if the plan is still the one reviewed (the checksum --dry-run shows).")
 @change_options
 @command(request_arg="request_id", locks=True)
-def install_cmd(app: Any, request_id: str, ref: str, env: str, as_json: bool, dry_run: bool, yes: bool) -> int:
+def install_cmd(app: Any, request_id: str, ref: str, env: str, checksum: str | None, as_json: bool, dry_run: bool,
+                yes: bool) -> int:
     """Install the application of REQ at REF on its server (Ansible).
 
     Runs playbooks/install.yml: the app user, a new release from git, the runtime
@@ -72,29 +75,37 @@ def install_cmd(app: Any, request_id: str, ref: str, env: str, as_json: bool, dr
 
     \b
     Example:
+      provision install REQ-2026-0001 --ref v1.2.0 --env staging --dry-run
       provision install REQ-2026-0001 --ref v1.2.0 --env staging --yes
     """
     import os
 
     from provision.install.ci import ci_job
-    from provision.install.install import Installer
+    from provision.install.install import Installer, last_install
+    from provision.install.plan import plan_install
+    from provision.render import plan_text
 
     job = ci_job(app, os.environ, request_id, ref)  # None outside CI; refuses (exit 2) what it cannot prove
     installer = Installer(app)
     target = installer.target(request_id, env)  # type: ignore[arg-type]
+    plan = plan_install(target, ref, last_install(app, request_id, env))
     if not as_json:
         _show_target(target, f"Install {ref} of")
         if job is not None:
             click.echo(f"  GitLab CI: protected tag {job.tag} of {job.project_path} at commit {job.sha[:12]}")
+        click.echo(plan_text(plan))
+    check_checksum(plan, checksum)
     if dry_run:
         if as_json:
-            print_json({"dry_run": True, "target": target.as_dict(), "ref": ref})
+            print_document(plan)
+        else:
+            click.echo("Dry run: nothing installed.")
         return 0
     confirm_apply(f"the install of {ref} on {target.host}", yes)
     # Under CI the tag's commit is installed, not whatever the tag points to by the time it is fetched.
     outcome = installer.install(target, job.sha if job else ref, on_event=progress_printer(as_json))
     if as_json:
-        print_json(outcome.as_dict())
+        print_document(plan, outcome.as_dict())
     else:
         what = "no changes" if outcome.changed == 0 else f"{outcome.changed} changes"
         click.echo(f"Installed {ref} (commit {(outcome.commit or '?')[:12]}) of {request_id} on {target.host}: "

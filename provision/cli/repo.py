@@ -6,8 +6,8 @@ from typing import Any
 
 import click
 
-from provision.cli.common import (change_options, check_checksum, command, confirm_apply, json_option, print_json,
-                                  render_plan)
+from provision.cli.common import (change_options, check_checksum, command, confirm_apply, json_option,
+                                  print_document, print_json, render_plan)
 from provision.cli.params import CHECKSUM, REASON
 from provision.errors import RequestClosed, UsageError
 
@@ -46,7 +46,7 @@ def _apply(app: Any, provider: Any, plan: Any, what: str, as_json: bool, dry_run
     facts = plan.meta.get("project")
     if dry_run or plan.empty:
         if as_json:
-            print_json({"plan": plan.as_dict(), "applied": None})
+            print_document(plan)
         if remember and plan.empty and facts and not dry_run:
             remember_project(app, plan.request_id, facts)
         return 0
@@ -55,7 +55,7 @@ def _apply(app: Any, provider: Any, plan: Any, what: str, as_json: bool, dry_run
     if remember:  # what later steps need to find the project
         remember_project(app, plan.request_id, report.details.get("project") or facts)
     if as_json:
-        print_json({"plan": plan.as_dict(), "applied": report.as_dict()})
+        print_document(plan, report.as_dict())
     else:
         url = (report.details.get("project") or facts or {}).get("web_url")
         click.echo(f"Applied {len(report.applied)} changes." + (f" Project: {url}" if url else ""))
@@ -141,11 +141,15 @@ def show(app: Any, request_id: str, documents: bool, as_json: bool) -> int:
     return 0
 
 
+_CHECKSUM_HELP = "Apply only if the plan is still the one reviewed (the checksum --dry-run shows)."
+
+
 @repo_cmd.command("archive")
 @click.argument("request_id", metavar="REQ")
+@click.option("--checksum", type=CHECKSUM, default=None, metavar="HEX", help=_CHECKSUM_HELP)
 @change_options
 @command(request_arg="request_id", locks=True)
-def archive(app: Any, request_id: str, as_json: bool, dry_run: bool, yes: bool) -> int:
+def archive(app: Any, request_id: str, checksum: str | None, as_json: bool, dry_run: bool, yes: bool) -> int:
     """Archive the request's project (read-only on GitLab; kept for the record).
 
     \b
@@ -155,7 +159,7 @@ def archive(app: Any, request_id: str, as_json: bool, dry_run: bool, yes: bool) 
     provider, request, spec = _load(app, request_id, writing=False)
     plan = provider.plan_archive(request, spec)
     _show(plan, as_json)
-    return _apply(app, provider, plan, "the archive", as_json, dry_run, yes)
+    return _apply(app, provider, plan, "the archive", as_json, dry_run, yes, checksum=checksum)
 
 
 @repo_cmd.command("delete")
@@ -163,10 +167,11 @@ def archive(app: Any, request_id: str, as_json: bool, dry_run: bool, yes: bool) 
 @click.option("--purge", is_flag=True, help="Really delete the project (archive keeps it).")
 @click.option("--force", is_flag=True, help="Confirm that deleting is intended.")
 @click.option("--reason", type=REASON, default=None, help="Why (required; logged).")
+@click.option("--checksum", type=CHECKSUM, default=None, metavar="HEX", help=_CHECKSUM_HELP)
 @change_options
 @command(request_arg="request_id", locks=True)
-def delete(app: Any, request_id: str, purge: bool, force: bool, reason: str | None, as_json: bool,
-           dry_run: bool, yes: bool) -> int:
+def delete(app: Any, request_id: str, purge: bool, force: bool, reason: str | None, checksum: str | None,
+           as_json: bool, dry_run: bool, yes: bool) -> int:
     """Delete the request's project from GitLab: needs --purge --force --reason.
 
     \b
@@ -181,4 +186,4 @@ def delete(app: Any, request_id: str, purge: bool, force: bool, reason: str | No
     provider, request, spec = _load(app, request_id, writing=False)
     plan = provider.plan_delete(request, spec, str(reason))
     _show(plan, as_json)
-    return _apply(app, provider, plan, "the deletion", as_json, dry_run, yes)
+    return _apply(app, provider, plan, "the deletion", as_json, dry_run, yes, checksum=checksum)

@@ -57,7 +57,8 @@ def open_(app: Any, opd_code: str, opd_name: str, app_name: str, letter_number: 
 
 @request_cmd.command("list")
 @click.option("--opd", default=None, help="Only this OPD code.")
-@click.option("--status", type=click.Choice(["open", "closed"]), default=None)
+@click.option("--status", type=click.Choice(["open", "closed"]), default=None,
+              help="Only requests in this state (default: all).")
 @click.option("--overdue", is_flag=True, help="Only open requests whose current step is past due.")
 @json_option
 @command()
@@ -170,18 +171,35 @@ def step(app: Any, request_id: str, number: int, action: str | None, note: str |
     return 0
 
 
+def confirm_close(request_id: str, yes: bool) -> None:
+    from provision.cli.common import is_terminal
+    from provision.errors import Aborted, UsageError
+
+    if yes:
+        return
+    if not is_terminal():
+        raise UsageError(f"not closing {request_id}: closing cannot be undone and there is no terminal to ask on.",
+                         "Pass --yes to close without asking.")
+    if not click.confirm(f"Close {request_id}? A closed request cannot be reopened", default=False):
+        raise Aborted(f"{request_id} not closed: declined at the prompt.")
+
+
 @request_cmd.command("close")
 @click.argument("request_id", metavar="REQ")
 @click.option("--reason", required=True, help="Why the request is closed (logged).")
+@click.option("--yes", "-y", is_flag=True, help="Close without asking (needed without a terminal).")
 @json_option
 @command(request_arg="request_id")
-def close(app: Any, request_id: str, reason: str, as_json: bool) -> int:
-    """Close a request; a closed request refuses changes.
+def close(app: Any, request_id: str, reason: str, yes: bool, as_json: bool) -> int:
+    """Close a request; a closed request refuses changes. It cannot be reopened, so it
+    asks first on a terminal; elsewhere it needs --yes.
 
     \b
     Example:
-      provision request close REQ-2026-0001 --reason "Rekomendasi diterbitkan"
+      provision request close REQ-2026-0001 --reason "Rekomendasi diterbitkan" --yes
     """
+    app.requests.get(request_id)  # a request that does not exist: say so before asking
+    confirm_close(request_id, yes)
     req = app.requests.close(request_id, reason)
     if as_json:
         print_json({"id": req.id, "status": req.status})

@@ -18,8 +18,9 @@ from __future__ import annotations
 
 import random
 import time
-from collections.abc import Callable, Iterable
-from typing import Any, Protocol
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
 
 import dns.exception
 import dns.rdata
@@ -38,43 +39,12 @@ from provision.dns.verify import (Progress, ServerResult, before_of, changed_sta
 from provision.dns.zone import ZoneState
 from provision.errors import ChecksFailed, PartialApply, ProvisionError
 from provision.plan import ApplyReport, Change, Plan
+from provision.provider import Outcome, Provider, Recorder
 
 
 #: How often apply_replanning() tries when concurrent writers keep moving the zone: more
 #: than the runs a team starts at once (each lost round is another run's win).
 REPLAN_TRIES = 20
-
-
-class Recorder(Protocol):
-    def attempt(self, provider: str, change: Change) -> int: ...
-    def succeeded(self, attempt_id: int, provider: str, change: Change, detail: Any = None) -> Any: ...
-    def failed(self, attempt_id: int, provider: str, change: Change, reason: str) -> Any: ...
-
-
-def _attempt(recorder: Recorder, changes: list[Change]) -> list[int]:
-    """Record the attempts (one transaction when the recorder offers `attempt_many`)."""
-    many = getattr(recorder, "attempt_many", None)
-    if many is not None:
-        return list(many(PROVIDER, changes))
-    return [recorder.attempt(PROVIDER, c) for c in changes]
-
-
-def _settle(recorder: Recorder, done: list[tuple[int, Change, Any]], failed: list[tuple[int, Change, str]]) -> None:
-    """Record outcomes (batched through `succeeded_many`/`failed_many` when offered)."""
-    if done:
-        many = getattr(recorder, "succeeded_many", None)
-        if many is not None:
-            many(PROVIDER, done)
-        else:
-            for i, c, detail in done:
-                recorder.succeeded(i, PROVIDER, c, detail)
-    if failed:
-        many = getattr(recorder, "failed_many", None)
-        if many is not None:
-            many(PROVIDER, failed)
-        else:
-            for i, c, reason in failed:
-                recorder.failed(i, PROVIDER, c, reason)
 
 
 class DnsPartialApply(PartialApply):
@@ -95,8 +65,27 @@ class VerificationFailed(ChecksFailed):
         self.report = report
 
 
-class DnsProvider:
+@dataclass
+class _Run:
+    """The state of one apply: the parts still to send, the SOA the next is pinned to."""
+
+    report: ApplyReport
+    verify: bool = True
+    progress: Progress | None = None
+    soa: Any = None
+    queue: list[Any] = field(default_factory=list)
+    index: int = 0
+    what: str = ""
+    msg: Any = None
+    error: ProvisionError | None = None
+    parts: list[dict[str, Any]] = field(default_factory=list)
+    queue_reported: bool = False
+
+
+class DnsProvider(Provider):
     """Plans and applies one request's records in one zone."""
+
+    name = PROVIDER
 
     def __init__(self, settings: DnsSettings, reserved: Iterable[str] | None = None,
                  transport: Transport | None = None) -> None:
@@ -148,82 +137,113 @@ class DnsProvider:
         return plan
 
     # -- applying -----------------------------------------------------------------------
-    def apply(self, plan: Plan, recorder: Recorder, *, verify: bool = True,
+    # The loop is Provider.apply; a batch is one UPDATE message (one "part"), packed and
+    # pinned to the zone's SOA; its changes are settled after the read back (_confirm).
+    def apply(self, plan: Plan, recorder: Recorder, *, verify: bool = True,  # type: ignore[override]
               progress: Progress | None = None) -> ApplyReport:
-        report = ApplyReport(plan)
-        if plan.empty:
-            report.details["parts"] = []
-            return report
+        return super().apply(plan, recorder, verify=verify, progress=progress)
+
+    def _start(self, plan: Plan, report: ApplyReport, **options: Any) -> _Run:
+        run = _Run(report, options.get("verify", True), options.get("progress"))
+        if not plan.empty:
+            run.soa = dns.rdata.from_text(dns.rdataclass.IN, dns.rdatatype.SOA, plan.meta["soa"],
+                                          origin=self.origin, relativize=False)
+            run.queue = pack(groups_of(plan, self.origin, self.prefix))
+        return run
+
+    def _batches(self, plan: Plan, run: _Run) -> Iterator[list[Change]]:
         t = self.transport
-        soa = dns.rdata.from_text(dns.rdataclass.IN, dns.rdatatype.SOA, plan.meta["soa"],
-                                  origin=self.origin, relativize=False)
-        queue = pack(groups_of(plan, self.origin, self.prefix))
-        parts: list[dict[str, Any]] = []
-        pending: list[tuple[Change, int]] = []
-        index = 0
-        error: ProvisionError | None = None
-        while queue:
-            groups = queue.pop(0)
-            index += 1
-            total = index + len(queue)
-            what = f"update part {index} of {total}"
-            msg = build(t.new_update(), groups, soa, self.origin, self.prefix)
-            changes = [c for g in groups for c in g.changes]
+        while run.queue:
+            groups = run.queue.pop(0)
+            run.index += 1
+            run.what = f"update part {run.index} of {run.index + len(run.queue)}"
+            run.msg = build(t.new_update(), groups, run.soa, self.origin, self.prefix)
             try:
-                msg.to_wire()
+                run.msg.to_wire()
             except dns.exception.TooBig:
-                if len(groups) == 1:
-                    error = ProvisionError(f"the changes to {groups[0].base} do not fit in one "
-                                           "UPDATE message (65,535 bytes).", "Use fewer or shorter values.")
-                else:
+                if len(groups) > 1:
                     half = len(groups) // 2
-                    queue[:0] = [groups[:half], groups[half:]]
-                    index -= 1
+                    run.queue[:0] = [groups[:half], groups[half:]]
+                    run.index -= 1
                     continue
-            ids = _attempt(recorder, changes)
-            if error is None:
-                try:
-                    t.send_update(msg, what)
-                    if progress:
-                        progress(f"{what}: {len(changes)} changes sent")
-                except DnsTimeout as e:  # sent, no answer: BIND may have applied it
-                    error = e
-                    pending += list(zip(changes, ids))
-                    parts.append({"part": index, "status": "no answer: outcome read back", "error": str(e),
-                                  "changes": [c.target for c in changes]})
-                    break
-                except ProvisionError as e:
-                    error = self._diagnose(e, soa, index, what)
-            if error is not None:
-                _settle(recorder, [], [(i, c, str(error)) for c, i in zip(changes, ids)])
-                report.failed += [(c, str(error)) for c in changes]
-                parts.append({"part": index, "status": "failed", "error": str(error),
-                              "changes": [c.target for c in changes]})
-                break
-            pending += list(zip(changes, ids))
-            parts.append({"part": index, "status": "sent", "changes": [c.target for c in changes]})
-            if queue:  # pin the next part to the SOA our part produced, or stop
+                run.error = ProvisionError(f"the changes to {groups[0].base} do not fit in one "
+                                           "UPDATE message (65,535 bytes).", "Use fewer or shorter values.")
+            yield [c for g in groups for c in g.changes]
+            if run.queue:  # pin the next part to the SOA our part produced, or stop
                 try:
                     now = t.soa()
                 except ProvisionError as e:
-                    error = e
-                    break
-                expected = (int(soa.serial) + 1) % 2**32  # type: ignore[attr-defined]
+                    run.error = e
+                    return
+                expected = (int(run.soa.serial) + 1) % 2**32  # type: ignore[attr-defined]
                 if int(now.serial) != expected:  # type: ignore[attr-defined]
-                    error = ZoneChanged(f"the zone changed during the apply (serial {now.serial} after "  # type: ignore[attr-defined]
-                                        f"part {index}, expected {expected}).", "Run `provision dns plan` again.")
-                    break
-                soa = now
-        for rest in queue:  # parts never sent
-            report.not_attempted += [c for g in rest for c in g.changes]
-            parts.append({"part": len(parts) + 1, "status": "not attempted",
-                          "changes": [c.target for g in rest for c in g.changes]})
-        report.details["parts"] = parts
+                    run.error = ZoneChanged(f"the zone changed during the apply (serial {now.serial} after "  # type: ignore[attr-defined]
+                                            f"part {run.index}, expected {expected}).",
+                                            "Run `provision dns plan` again.")
+                    return
+                run.soa = now
+
+    def _apply_batch(self, batch: list[Change], run: _Run) -> Outcome:
+        error = run.error
+        if error is None:
+            try:
+                self.transport.send_update(run.msg, run.what)
+                if run.progress:
+                    run.progress(f"{run.what}: {len(batch)} changes sent")
+            except DnsTimeout as e:  # sent, no answer: BIND may have applied it
+                run.parts.append({"part": run.index, "status": "no answer: outcome read back", "error": str(e),
+                                  "changes": [c.target for c in batch]})
+                return Outcome(sent=batch, stop=e)
+            except ProvisionError as e:
+                error = self._diagnose(e, run.soa, run.index, run.what)
+        if error is not None:
+            run.parts.append({"part": run.index, "status": "failed", "error": str(error),
+                              "changes": [c.target for c in batch]})
+            return Outcome(failed=[(c, str(error)) for c in batch], stop=error)
+        run.parts.append({"part": run.index, "status": "sent", "changes": [c.target for c in batch]})
+        return Outcome(sent=batch)
+
+    def _confirm(self, sent: list[Change], run: _Run,
+                 report: ApplyReport) -> tuple[list[tuple[Change, Any]], list[tuple[Change, str]]]:
+        """Read the changed record sets back from the primary (an IXFR since the plan). If
+        that fails, the attempts stay open in the audit log: the outcome is unknown."""
+        self._add_not_attempted_parts(run)
         try:
-            self._read_back(report, pending, recorder)
-        except ProvisionError as e:  # the attempts stay open in the audit log: outcome unknown
-            raise type(e)(f"{e.message} ({len(pending)} changes were sent but could not be read "
+            serial, rrsets = changed_state(self.transport.ixfr(int(report.plan.meta["serial"])),
+                                           before_of(sent))
+        except ProvisionError as e:
+            raise type(e)(f"{e.message} ({len(sent)} changes were sent but could not be read "
                           "back: their outcome is unknown).", "Run `provision dns plan` to see the zone.") from e
+        wrong = mismatches(rrsets, expected_of(sent))
+        done: list[tuple[Change, Any]] = []
+        failed: list[tuple[Change, str]] = []
+        for c in sent:
+            why = wrong.get(c.data.key)
+            if why is None:
+                done.append((c, {"serial": serial}))
+            else:
+                failed.append((c, f"read back from the primary: {key_text(c.data.key)} {why}"))
+        report.details["serial"] = serial
+        report.details["read_back"] = {"serial": serial, "wrong": len(wrong)}
+        self._serial = serial
+        return done, failed
+
+    def _add_not_attempted_parts(self, run: _Run) -> None:
+        if run.queue_reported:
+            return
+        run.queue_reported = True
+        for rest in run.queue:  # parts never sent
+            run.parts.append({"part": len(run.parts) + 1, "status": "not attempted",
+                              "changes": [c.target for g in rest for c in g.changes]})
+        run.report.details["parts"] = run.parts
+
+    def _finish(self, report: ApplyReport, run: _Run, stop: ProvisionError | None) -> ApplyReport:
+        self._add_not_attempted_parts(run)
+        if report.plan.empty:
+            return report
+        # parts never sent, in the order they would have gone
+        report.not_attempted = [c for rest in run.queue for g in rest for c in g.changes]
+        error = stop or run.error
         if isinstance(error, DnsTimeout) and not report.failed and not report.not_attempted:
             report.details["timeout"] = str(error)  # no answer, but the read back shows it all applied
             error = None
@@ -232,12 +252,12 @@ class DnsProvider:
         if error is not None or report.failed:
             first = error or ReadBackMismatch("the server answered NOERROR but the zone does not hold "
                                               f"{len(report.failed)} of the changes.")
-            raise DnsPartialApply(f"DNS apply for {plan.request_id} was partial: {len(report.applied)} "
+            raise DnsPartialApply(f"DNS apply for {report.plan.request_id} was partial: {len(report.applied)} "
                                   f"changes applied, {len(report.failed)} failed, "
                                   f"{len(report.not_attempted)} not attempted ({first}).", report,
                                   "The report lists each part; plan again to finish or undo.")
-        if verify:
-            self._verify(report, progress)
+        if run.verify:
+            self._verify(report, run.progress)
         return report
 
     def apply_replanning(self, plan: Plan, replan: Callable[[], Plan], recorder: Recorder, *,
@@ -276,30 +296,6 @@ class DnsProvider:
                                f"now {now.serial}): {what} was refused and {done}.",  # type: ignore[attr-defined]
                                "Run `provision dns plan` again and review the new plan.")
         return e
-
-    def _read_back(self, report: ApplyReport, pending: list[tuple[Change, int]], recorder: Recorder) -> None:
-        """Read the changed record sets back from the primary (an IXFR since the plan)."""
-        if not pending:
-            return
-        changes = [c for c, _ in pending]
-        serial, rrsets = changed_state(self.transport.ixfr(int(report.plan.meta["serial"])),
-                                       before_of(changes))
-        wrong = mismatches(rrsets, expected_of(changes))
-        done: list[tuple[int, Change, Any]] = []
-        failed: list[tuple[int, Change, str]] = []
-        for c, i in pending:
-            why = wrong.get(c.data.key)
-            if why is None:
-                done.append((i, c, {"serial": serial}))
-                report.applied.append(c)
-            else:
-                reason = f"read back from the primary: {key_text(c.data.key)} {why}"
-                failed.append((i, c, reason))
-                report.failed.append((c, reason))
-        _settle(recorder, done, failed)
-        report.details["serial"] = serial
-        report.details["read_back"] = {"serial": serial, "wrong": len(wrong)}
-        self._serial = serial
 
     def _verify(self, report: ApplyReport, progress: Progress | None) -> None:
         serial = report.details["serial"]

@@ -12,7 +12,8 @@ Contract:
   create that finds the thing already there (GitLab's automatic default-branch protection,
   a concurrent run: 409 or "has already been taken") re-reads and only writes what still
   differs. Each change is recorded (`recorder.attempt`) before its first write and its
-  outcome after, with the project id and URL in the record of the project.
+  outcome after, with the project id and URL in the record of the project (the loop is
+  `provision.provider.Provider.apply`; each change is one batch).
 - On the first failing change the rest are not attempted: the error itself is raised if
   nothing was applied, else GitLabPartialApply (exit 5, `.report`). The next apply picks up
   from what GitLab then holds (a half-configured project is completed).
@@ -20,7 +21,7 @@ Contract:
 
 from __future__ import annotations
 
-from typing import Any, Callable, Protocol
+from typing import Any, Callable
 
 from provision.errors import PartialApply, ProvisionError
 from provision.gitlab.client import GitLabClient, GitLabError, enc
@@ -29,12 +30,7 @@ from provision.gitlab.planner import (PROVIDER, Planner, project_facts, project_
                                       refuse_if_archived)
 from provision.gitlab.seed import SEED_MESSAGE, blob_id, commit_actions, seed_files
 from provision.plan import ApplyReport, Change, Plan
-
-
-class Recorder(Protocol):
-    def attempt(self, provider: str, change: Change) -> int: ...
-    def succeeded(self, attempt_id: int, provider: str, change: Change, detail: Any = None) -> Any: ...
-    def failed(self, attempt_id: int, provider: str, change: Change, reason: str) -> Any: ...
+from provision.provider import Outcome, Provider
 
 
 class GitLabPartialApply(PartialApply):
@@ -44,8 +40,10 @@ class GitLabPartialApply(PartialApply):
         self.report = report
 
 
-class GitLabProvider:
+class GitLabProvider(Provider):
     """Plans and applies one request's repository under the configured root group."""
+
+    name = PROVIDER
 
     def __init__(self, client: GitLabClient, config: Any) -> None:
         self.client = client
@@ -115,35 +113,31 @@ class GitLabProvider:
         return project
 
     # -- apply --------------------------------------------------------------------------------
-    def apply(self, plan: Plan, recorder: Recorder) -> ApplyReport:
-        report = ApplyReport(plan)
-        if plan.empty:
-            return report
-        ctx: dict[str, Any] = {"group_id": plan.meta.get("group_id"),
-                               "project": dict(plan.meta.get("project") or {})}
-        d: Desired | None = getattr(plan, "desired", None)
-        for i, change in enumerate(plan.changes):
-            attempt = recorder.attempt(PROVIDER, change)
-            try:
-                detail = self._apply_one(change, d, ctx)
-            except ProvisionError as e:
-                recorder.failed(attempt, PROVIDER, change, str(e))
-                report.failed.append((change, str(e)))
-                report.not_attempted += plan.changes[i + 1:]
-                if not report.applied:
-                    raise
-                raise GitLabPartialApply(
-                    f"the GitLab apply for {plan.request_id} was partial: {len(report.applied)} changes "
-                    f"applied, then {change.kind} {change.target} failed ({e}); "
-                    f"{len(report.not_attempted)} not attempted.", report,
-                    f"Fix the cause and run `provision repo apply {plan.request_id}` again: "
-                    "it completes what is missing.") from e
-            except BaseException as e:
-                recorder.failed(attempt, PROVIDER, change, str(e) or type(e).__name__)
-                raise
-            recorder.succeeded(attempt, PROVIDER, change, detail)
-            report.applied.append(change)
-        report.details["project"] = ctx["project"]
+    # The loop is Provider.apply: each change is one batch, recorded before its first write.
+    def _start(self, plan: Plan, report: ApplyReport, **options: Any) -> dict[str, Any]:
+        return {"group_id": plan.meta.get("group_id"), "project": dict(plan.meta.get("project") or {}),
+                "desired": getattr(plan, "desired", None)}
+
+    def _apply_batch(self, batch: list[Change], run: dict[str, Any]) -> Outcome:
+        (change,) = batch
+        try:
+            return Outcome(done=[(change, self._apply_one(change, run["desired"], run))])
+        except ProvisionError as e:  # the rest is not attempted
+            return Outcome(failed=[(change, str(e))], stop=e)
+
+    def _finish(self, report: ApplyReport, run: dict[str, Any], stop: ProvisionError | None) -> ApplyReport:
+        if stop is not None:
+            if not report.applied:
+                raise stop
+            change = report.failed[-1][0]
+            raise GitLabPartialApply(
+                f"the GitLab apply for {report.plan.request_id} was partial: {len(report.applied)} changes "
+                f"applied, then {change.kind} {change.target} failed ({stop}); "
+                f"{len(report.not_attempted)} not attempted.", report,
+                f"Fix the cause and run `provision repo apply {report.plan.request_id}` again: "
+                "it completes what is missing.") from stop
+        if not report.plan.empty:
+            report.details["project"] = run["project"]
         return report
 
     def _apply_one(self, change: Change, d: Desired | None, ctx: dict[str, Any]) -> dict[str, Any]:

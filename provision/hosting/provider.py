@@ -141,9 +141,7 @@ class HostingProvider:
             if t.kind in ("python", "node"):
                 plan.notes.append(f"{t.instance}: the {t.kind} app service is created by `provision install` "
                                   "(it needs the application's code).")
-        plan._targets = targets  # type: ignore[attr-defined]
-        plan._facts = facts  # type: ignore[attr-defined]
-        plan._states = states  # type: ignore[attr-defined]
+        plan.data.update(targets=targets, facts=facts, states=states)
         return plan
 
     def _registry_change(self, t: HostingTarget) -> list[Change]:
@@ -162,8 +160,8 @@ class HostingProvider:
         empty (repairs drift a probe cannot see; reports what Ansible changed).
         Raises HostingFailed/DatabaseUnavailable/HostOutOfDisk/CertificateError/Unreachable
         (each with `.report`), PartialApply when some applications were hosted and some not."""
-        targets: list[HostingTarget] = plan._targets  # type: ignore[attr-defined]
-        facts: dict[str, dict[str, Any]] = plan._facts  # type: ignore[attr-defined]
+        targets: list[HostingTarget] = plan.data["targets"]
+        facts: dict[str, dict[str, Any]] = plan.data["facts"]
         report = ApplyReport(plan)
         if plan.empty and not reconcile:
             return report
@@ -222,7 +220,7 @@ class HostingProvider:
     def _apply_registry(self, plan: Plan, audit: Any, report: ApplyReport) -> ApplyReport:
         """Only registry rows to write: no play. A row is a record in our own store, not an
         outside change: its "register" event (written with it) is the whole log of it."""
-        self._register([c.data for c in plan.changes], "active", plan._states)  # type: ignore[attr-defined]
+        self._register([c.data for c in plan.changes], "active", plan.data["states"])
         report.applied += plan.changes
         return report
 
@@ -272,13 +270,12 @@ class HostingProvider:
         for t in targets:
             changes, dumps[t.instance] = planner.plan_withdraw(t, states[t.host], purge, stamp)
             plan.changes += changes
-        plan._targets = targets  # type: ignore[attr-defined]
-        plan._dumps = dumps  # type: ignore[attr-defined]
+        plan.data.update(targets=targets, dumps=dumps)
         return plan
 
     def delete(self, plan: Plan, audit: Any, on_event: Callable[[Any], None] | None = None) -> ApplyReport:
-        targets: list[HostingTarget] = plan._targets  # type: ignore[attr-defined]
-        dumps: dict[str, str] = plan._dumps  # type: ignore[attr-defined]
+        targets: list[HostingTarget] = plan.data["targets"]
+        dumps: dict[str, str] = plan.data["dumps"]
         purge = bool(plan.meta.get("purge"))
         report = ApplyReport(plan)
         if plan.empty:

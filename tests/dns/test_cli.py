@@ -80,9 +80,9 @@ def test_apply_json(dns_home: Path, bind_zone: BindPair) -> None:
     r = run_cli("dns", "apply", rid, "--yes", "--json")
     assert r.exit_code == 0, r
     out = r.json
-    assert out["applied"] is True and out["report"]["ok"] is True
-    assert [v["ok"] for v in out["report"]["details"]["verification"]] == [True, True]
-    assert out["plan"]["meta"]["serial"] == 2026010101
+    assert out["result"]["ok"] is True
+    assert [v["ok"] for v in out["result"]["details"]["verification"]] == [True, True]
+    assert out["plans"][0]["meta"]["serial"] == 2026010101 and out["checksum"] == out["plans"][0]["checksum"]
 
 
 def test_delete_twice(dns_home: Path, bind_zone: BindPair) -> None:
@@ -193,7 +193,7 @@ def test_help_and_plan_json(dns_home: Path, bind_zone: BindPair) -> None:
         "sisekolah.batam.test. A", "www.sisekolah.batam.test. CNAME",
         "_provision-owner.sisekolah.batam.test. TXT", "_provision-owner.www.sisekolah.batam.test. TXT"}
     r = run_cli("dns", "delete", rid, "--dry-run", "--json")
-    assert r.exit_code == 0 and r.json["plan"]["summary"] == "nothing to do" and r.json["applied"] is False, r
+    assert r.exit_code == 0 and r.json["plans"][0]["summary"] == "nothing to do" and r.json["result"] is None, r
 
 
 def test_partial_apply_exit_5_lists_parts_and_audit_agrees(provision_home: Path, bind_factory: Any,

@@ -45,8 +45,9 @@ def test_apply_then_reapply_writes_nothing_and_logs_every_change(env: Env) -> No
     rid = env.open_request()
     r = apply(rid, "--json")
     assert r.exit_code == 0, r
-    assert r.json["applied"]["ok"] is True
-    assert len(r.json["applied"]["applied"]) == 12
+    assert r.json["result"]["ok"] is True
+    assert len(r.json["result"]["applied"]) == 12
+    assert r.json["checksum"] == r.json["plans"][0]["checksum"] and len(r.json["plans"]) == 1
     env.emulator.calls.reset()
     again = apply(rid)
     assert again.exit_code == 0, again
@@ -221,7 +222,7 @@ def test_archive_and_delete_need_their_flags(env: Env) -> None:
 
 def test_closed_request_refuses_apply(env: Env) -> None:
     rid = env.open_request()
-    assert run_cli("request", "close", rid, "--reason", "batal").exit_code == 0
+    assert run_cli("request", "close", rid, "--reason", "batal", "--yes").exit_code == 0
     r = apply(rid)
     assert r.exit_code == ExitCode.USAGE, r
     assert f"request {rid} is closed" in r.stderr

@@ -156,7 +156,7 @@ COMMANDS: list[list[str]] = [
     ["hosting", "plan", "REQ"], ["hosting", "apply", "REQ", "--yes"], ["hosting", "delete", "REQ", "--yes"],
     ["install", "REQ", "--ref", "v1.0.0", "--yes"], ["rollback", "REQ", "--yes"], ["test", "REQ"],
     ["exec", "REQ", "--", "id"], ["report", "berita-acara", "REQ"], ["report", "rekomendasi", "REQ"],
-    ["spec", "set", "REQ", "spec.yaml"], ["request", "close", "REQ", "--reason", "x"],
+    ["spec", "set", "REQ", "spec.yaml"], ["request", "close", "REQ", "--reason", "x", "--yes"],
 ]
 BAD_IDS: list[Case] = [
     (SHELL, "REQ-2026-0001;id"), (SHELL, "$(reboot)"), (NEWLINE_NUL, "REQ-2026-0001\n"), (NEWLINE_NUL, "REQ\x00"),

@@ -93,7 +93,7 @@ def test_second_apply_changes_nothing(hosting_env: HostingEnv) -> None:
     assert r.exit_code == 0 and "Nothing to do" in r.stdout, r
     r = cli("hosting", "apply", A, "--yes", "--reconcile", "--json")
     assert r.exit_code == 0, r
-    report = json.loads(r.stdout[r.stdout.index("{"):])["report"]
+    report = json.loads(r.stdout[r.stdout.index("{"):])["result"]
     assert report["details"]["changed"] == 0 and report["details"]["hosted"] == ["sisekolah"]
 
 

@@ -81,6 +81,21 @@ def test_dry_run_shows_the_target_and_touches_nothing(provision_home: Path) -> N
     assert r.exit_code == 0, r
     assert "static application portal-statis as portal-statis-staging on kominfo1" in r.stdout
     assert "/srv/apps/portal-statis-staging" in r.stdout
+    # what would change, not only where (the install's plan)
+    assert "install plan for REQ-2026-0206: 4 to create, 1 to update" in r.stdout, r.stdout
+    for line in ("+ install.release /srv/apps/portal-statis-staging/releases on kominfo1",
+                 "+ install.environment /srv/apps/portal-statis-staging/shared/.env on kominfo1",
+                 "+ install.switch /srv/apps/portal-statis-staging/current on kominfo1",
+                 "~ install.restart nginx vhost portal-statis-staging on kominfo1"):
+        assert line in r.stdout, r.stdout
+    assert "Dry run: nothing installed." in r.stdout
+    r = run_cli("install", "REQ-2026-0206", "--ref", "v1.0.0", "--dry-run", "--json")
+    assert r.exit_code == 0, r
+    assert r.json["result"] is None and r.json["checksum"] == r.json["plans"][0]["checksum"]
+    assert [c["kind"] for c in r.json["plans"][0]["changes"]] == [
+        "install.release", "install.environment", "install.vhost", "install.switch", "install.restart"]
+    r = run_cli("install", "REQ-2026-0206", "--ref", "v1.0.0", "--checksum", "0" * 16, "--yes")
+    assert r.exit_code == 7 and "the plan is not the one reviewed (checksum 0000000000000000" in r.stderr, r
     assert not (provision_home / "state" / "ansible" / "runs").exists()
     r = run_cli("install", "REQ-2026-0206", "--ref", "v1.0.0")
     assert r.exit_code == 2 and "Pass --yes" in r.stderr, r  # no terminal to ask on

@@ -49,9 +49,10 @@ def test_static_install_reinstall_test_report_and_failures(install_home: Path, a
 
     r = run_cli("install", rid, "--ref", "v1.0.0", "--yes", "--json")
     assert r.exit_code == 0, r
-    assert r.json["changed"] == 0, r.json["hosts"]
-    assert r.json["hosts"][app_server.name]["failed"] == 0
-    commit = r.json["commit"]
+    result = r.json["result"]
+    assert result["changed"] == 0, result["hosts"]
+    assert result["hosts"][app_server.name]["failed"] == 0
+    commit = result["commit"]
     assert len(commit) == 40
 
     r = run_cli("exec", rid, "--", "id", "-un")
