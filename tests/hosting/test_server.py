@@ -57,7 +57,7 @@ def test_apply_serves_tls_and_keeps_the_password_secret(hosting_env: HostingEnv)
     for name in (MAIN, ALIAS):  # verified against the sandbox CA (curl --cacert)
         page = _served(env, name)
         head = page.lower()
-        assert head.startswith("http/2 200") and "strict-transport-security: max-age=31536000" in head, page
+        assert head.startswith("http/2 200") and "strict-transport-security: max-age=63072000" in head, page
         assert "x-content-type-options: nosniff" in head and "x-frame-options: sameorigin" in head
         assert "Sistem Informasi &lt;Sekolah&gt;" in page  # the placeholder, its name escaped
     res = env.curl(env.server.forward(80), MAIN, scheme="http", extra=("-i",))
