@@ -7,6 +7,7 @@ import time
 from typing import Any
 
 from provision.install.apptest import Check
+from provision.names import DEPLOY_USER
 
 
 def _host(conn: Any) -> Any:
@@ -37,8 +38,12 @@ def infra_checks(conn: Any, t: Any) -> list[Check]:
         return u.exists and u.shell.endswith("nologin"), f"shell {u.shell if u.exists else '-'}"
 
     def owner_ok() -> tuple[bool, str]:
-        bad = host.run(f"find {shlex.quote(root)} -xdev ! -user {shlex.quote(user)} -not -path '*/.ssh' | head -5")
-        return not bad.stdout.strip(), bad.stdout.strip() or f"everything under {root} belongs to {user}"
+        # The runtime user owns only its state (shared/data, shared/tmp, shared/sessions).
+        q = shlex.quote(root)
+        bad = host.run(f"find {q} -xdev -user {shlex.quote(user)} -not -path {q}/shared/data/'*' "
+                       f"-not -path {q}/shared/tmp -not -path {q}/shared/tmp/'*' "
+                       f"-not -path {q}/shared/sessions -not -path {q}/shared/sessions/'*' | head -5")
+        return not bad.stdout.strip(), bad.stdout.strip() or f"the code under {root} belongs to {DEPLOY_USER}"
 
     def world_ok() -> tuple[bool, str]:
         bad = host.run(f"find {shlex.quote(root)} -xdev -perm -0002 ! -type l | head -5")
@@ -46,7 +51,8 @@ def infra_checks(conn: Any, t: Any) -> list[Check]:
 
     def env_ok() -> tuple[bool, str]:
         f = host.file(f"{root}/shared/.env")
-        return f.exists and f.mode == 0o600 and f.user == user, f"mode {oct(f.mode) if f.exists else '-'}"
+        return (f.exists and f.mode == 0o640 and f.user == "root" and f.group == user,
+                f"mode {oct(f.mode) if f.exists else '-'}")
 
     def current_ok() -> tuple[bool, str]:
         f = host.file(f"{root}/current")
@@ -59,9 +65,11 @@ def infra_checks(conn: Any, t: Any) -> list[Check]:
             (r.stderr.strip().splitlines() or [""])[-1] + ("" if enabled else "; vhost not enabled")
 
     check(f"user {user} exists and has no login shell", user_ok, f"Pengguna sistem {user} ada, tanpa shell login")
-    check(f"files under {root} belong to {user}", owner_ok, f"Berkas di {root} dimiliki {user}")
+    check(f"code under {root} is {DEPLOY_USER}'s, not {user}'s", owner_ok,
+          f"Kode di {root} dimiliki {DEPLOY_USER}, bukan {user}")
     check("nothing world-writable", world_ok, "Tidak ada berkas yang dapat ditulis semua pengguna")
-    check("environment file is 0600 and the app user's", env_ok, "Berkas lingkungan (.env) bermode 0600")
+    check(f"environment file is root's, 0640, group {user}", env_ok,
+          f"Berkas lingkungan (.env) milik root, mode 0640, grup {user}")
     check("current links to a release", current_ok, "Tautan current menunjuk rilis terpasang")
     check("nginx configuration valid, vhost enabled, nginx running", nginx_ok,
           "Konfigurasi nginx valid, vhost aktif, nginx berjalan")
