@@ -24,6 +24,8 @@ import idna
 __all__ = [
     "DEFAULT_RESERVED",
     "SYSTEM_NAMES",
+    "DEPLOY_USER",
+    "DEPLOY_HOME",
     "MAX_NAME",
     "MAX_LABEL",
     "MAX_SLUG",
@@ -67,8 +69,14 @@ SYSTEM_NAMES: frozenset[str] = frozenset(
         "sshd", "nginx", "apache", "mysql", "mariadb", "postgres", "postgresql", "redis",
         "ansible", "provision", "admin", "operator", "staff", "users", "adm", "sudo",
         "template0", "template1", "information-schema", "performance-schema",
+        "kominfo-deploy",
     }
 )  # fmt: skip
+
+#: The hosting server's deploy identity: owns every application's code and releases and
+#: holds the per-project deploy keys in its home; no application runs as it.
+DEPLOY_USER = "kominfo-deploy"
+DEPLOY_HOME = "/var/lib/kominfo-deploy"
 
 _LABEL = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\Z")
 _UNDERSCORE_LABEL = re.compile(r"^_[a-z0-9](?:[a-z0-9-]{0,60}[a-z0-9])?\Z")

@@ -58,6 +58,9 @@ def _fail(msg: str) -> PydanticCustomError:
     return PydanticCustomError(RULE_ERROR, "{msg}", {"msg": msg})
 
 
+_WRITABLE = re.compile(r"^[A-Za-z0-9_-][A-Za-z0-9._-]{0,63}(/[A-Za-z0-9_-][A-Za-z0-9._-]{0,63}){0,3}\Z")
+
+
 def _rel_path(value: str, *, directory_ok: bool = False) -> str:
     msg = path_problem(value, directory_ok=directory_ok)
     if msg:
@@ -169,6 +172,11 @@ class Runtime(_Model):
     document_root: str = "."
     start_command: str | None = Field(default=None, validate_default=True)
     env: dict[str, str] = Field(default_factory=dict)
+    # Directories of the release the runtime user may write (kept across releases under
+    # shared/); everything else of the code is read-only to it.
+    writable: list[str] = Field(default_factory=list)
+    # php: allow exec/system/proc_open and the like (disabled in the pool otherwise).
+    process_exec: bool = False
 
     @field_validator("version")
     @classmethod
@@ -205,6 +213,33 @@ class Runtime(_Model):
             raise _fail(f"required for {kind} (e.g. 'gunicorn app:app' or 'node server.js')")
         if kind in ("static", "php") and v is not None:
             raise _fail(f"a {kind} application has no start command: remove it")
+        return v
+
+    @field_validator("writable")
+    @classmethod
+    def _writable(cls, v: list[str]) -> list[str]:
+        if len(v) > 16:
+            raise _fail("at most 16 writable directories")
+        seen: set[str] = set()
+        for item in v:
+            path = item.rstrip("/")
+            if not _WRITABLE.match(path):
+                raise _fail(f"{item!r} must be a relative directory of letters, digits, '.', '_', '-' and '/', "
+                            "no part starting with '.', at most 4 levels")
+            if path in seen:
+                raise _fail(f"{item!r} is listed twice")
+            seen.add(path)
+        for a in seen:
+            for b in seen:
+                if a != b and b.startswith(a + "/"):
+                    raise _fail(f"{b!r} is inside {a!r}: list only {a!r}")
+        return sorted(seen)
+
+    @field_validator("process_exec")
+    @classmethod
+    def _exec(cls, v: bool, info: ValidationInfo) -> bool:
+        if v and info.data.get("kind") != "php":
+            raise _fail("only a php application has process functions to allow")
         return v
 
     @field_validator("env")

@@ -5,7 +5,7 @@ fact for every application on that host (services, vhost and php-fpm pool files,
 user and its home's owner and mode, disk use, database answers), then one Result per
 application and aspect. One round trip and one process per host instead of one per fact
 keeps 200 applications within seconds; the layout checked is the one the playbooks create
-(user and instance = the slug, home `<apps_root>/<slug>` owned `<slug>:www-data` 0750,
+(user and instance = the slug, home `<apps_root>/<slug>` owned `kominfo-deploy:<slug>` 0750,
 `/etc/nginx/sites-{available,enabled}/<slug>.conf`, `/etc/php/<v>/fpm/pool.d/<slug>.conf`,
 `<slug>.service` for python and node).
 """
@@ -21,9 +21,10 @@ from provision.checks.results import Result, failed, passed, warned
 from provision.checks.runner import Deadline, Unit
 from provision.checks.targets import AppTarget, Inventory
 from provision.errors import ConfigError
+from provision.names import DEPLOY_USER
 
 KIND = "host"
-WEB_GROUP = "www-data"
+
 DB_SERVICES = {"mariadb": "mariadb", "postgresql": "postgresql@15-main"}
 
 
@@ -194,7 +195,7 @@ def judge(apps: list[AppTarget], facts: dict[tuple[str, str], list[str]], host: 
                 out.append(passed(KIND, rid, f"{host}: php-fpm pool", f"pool {i} listening"))
         uid = (facts.get(("user", i)) or ["missing"])[0]
         home = (facts.get(("home", i)) or ["missing"])[0]
-        want = f"{i}:{WEB_GROUP}:750"
+        want = f"{DEPLOY_USER}:{i}:750"
         if uid == "missing":
             out.append(failed(KIND, rid, f"{host}: app user", f"the user {i} does not exist"))
         elif home == "missing":
@@ -202,7 +203,7 @@ def judge(apps: list[AppTarget], facts: dict[tuple[str, str], list[str]], host: 
         elif home != want:
             o, g, m = (home.split(":") + ["", "", ""])[:3]
             out.append(failed(KIND, rid, f"{host}: app user", f"{apps_root}/{i} is {o}:{g} mode {m}, "
-                              f"expected {i}:{WEB_GROUP} mode 750"))
+                              f"expected {DEPLOY_USER}:{i} mode 750"))
         else:
             out.append(passed(KIND, rid, f"{host}: app user", f"user {i} (uid {uid}), home {want}"))
         if use is None:

@@ -94,7 +94,7 @@ def plan_target(t: HostingTarget, state: HostState, ca_key_id: str | None = None
                                    "privileges": "its own database only"}, t))
         if "DB_PASSWORD" not in s["env_keys"]:
             changes.append(Change("create", "hosting.credentials", f"{t.root}/shared/.env.hosting {where}", None,
-                                  {"keys": CRED_KEYS, "mode": "0600", "owner": t.instance,
+                                  {"keys": CRED_KEYS, "mode": "0600", "owner": "root",
                                    "password": "generated, written only to this file"}, t))
     if t.tls:
         info = parse_pem(s["cert_pem"]) if s.get("cert_pem") else None

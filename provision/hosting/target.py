@@ -57,7 +57,9 @@ class HostingTarget:
                 "document_root": self.document_root, "port": self.port, "app_name": self.app_name,
                 "database": self.database, "db_name": self.db_name, "db_user": self.db_name,
                 "db_password_file": password_file, "tls": self.tls, "tls_source": self.tls_source,
-                "tls_src_cert": cert, "tls_src_key": key, "acme_email": acme_email, "acme_server": acme_server}
+                "tls_src_cert": cert, "tls_src_key": key, "acme_email": acme_email, "acme_server": acme_server,
+                "writable": list(self.spec.runtime.writable) if self.spec else [],
+                "process_exec": bool(self.spec.runtime.process_exec) if self.spec else False}
 
     def as_dict(self) -> dict[str, Any]:
         return {"request": self.request_id, "host": self.host, "instance": self.instance, "root": self.root,

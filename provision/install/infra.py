@@ -7,6 +7,7 @@ import time
 from typing import Any
 
 from provision.install.apptest import Check
+from provision.names import DEPLOY_USER
 from provision.reports.messages import Message, msg
 
 
@@ -45,10 +46,14 @@ def infra_checks(conn: Any, t: Any) -> list[Check]:
         return u.shell.endswith("nologin"), [msg("remark.shell", shell=u.shell)]
 
     def owner_ok() -> tuple[bool, list[Message]]:
-        bad = host.run(f"find {shlex.quote(root)} -xdev ! -user {shlex.quote(user)} -not -path '*/.ssh' | head -5")
+        # The runtime user owns only its state (shared/data, shared/tmp, shared/sessions).
+        q = shlex.quote(root)
+        bad = host.run(f"find {q} -xdev -user {shlex.quote(user)} -not -path {q}/shared/data/'*' "
+                       f"-not -path {q}/shared/tmp -not -path {q}/shared/tmp/'*' "
+                       f"-not -path {q}/shared/sessions -not -path {q}/shared/sessions/'*' | head -5")
         if bad.stdout.strip():
             return False, [msg("remark.owner_bad", user=user, paths=paths(bad.stdout))]
-        return True, [msg("remark.owner_ok", root=root, user=user)]
+        return True, [msg("remark.owner_ok", root=root, deploy=DEPLOY_USER)]
 
     def world_ok() -> tuple[bool, list[Message]]:
         bad = host.run(f"find {shlex.quote(root)} -xdev -perm -0002 ! -type l | head -5")
@@ -60,8 +65,9 @@ def infra_checks(conn: Any, t: Any) -> list[Check]:
         f = host.file(f"{root}/shared/.env")
         if not f.exists:
             return False, [msg("remark.no_file")]
-        # The mode as people write it ("0600"), never Python's 0o600.
-        return f.mode == 0o600 and f.user == user, [msg("remark.mode", mode=f"{f.mode:04o}", owner=f.user)]
+        # The mode as people write it ("0640"), never Python's 0o640.
+        return (f.mode == 0o640 and f.user == "root" and f.group == user,
+                [msg("remark.mode", mode=f"{f.mode:04o}", owner=f.user, group=f.group)])
 
     def current_ok() -> tuple[bool, list[Message]]:
         f = host.file(f"{root}/current")
@@ -89,9 +95,9 @@ def infra_checks(conn: Any, t: Any) -> list[Check]:
         return ok, [msg("remark.listening" if ok else "remark.not_listening", port=t.port)]
 
     check(msg("infra.user", user=user), user_ok)
-    check(msg("infra.owner", root=root, user=user), owner_ok)
+    check(msg("infra.owner", root=root, user=user, deploy=DEPLOY_USER), owner_ok)
     check(msg("infra.world"), world_ok)
-    check(msg("infra.env_file"), env_ok)
+    check(msg("infra.env_file", user=user), env_ok)
     check(msg("infra.current"), current_ok)
     check(msg("infra.nginx"), nginx_ok)
     if t.kind == "php":

@@ -54,6 +54,8 @@ class InstallTarget:
             "app_known_hosts": self.known_hosts, "app_secrets_file": self.secrets_file,
             "app_keep_releases": self.keep_releases,
             "app_tls_cert": self.tls_cert, "app_tls_key": self.tls_key,
+            "app_writable": list(self.spec.runtime.writable) if self.spec else [],
+            "app_process_exec": bool(self.spec.runtime.process_exec) if self.spec else False,
         }
 
     def as_dict(self) -> dict[str, Any]:

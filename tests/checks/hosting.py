@@ -51,14 +51,19 @@ def install_app(server: Any, slug: str, domain: str, cert: bytes, key: bytes, ki
     """Everything one application needs on the server (no reload: call `reload` once after)."""
     home = f"{apps_root}/{slug}"
     root = f"{home}/current"
+    # The layout roles/app_user makes: the code the deploy identity's, readable by the app's
+    # group, the home traversable by nginx through an ACL.
+    server.run("id -u kominfo-deploy >/dev/null 2>&1 || useradd --system --home-dir /var/lib/kominfo-deploy "
+               "--shell /usr/sbin/nologin --user-group kominfo-deploy")
     server.run(f"id -u {slug} >/dev/null 2>&1 || useradd --system --home-dir {home} --shell /usr/sbin/nologin "
-               f"--user-group {slug}; mkdir -p {root} && chown -R {slug}:www-data {home} && chmod 0750 {home} {root}")
+               f"--user-group {slug}; mkdir -p {root} && chown -R kominfo-deploy:{slug} {home} && chmod 0750 {home} "
+               f"&& chmod 0755 {root} && setfacl -m u:www-data:x {home}")
     if kind == "php":
-        put(server, f"{root}/index.php", f"<?php echo 'Halo dari ' . '{slug}';\n", "0640")
+        put(server, f"{root}/index.php", f"<?php echo 'Halo dari ' . '{slug}';\n", "0644")
         put(server, f"/etc/php/8.2/fpm/pool.d/{slug}.conf", POOL.format(slug=slug))
     else:
-        put(server, f"{root}/index.html", f"<h1>Halo dari {slug}</h1>\n", "0640")
-    server.run(f"chown -R {slug}:www-data {root}")
+        put(server, f"{root}/index.html", f"<h1>Halo dari {slug}</h1>\n", "0644")
+    server.run(f"chown -R kominfo-deploy:{slug} {root}")
     if database == "mariadb":
         server.run(f"mysql -e 'CREATE DATABASE IF NOT EXISTS `{slug.replace('-', '_')}`'")
     put(server, f"/etc/ssl/kominfo/{slug}.crt", cert)

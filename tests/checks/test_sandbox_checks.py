@@ -153,7 +153,8 @@ def test_stopped_service_broken_permissions_missing_vhost(hosted: dict[str, str]
         assert smoke["status"] == "fail" and smoke["message"].startswith("status 502, expected 200"), smoke
         [perm] = by(results, request=hosted["perpus"], name=f"{name}: app user")
         assert perm["status"] == "fail"
-        assert perm["message"] == "/srv/apps/perpus is perpus:www-data mode 777, expected perpus:www-data mode 750"
+        assert perm["message"] == ("/srv/apps/perpus is kominfo-deploy:perpus mode 777, "
+                                   "expected kominfo-deploy:perpus mode 750")
         [db] = by(results, request=hosted["sekolah"], name=f"{name}: database")
         assert db["status"] == "fail" and db["message"] == "mariadb answers but has no database sekolah", db
         [vhost] = by(results, request=hosted["hampir"], name=f"{name}: nginx vhost")

@@ -32,12 +32,14 @@ class HostingEnv:
         return self.home / "state"
 
     def open_request(self, rid: str, slug: str, *, database: str = "mariadb", aliases: list[str] | None = None,
-                     kind: str = "php", host: str | None = None, name: str | None = None) -> None:
-        r = run_cli("request", "open", "--opd-code", "disdik", "--opd-name", "Dinas Pendidikan", "--app",
+                     kind: str = "php", host: str | None = None, name: str | None = None,
+                     opd: tuple[str, str] = ("disdik", "Dinas Pendidikan"), runtime_extra: dict[str, Any] | None = None) -> None:
+        r = run_cli("request", "open", "--opd-code", opd[0], "--opd-name", opd[1], "--app",
                     name or f"Aplikasi {slug}", "--letter-number", f"005/{slug}/2026", "--letter-date", "2026-11-02",
                     "--id", rid)
         assert r.exit_code == 0, r
         runtime = {"kind": kind, "version": "8.2", "document_root": "public"} if kind == "php" else {"kind": kind}
+        runtime.update(runtime_extra or {})
         spec = {"version": 1, "application": {"slug": slug, "name": name or f"Aplikasi {slug}"},
                 "runtime": runtime,
                 "hosting": {"host": host or (self.server.name if self.server else "web1"), "database": database,

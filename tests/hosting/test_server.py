@@ -57,17 +57,21 @@ def test_apply_serves_tls_and_keeps_the_password_secret(hosting_env: HostingEnv)
     for name in (MAIN, ALIAS):  # verified against the sandbox CA (curl --cacert)
         page = _served(env, name)
         head = page.lower()
-        assert head.startswith("http/2 200") and "strict-transport-security: max-age=31536000" in head, page
+        assert head.startswith("http/2 200") and "strict-transport-security: max-age=63072000" in head, page
         assert "x-content-type-options: nosniff" in head and "x-frame-options: sameorigin" in head
         assert "Sistem Informasi &lt;Sekolah&gt;" in page  # the placeholder, its name escaped
     res = env.curl(env.server.forward(80), MAIN, scheme="http", extra=("-i",))
     assert res.stdout.startswith("HTTP/1.1 301") and f"Location: https://{MAIN}/" in res.stdout, res.stdout
-    # Files: owned by the app user, nothing world-writable, the environment files 0600.
-    assert env.on_server("find /srv/apps/sisekolah -mindepth 1 ! -user sisekolah").stdout == ""
+    # Files: the code the deploy identity's, the runtime user owning only its temp and
+    # sessions, nothing world-writable; the environment files root's (0600, and 0640 for
+    # the one the runtime reads through its group).
+    owned = env.on_server("find /srv/apps/sisekolah -user sisekolah | sort").stdout.split()
+    assert owned == ["/srv/apps/sisekolah/shared/sessions", "/srv/apps/sisekolah/shared/tmp"], owned
+    assert env.on_server("stat -c '%U:%G %a' /srv/apps/sisekolah").stdout.strip() == "kominfo-deploy:sisekolah 750"
     assert env.on_server("find /srv/apps/sisekolah ! -type l -perm -o+w").stdout == ""
-    modes = env.on_server("stat -c '%a %U' /srv/apps/sisekolah/shared/.env.hosting /srv/apps/sisekolah/shared/.env "
+    modes = env.on_server("stat -c '%a %U %G' /srv/apps/sisekolah/shared/.env.hosting /srv/apps/sisekolah/shared/.env "
                           "/etc/ssl/kominfo-provision/sisekolah/privkey.pem").stdout.split("\n")
-    assert modes[:3] == ["600 sisekolah", "600 sisekolah", "600 root"]
+    assert modes[:3] == ["600 root root", "640 root sisekolah", "600 root root"]
     assert "nginx" in env.on_server("cat /etc/logrotate.d/nginx").stdout  # /var/log/nginx/*.log rotated
     # The generated password is only on the server: not in the output, the state
     # (audit log, registry), nor anything ansible-runner left behind.

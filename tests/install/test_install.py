@@ -156,8 +156,14 @@ def test_php_app_with_mariadb_and_secrets(install_home: Path, app_server, git_se
     kinds = {c["kind"] for c in r.json["checks"] if c["status"] == "pass"}
     assert {"smoke", "app-test", "infra", "documents"} <= kinds
     assert any("php8.2-fpm running" in c["name"] for c in r.json["checks"])
-    env_file = app_server.run("stat -c '%a %U' /srv/apps/catatan-staging/shared/.env").stdout.split()
-    assert env_file == ["600", "catatan-staging"]
+    env_file = app_server.run("stat -c '%a %U %G' /srv/apps/catatan-staging/shared/.env").stdout.split()
+    assert env_file == ["640", "root", "catatan-staging"]
+    # The code is the deploy identity's: the runtime user cannot rewrite its release.
+    home = app_server.run("stat -c '%U:%G %a' /srv/apps/catatan-staging").stdout.strip()
+    assert home == "kominfo-deploy:catatan-staging 750", home
+    rc = app_server.run("runuser -u catatan-staging -- touch /srv/apps/catatan-staging/current/public/index.php",
+                        check=False)
+    assert rc.returncode != 0 and "Permission denied" in rc.stderr, rc.stderr
     # The secret reached the server's .env and nowhere in our state: not the audit log, not
     # the database, not ansible-runner's artifacts.
     assert password in app_server.run("cat /srv/apps/catatan-staging/shared/.env").stdout
