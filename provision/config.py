@@ -446,9 +446,22 @@ class Hosting(Section):
     min_free_mb: int = Field(100, ge=0)
     acme_email: str = ""
     acme_server: str = ""  # empty: certbot's default (Let's Encrypt)
+    # ACME (tls_source = "acme"): the challenge (an app's spec may choose its own), the CA
+    # certificates certbot trusts for a private directory, external account binding (the
+    # HMAC key is a secret: PROVISION_HOSTING_ACME_EAB_HMAC_KEY or acme_eab_hmac_key_file),
+    # and for DNS-01 a TSIG key limited to _acme-challenge names, the primary as the web
+    # servers reach it (default dns.primary) and how long certbot waits before validation.
+    acme_challenge: Literal["http-01", "dns-01"] = "http-01"
+    acme_ca_bundle: str = ""
+    acme_eab_kid: str = ""
+    acme_eab_hmac_key_file: str = ""
+    acme_tsig_key_file: str = ""
+    acme_dns_server: str = ""
+    acme_dns_propagation_seconds: int = Field(60, ge=0, le=3600)
 
     @field_validator("inventory", "local_ca_cert", "local_ca_key_file", "ssh_config", "known_hosts",
-                     "repo_known_hosts", "deploy_key_file", "secrets_dir")
+                     "repo_known_hosts", "deploy_key_file", "secrets_dir", "acme_ca_bundle",
+                     "acme_eab_hmac_key_file", "acme_tsig_key_file")
     @classmethod
     def _file(cls, v: str) -> str:
         return _path(v)
@@ -481,6 +494,18 @@ class Hosting(Section):
     @classmethod
     def _acme_server(cls, v: str) -> str:
         return _url(v, ("https", "http"), "ACME directory URL")
+
+    @field_validator("acme_dns_server")
+    @classmethod
+    def _acme_dns_server(cls, v: str) -> str:
+        return _hostport(v) if v else v
+
+    @field_validator("acme_eab_kid")
+    @classmethod
+    def _eab_kid(cls, v: str) -> str:
+        if v and not re.match(r"^[A-Za-z0-9_.:-]{1,200}\Z", v):
+            raise _bad(f"{_show(v)} is not an EAB key id (letters, digits, '_', '.', ':', '-')")
+        return v
 
     @field_validator("acme_email")
     @classmethod
@@ -606,7 +631,7 @@ class Reports(Section):
 class Checks(Section):
     concurrency: int = Field(32, ge=1)
     timeout: float = Field(10.0, gt=0)
-    tls_warn_days: int = Field(21, ge=0)
+    tls_warn_days: int = Field(30, ge=0)
     tls_fail_days: int = Field(7, ge=0)
     # The only addresses a check connects to (HTTP, TLS, and the probes of A/AAAA records).
     probe_networks: list[Network] = ["127.0.0.0/8", "::1/128"]
@@ -665,6 +690,7 @@ SECRETS: dict[tuple[str, str], str] = {
     ("database", "password"): "PROVISION_DATABASE_PASSWORD",
     ("notify", "urls"): "PROVISION_NOTIFY_URLS",
     ("reports", "sign_password"): "PROVISION_REPORTS_SIGN_PASSWORD",
+    ("hosting", "acme_eab_hmac_key"): "PROVISION_HOSTING_ACME_EAB_HMAC_KEY",
 }
 
 
@@ -1015,6 +1041,7 @@ def check_config(config: Config) -> list[Problem]:
         problems.append(Problem("dns.ttl_min", "is greater than dns.ttl_max"))
     if (s.gitlab.url or "gitlab.url" in config.rejected) and not s.gitlab.root_group:
         problems.append(Problem("gitlab.root_group", "is required when gitlab.url is set"))
+    problems += _check_acme(config)
     if s.checks.tls_fail_days > s.checks.tls_warn_days:
         problems.append(Problem("checks.tls_fail_days", "is greater than checks.tls_warn_days"))
     if s.hosting.inventory and not s.hosting.known_hosts:
@@ -1030,4 +1057,36 @@ def check_config(config: Config) -> list[Problem]:
         value = getattr(getattr(s, sname), name)
         if value and not Path(value).expanduser().exists():
             problems.append(Problem(key, f"{value} does not exist"))
+    return problems
+
+
+def _check_acme(config: Config) -> list[Problem]:
+    """The ACME settings are complete: EAB in pairs, DNS-01 with its key and server, files present."""
+    h = config.settings.hosting
+    if h.tls_source != "acme":
+        return []
+    from provision.secrets import check_secret_file
+
+    problems: list[Problem] = []
+    try:
+        hmac = config.secret("hosting", "acme_eab_hmac_key")
+    except SecretError:
+        hmac = None  # reported with the other secrets
+    if h.acme_eab_kid and not hmac and not h.acme_eab_hmac_key_file:
+        problems.append(Problem("hosting.acme_eab_hmac_key_file", "acme_eab_kid is set: the CA also needs its HMAC key "
+                                "(PROVISION_HOSTING_ACME_EAB_HMAC_KEY or acme_eab_hmac_key_file, mode 0600)"))
+    if (hmac or h.acme_eab_hmac_key_file) and not h.acme_eab_kid:
+        problems.append(Problem("hosting.acme_eab_kid", "an EAB HMAC key is set but not its key id"))
+    if h.acme_eab_kid and not h.acme_server:
+        problems.append(Problem("hosting.acme_server", "external account binding needs the CA's directory URL"))
+    if h.acme_ca_bundle and not Path(h.acme_ca_bundle).expanduser().is_file():
+        problems.append(Problem("hosting.acme_ca_bundle", f"{h.acme_ca_bundle} does not exist"))
+    if h.acme_tsig_key_file:
+        try:
+            check_secret_file(Path(h.acme_tsig_key_file).expanduser(), "hosting.acme_tsig_key_file")
+        except SecretError as e:
+            problems.append(Problem("hosting.acme_tsig_key_file", str(e)))
+    elif h.acme_challenge == "dns-01":
+        problems.append(Problem("hosting.acme_tsig_key_file", "acme_challenge is dns-01: set the TSIG key "
+                                "limited to _acme-challenge names (docs/hosting.md)"))
     return problems

@@ -262,6 +262,9 @@ class Hosting(_Model):
     database: Literal["none", "mariadb", "postgresql"] = "none"
     tls: bool = True
     aliases: list[str] = Field(default_factory=list)
+    # ACME only: how the CA checks the names (default: hosting.acme_challenge in the configuration).
+    # dns-01 for names the CA cannot reach over HTTP (not yet public, internal addresses).
+    acme_challenge: Literal["http-01", "dns-01"] | None = None
 
     @field_validator("host")
     @classmethod

@@ -24,7 +24,7 @@ cat >> "$sb/demo.toml" <<TOML
 [checks]
 probe_ports = [$p80, $p443]
 connect_to = { "sisekolah.batam.test:443" = "127.0.0.1:$p443", "sisekolah.batam.test:80" = "127.0.0.1:$p80" }
-ca_bundle = "$PWD/$sb/ca/ca.pem"
+ca_bundle = "$PWD/$sb/pebble/root.pem"  # the sandbox's ACME CA (pebble) signs the app's certificate
 
 [reports]
 signatory_name = "Kepala Dinas (contoh)"
@@ -62,6 +62,13 @@ provision request step "$rid" 13 --done --note "Presentasi hasil: UAT, uji penet
 say "Steps 14-15: install and test, subdomain, hosting, letters"
 provision apply "$rid" --ref v1.0.0 --yes
 
+say "The certificate, issued by the sandbox's ACME CA (pebble) through certbot's HTTP-01 on the server"
+openssl s_client -connect "127.0.0.1:$p443" -servername sisekolah.batam.test -verify_hostname sisekolah.batam.test \
+  -CAfile "$sb/pebble/root.pem" -verify_return_error </dev/null 2>/dev/null \
+  | openssl x509 -noout -issuer -subject -ext subjectAltName -enddate
+curl -sS --fail -o /dev/null -w "HTTPS %{http_code}, certificate verified against pebble's root\n" \
+  --cacert "$sb/pebble/root.pem" --resolve "sisekolah.batam.test:$p443:127.0.0.1" "https://sisekolah.batam.test:$p443/"
+
 say "The nightly check"
 provision check --request "$rid"
 
@@ -73,7 +80,7 @@ provision audit verify
 
 say "Done in $(( $(date +%s) - start )) s."
 echo "The application: https://sisekolah.batam.test/ (resolve it with: dig @127.0.0.1 -p $(python3 -c 'import json; print(json.load(open(".sandbox/bind.json"))["primary"].split(":")[1])') sisekolah.batam.test)"
-echo "  curl --cacert $sb/ca/ca.pem --resolve sisekolah.batam.test:$p443:127.0.0.1 https://sisekolah.batam.test:$p443/"
+echo "  curl --cacert $sb/pebble/root.pem --resolve sisekolah.batam.test:$p443:127.0.0.1 https://sisekolah.batam.test:$p443/"
 echo "Documents: $(ls "$sb"/state/reports/*/* 2>/dev/null | tr '\n' ' ')"
 echo "Audit log: PROVISION_CONFIG=$PROVISION_CONFIG provision audit log $rid"
 echo "Stop the sandbox: python -m tests.sandbox down"

@@ -1,4 +1,4 @@
-"""`provision hosting plan|apply|delete|list`: step 15's hosting (docs/hosting.md)."""
+"""`provision hosting plan|apply|renew|delete|list`: step 15's hosting (docs/hosting.md)."""
 
 from __future__ import annotations
 
@@ -137,6 +137,31 @@ def apply_(app: Any, request_id: str, force: bool, reason: str | None, reconcile
     confirm_apply(f"the hosting of {request_id} ({plan.summary()}) on {', '.join(plan.meta['hosts'])}", yes)
     return _run(lambda: provider.apply(plan, app.audit, on_event=_progress(as_json), reconcile=reconcile),
                 "Applied", as_json)
+
+
+@hosting_cmd.command("renew")
+@click.argument("request_id", metavar="REQ")
+@change_options
+@command(request_arg="request_id", locks=True)
+def renew_(app: Any, request_id: str, dry_run: bool, yes: bool, as_json: bool) -> int:
+    """Renew the application's certificate now, whatever its expiry (audited).
+
+    With ACME, certbot on the server asks the CA again (--force-renewal) and nginx is
+    checked and reloaded; if the CA refuses, the previous certificate keeps serving.
+    Other drift the plan shows is applied in the same run.
+
+    \b
+    Example:
+      provision hosting renew REQ-2026-0001 --yes
+    """
+    provider = _provider(app)
+    plan = provider.plan_renew([request_id])
+    if not as_json:
+        click.echo(render_plan(plan))
+    if stop_before_apply(plan, as_json, dry_run, "Nothing to renew.", empty=plan.empty):
+        return 0
+    confirm_apply(f"the renewal of the certificate of {request_id} on {', '.join(plan.meta['hosts'])}", yes)
+    return _run(lambda: provider.apply(plan, app.audit, on_event=_progress(as_json)), "Applied", as_json)
 
 
 @hosting_cmd.command("delete")

@@ -27,7 +27,7 @@ from typing import Any
 
 from provision.audit import utcnow
 from provision.errors import AuthError, PartialApply, ProvisionError, Unreachable
-from provision.hosting import planner, registry
+from provision.hosting import acme, planner, registry
 from provision.hosting.planner import DatabaseUnavailable, HostOutOfDisk, NginxConfigBroken
 from provision.hosting.probe import HostState, probe_host
 from provision.hosting.target import HostingTarget, resolve_target
@@ -54,6 +54,8 @@ def _error_for(message: str, host: str, unreachable: bool, report: ApplyReport |
                                 "Start it and run again.")
     elif "out of disk space" in low or "no space left" in low:
         e = HostOutOfDisk(f"{host} ran out of disk space: {message}", "Free some space and run again.")
+    elif acme.is_acme_failure(message):
+        e = acme.failure(message, host)
     elif "already invalid" in low:
         e = NginxConfigBroken(f"{message}")
     else:
@@ -142,6 +144,33 @@ class HostingProvider:
                 plan.notes.append(f"{t.instance}: the {t.kind} app service is created by `provision install` "
                                   "(it needs the application's code).")
         plan.data.update(targets=targets, facts=facts, states=states)
+        return plan
+
+    def plan_renew(self, request_ids: list[str]) -> Plan:
+        """`plan` plus a renewal of each application's certificate now, whatever its expiry
+        (`provision hosting renew`). Refuses an application not hosted with TLS yet."""
+        from provision.errors import UsageError
+
+        plan = self.plan(request_ids)
+        targets: list[HostingTarget] = plan.data["targets"]
+        states: dict[str, HostState] = plan.data["states"]
+        facts: dict[str, dict[str, Any]] = plan.data["facts"]
+        for t in targets:
+            s = states[t.host].apps[t.instance]
+            if not t.tls:
+                raise UsageError(f"{t.request_id} is not hosted with TLS (spec hosting.tls, hosting.tls_source): "
+                                 "there is no certificate to renew.")
+            if not s.get("cert_pem") or not s["vhost"]:
+                raise UsageError(f"{t.request_id} has no certificate on {t.host} yet: nothing to renew.",
+                                 f"Run `provision hosting apply {t.request_id}` first.")
+            facts[t.instance].update(issue_cert=True, force=True)
+            if not any(c.kind == "hosting.tls" and c.data is t for c in plan.changes):
+                info = facts[t.instance].get("cert")
+                plan.changes.append(Change("update", "hosting.tls", f"{t.domain} on {t.host}",
+                                           info.as_dict() if info else None,
+                                           {"names": t.server_names, "source": t.tls_source,
+                                            "reason": "renewal forced by `provision hosting renew`"}, t))
+        plan.meta["renew"] = True
         return plan
 
     def _registry_change(self, t: HostingTarget) -> list[Change]:
@@ -237,7 +266,11 @@ class HostingProvider:
         if t.tls and facts.get("issue_cert") and t.tls_source == "local-ca":
             chain, keyfile, _ = self._ca().issue(t.server_names, workdir)
             cert, key = str(chain), str(keyfile)
-        return t.extravars(password_file, cert, key, self.cfg.acme_email, self.cfg.acme_server)
+        extra: dict[str, Any] = {"tls_force": bool(facts.get("force"))}
+        if t.tls and t.tls_source == "acme":
+            extra.update(acme.extravars(self.cfg, self.app.config.secret, t.acme_challenge, workdir,
+                                        self.app.config.dns.primary))
+        return t.extravars(password_file, cert, key, self.cfg.acme_email, self.cfg.acme_server, extra)
 
     def _register(self, targets: list[HostingTarget], status: str,
                   states: dict[str, HostState] | None = None) -> None:

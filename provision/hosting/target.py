@@ -39,6 +39,7 @@ class HostingTarget:
     db_name: str
     tls: bool
     tls_source: str
+    acme_challenge: str = "http-01"  # acme: http-01 | dns-01 (the spec's choice, else the configuration's)
     spec: Any = field(default=None, repr=False)
 
     @property
@@ -50,7 +51,7 @@ class HostingTarget:
         return f"{self.kind} {self.php_version}" if self.kind == "php" else self.kind
 
     def extravars(self, password_file: str = "", cert: str = "", key: str = "", acme_email: str = "",
-                  acme_server: str = "") -> dict[str, Any]:
+                  acme_server: str = "", acme: dict[str, Any] | None = None) -> dict[str, Any]:
         """One item of hosting.yml's hosting_apps: paths of secret files, never secrets."""
         return {"host": self.host, "instance": self.instance, "root": self.root, "kind": self.kind,
                 "php_version": self.php_version, "server_names": self.server_names,
@@ -59,13 +60,15 @@ class HostingTarget:
                 "db_password_file": password_file, "tls": self.tls, "tls_source": self.tls_source,
                 "tls_src_cert": cert, "tls_src_key": key, "acme_email": acme_email, "acme_server": acme_server,
                 "writable": list(self.spec.runtime.writable) if self.spec else [],
-                "process_exec": bool(self.spec.runtime.process_exec) if self.spec else False}
+                "process_exec": bool(self.spec.runtime.process_exec) if self.spec else False,
+                "acme_challenge": self.acme_challenge, **(acme or {})}
 
     def as_dict(self) -> dict[str, Any]:
         return {"request": self.request_id, "host": self.host, "instance": self.instance, "root": self.root,
                 "runtime": self.runtime, "server_names": self.server_names, "database": self.database,
                 "db_name": self.db_name if self.database != "none" else None, "tls": self.tls,
-                "tls_source": self.tls_source if self.tls else None}
+                "tls_source": self.tls_source if self.tls else None,
+                **({"acme_challenge": self.acme_challenge} if self.tls and self.tls_source == "acme" else {})}
 
 
 def db_name_for(slug: str) -> str:
@@ -122,10 +125,14 @@ def resolve_target(app: Any, request_id: str, inventory: Any | None = None) -> H
     tls = spec.hosting.tls and h.tls_source != "none"
     if tls and h.tls_source == "local-ca" and not (h.local_ca_cert and h.local_ca_key_file):
         problems.append(Problem("hosting.local_ca_cert", "tls_source is local-ca: set local_ca_cert and local_ca_key_file"))
+    challenge = spec.hosting.acme_challenge or h.acme_challenge
+    if tls and h.tls_source == "acme" and challenge == "dns-01" and not h.acme_tsig_key_file:
+        problems.append(Problem("hosting.acme_tsig_key_file", "the certificate is to be validated by DNS-01: set "
+                                "the TSIG key limited to _acme-challenge names (docs/hosting.md)"))
     if problems:
         raise ValidationError(problems, "hosting")
     return HostingTarget(
         request_id=request_id, opd_name=req.opd_name, app_name=spec.application.name, host=spec.hosting.host,
         instance=slug, root=root, kind=rt.kind, php_version=rt.version if rt.kind == "php" and rt.version else "8.2",
         document_root=rt.document_root, port=app_port(slug), server_names=seen, database=spec.hosting.database,
-        db_name=db, tls=tls, tls_source=h.tls_source, spec=spec)
+        db_name=db, tls=tls, tls_source=h.tls_source, acme_challenge=challenge, spec=spec)

@@ -25,7 +25,7 @@ pytestmark = [pytest.mark.root, pytest.mark.slow]
 APPS = {
     "sekolah": ("php", "mariadb", 200, None),
     "perpus": ("static", None, 90, None),
-    "hampir": ("static", None, 14, None),   # under tls_warn_days (21)
+    "hampir": ("static", None, 14, None),   # under tls_warn_days (30)
     "kritis": ("static", None, 3, None),    # under tls_fail_days (7)
     "basi": ("static", None, -2, None),     # expired two days ago
     "salah": ("static", None, 90, ["lain.batam.test"]),  # a certificate for another name
@@ -116,7 +116,7 @@ def test_certificates_expiring_expired_and_wrong_name(hosted: dict[str, str]) ->
     assert code == 3 and "checks failed" in err
     tls = {r["request"]: r for r in by(results, check="tls")}
     assert tls[hosted["hampir"]]["status"] == "warn"
-    assert re.fullmatch(r"expires in 1[34]\.\d days \(.* UTC\); under checks\.tls_warn_days=21",
+    assert re.fullmatch(r"expires in 1[34]\.\d days \(.* UTC\); under checks\.tls_warn_days=30",
                         tls[hosted["hampir"]]["message"]), tls[hosted["hampir"]]
     assert tls[hosted["kritis"]]["status"] == "fail"
     assert re.fullmatch(r"expires in [23]\.\d days \(.* UTC\); under checks\.tls_fail_days=7",

@@ -58,7 +58,7 @@ class Stack:
         return Proc(argv, p.returncode, p.stdout, p.stderr)
 
     def up(self, slugs: list[str]) -> None:
-        r = self.sandbox("up")
+        r = self.sandbox("up", "--tls", "local-ca")  # the end-to-end tests are not about ACME
         if r.rc != 0:
             raise StackError(f"the sandbox did not come up: {r!r}")
         status = json.loads(self.sandbox("status", "--json").stdout)

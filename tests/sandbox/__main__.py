@@ -9,8 +9,11 @@ State (client key, ssh_config, known_hosts, inventory, provision.toml) lives in
 <checkout>/.sandbox, or $KOMINFO_SANDBOX_DIR. `up` is idempotent: servers already running
 are kept, missing ones started. It also starts the BIND pair of tests/sandbox/bind.py
 (zone batam.test) and the GitLab emulator (tests/sandbox/gitlab_stack.py), and writes
-their [dns] and [gitlab] sections. Everything outlives this command until
-`down`.
+their [dns] and [gitlab] sections. With `--tls acme` (the default) it also starts an ACME
+CA, pebble (tests/sandbox/pebble.py), validating at the first server's port-80
+forwarder and resolving through the sandbox BIND, and configures the production path
+(`tls_source = "acme"`); `--tls local-ca` signs certificates with the sandbox's local CA
+instead. Everything outlives this command until `down`.
 """
 
 from __future__ import annotations
@@ -20,7 +23,7 @@ import json
 import sys
 from pathlib import Path
 
-from tests.sandbox import SandboxError, bind, gitlab_stack
+from tests.sandbox import SandboxError, bind, gitlab_stack, pebble
 from tests.sandbox.rootfs import prune_old_trees
 from tests.sandbox.server import SERVICES, Sandbox, Server, clean_orphans, load_records
 
@@ -59,16 +62,21 @@ def _describe(server: Server) -> dict[str, object]:
             "services": dict(zip(SERVICES, states)), "forwards": forwards}
 
 
-def cmd_up(state: Path, servers: int) -> int:
+#: The demo application's names: the sandbox's ACME key may set their _acme-challenge TXT records.
+ACME_NAMES = ["sisekolah.batam.test"]
+
+
+def cmd_up(state: Path, servers: int, tls: str = "acme") -> int:
     sb = Sandbox(state, persistent=True)
     wanted = [f"kominfo{i}" for i in range(1, servers + 1)]
     missing = [n for n in wanted if n not in sb.servers]
     bind_was_up = (state / "bind.json").exists()
     gitlab_was_up = (state / "gitlab.json").exists()
+    pebble_was_up = (state / "pebble.json").exists()
     # What this call starts is undone if a later part fails: nothing is left half-started.
     try:
         state.mkdir(parents=True, exist_ok=True)
-        dns = bind.sandbox_up(state)
+        dns = bind.sandbox_up(state, acme_names=ACME_NAMES)
         gitlab = gitlab_stack.gitlab_up(state)
         if missing:
             print(f"starting {', '.join(missing)} (the first run builds the root filesystem: a few minutes)")
@@ -80,6 +88,7 @@ def cmd_up(state: Path, servers: int) -> int:
             for port in (80, 443):
                 sb.servers[name].forward(port)
         gitlab_stack.tunnels_up(state, [sb.servers[n] for n in wanted], gitlab)
+        acme = pebble.sandbox_up(state, str(dns["primary"]), sb.servers[wanted[0]]) if tls == "acme" else None
     except BaseException:
         for name in missing:
             if name in sb.servers:
@@ -88,9 +97,12 @@ def cmd_up(state: Path, servers: int) -> int:
             bind.sandbox_down(state)
         if not gitlab_was_up:
             gitlab_stack.gitlab_down(state)
+        if not pebble_was_up:
+            pebble.sandbox_down(state)
         raise
     (state / "state").mkdir(exist_ok=True)
-    hosting_extra = gitlab_stack.hosting_keys(state, gitlab)
+    hosting_extra = gitlab_stack.hosting_keys(state, gitlab) + (
+        pebble.acme_toml(acme, str(dns["acme_key_file"])) if acme else 'tls_source = "local-ca"\n')
     (state / "provision.toml").write_text(provision_toml(sb, hosting_extra) + "\n" + bind.dns_toml(dns) + "\n"
                                           + gitlab_stack.gitlab_toml(gitlab))
     print_usage(sb, dns)
@@ -100,6 +112,13 @@ def cmd_up(state: Path, servers: int) -> int:
 def _dns_info(state: Path) -> dict[str, object] | None:
     try:
         return json.loads((state / "bind.json").read_text())  # type: ignore[no-any-return]
+    except (OSError, ValueError):
+        return None
+
+
+def _pebble_info(state: Path) -> dict[str, object] | None:
+    try:
+        return json.loads((state / "pebble.json").read_text())  # type: ignore[no-any-return]
     except (OSError, ValueError):
         return None
 
@@ -116,6 +135,10 @@ def print_usage(sb: Sandbox, dns: dict[str, object] | None) -> None:
     if dns:
         print(f"  {'BIND':10} zone {dns['zone']} primary {dns['primary']} secondary {dns['secondary']} "
               f"(TSIG key {dns['key_file']})")
+    acme = _pebble_info(sb.state_dir)
+    if acme:
+        print(f"  {'ACME CA':10} pebble {acme['directory']} (in {acme['server']}: {acme['inside_directory']}); "
+              f"it signs with {acme['root']}")
     first = min(sb.servers) if sb.servers else "kominfo1"
     host, _, port = str(dns["primary"]).rpartition(":") if dns else ("127.0.0.1", "", "53")
     custom = sb.state_dir != default_state_dir().resolve()
@@ -150,6 +173,8 @@ def cmd_down(state: Path) -> int:
     if (state / "bind.json").exists():
         names.append("BIND")
     bind.sandbox_down(state)
+    if pebble.sandbox_down(state):
+        names.append("ACME CA (pebble)")
     if gitlab_stack.gitlab_down(state):
         names.append("GitLab emulator")
     cleaned = clean_orphans()
@@ -168,6 +193,8 @@ def main(argv: list[str] | None = None) -> int:
     sub = parser.add_subparsers(dest="command", required=True)
     up = sub.add_parser("up", help="start the sandbox servers (idempotent)")
     up.add_argument("--servers", type=int, default=1, help="how many Kominfo servers (default 1)")
+    up.add_argument("--tls", choices=["acme", "local-ca"], default="acme",
+                    help="certificates from the sandbox's ACME CA, pebble (default), or from its local CA")
     st = sub.add_parser("status", help="what runs; exit 3 if a server died")
     st.add_argument("--json", action="store_true")
     sub.add_parser("down", help="stop everything and clean leftovers")
@@ -177,7 +204,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "up":
             if not 1 <= args.servers <= 20:
                 parser.error("--servers must be between 1 and 20")
-            return cmd_up(state, args.servers)
+            return cmd_up(state, args.servers, args.tls)
         if args.command == "status":
             return cmd_status(state, args.json)
         return cmd_down(state)

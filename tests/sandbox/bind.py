@@ -33,6 +33,7 @@ import dns.rdatatype
 from tests.sandbox import SandboxError, as_user, chown_to, find_binary, free_port, pid_alive, run, tail, terminate
 
 KEY_NAME = "provision-key"
+ACME_KEY_NAME = "acme-key"  # certbot's DNS-01 key: may change only the _acme-challenge TXT records
 _PREFIX = "kp-bind-"
 NAMED_USER = "nobody"
 
@@ -133,7 +134,8 @@ class BindPair:
     def __init__(self, zone: str = "batam.test.", records: list[str] | None = None,
                  serial: int = 2026010101, secondary: bool = True, secondary_transfers: bool = True,
                  policy: str = "grant provision-key zonesub ANY;",
-                 options: str = "", tmp_root: Path | None = None, base_dir: Path | None = None) -> None:
+                 options: str = "", tmp_root: Path | None = None, base_dir: Path | None = None,
+                 acme_names: list[str] | None = None) -> None:
         self.zone = zone if zone.endswith(".") else zone + "."
         self.records = DEFAULT_RECORDS + list(records or [])
         self.serial = serial
@@ -141,6 +143,8 @@ class BindPair:
         self.secondary_transfers = secondary_transfers  # False: the secondary refuses AXFR/IXFR
         self.policy = policy.replace("provision-key", KEY_NAME)
         self.options = options  # extra lines for the primary's options block
+        # Names that get a second key, ACME_KEY_NAME, granted only their _acme-challenge TXT records.
+        self.acme_names = acme_names
         self.base_dir = base_dir  # a fixed data directory (the sandbox for people); else a temp dir
         self.tmp_root = tmp_root
         self.base: Path | None = None
@@ -166,6 +170,34 @@ class BindPair:
     def client_key_file(self) -> Path:
         assert self.base, "not started"
         return self.base / "client.key"
+
+    @property
+    def acme_key_file(self) -> Path:
+        assert self.base, "not started"
+        return self.base / "acme.key"
+
+    def acme_policy(self) -> str:
+        """The update-policy lines of the ACME key: one `name` rule a certificate name."""
+        return " ".join(f"grant {ACME_KEY_NAME} name _acme-challenge.{n.rstrip('.')}. TXT;"
+                        for n in self.acme_names or [])
+
+    def set_policy(self, policy: str) -> None:
+        """Rewrite the primary's update-policy and reload it (SIGHUP), e.g. to revoke a key's grant."""
+        assert self.primary and self.primary.proc, "not started"
+        conf = self.primary.data / "named.conf"
+        text = re.sub(r"update-policy \{.*?\};\n", f"update-policy {{ {policy} }};\n", conf.read_text(), count=1)
+        conf.write_text(text)
+        checkconf = find_binary("named-checkconf", [], "bind9-utils")
+        run([checkconf, str(conf)], "named-checkconf for the new policy")
+        done = "reloading configuration succeeded"
+        log = self.primary.data / "stderr.log"  # named -g logs to its stderr
+        before = log.read_text(errors="replace").count(done)
+        os.kill(self.primary.proc.pid, signal.SIGHUP)
+        deadline = time.monotonic() + 10
+        while log.read_text(errors="replace").count(done) <= before:
+            if time.monotonic() > deadline:
+                raise SandboxError(f"BIND primary did not reload its policy: {self.primary.output()}")
+            time.sleep(0.05)
 
     def zone_text(self) -> str:
         lines = [f"$ORIGIN {self.zone}", "$TTL 3600",
@@ -193,6 +225,11 @@ class BindPair:
             key_text = run([keygen, "-a", "hmac-sha256", KEY_NAME], "tsig-keygen").stdout
             self.client_key_file.write_text(key_text)
             os.chmod(self.client_key_file, 0o600)
+            if self.acme_names is not None:
+                acme_text = run([keygen, "-a", "hmac-sha256", ACME_KEY_NAME], "tsig-keygen (ACME key)").stdout
+                self.acme_key_file.touch(mode=0o600)
+                self.acme_key_file.write_text(acme_text)
+                key_text += acme_text
             self.primary = NamedProcess("primary", self.base, free_port())
             if self.with_secondary:
                 self.secondary = NamedProcess("secondary", self.base, free_port())
@@ -210,7 +247,7 @@ class BindPair:
             notify = (f"    notify explicit;\n    notify-delay 0;\n    also-notify {{ 127.0.0.1 port {self.secondary.port}; }};"
                       if self.secondary else "    notify no;")
             primary_block = (f'    type primary;\n    file "{zfile}";\n'
-                             f"    update-policy {{ {self.policy} }};\n"
+                             f"    update-policy {{ {self.policy} {self.acme_policy()} }};\n"
                              f"    allow-transfer {{ key {KEY_NAME}; }};\n{notify}")
             self.primary.start(_named_conf(self.primary.data, self.primary.port, self.zone,
                                            primary_block, self.options), named)
@@ -291,7 +328,7 @@ def require_bind() -> None:
 DEMO_RECORDS = ["www 3600 IN A 192.0.2.10", "@ 3600 IN MX 10 mail", "mail 3600 IN A 192.0.2.25"]
 
 
-def sandbox_up(state_dir: Path, zone: str = "batam.test.") -> dict[str, object]:
+def sandbox_up(state_dir: Path, zone: str = "batam.test.", acme_names: list[str] | None = None) -> dict[str, object]:
     """Start (or find running) the sandbox's BIND pair under `state_dir`/bind; its facts.
 
     The named processes run in their own sessions and keep running until sandbox_down.
@@ -302,11 +339,12 @@ def sandbox_up(state_dir: Path, zone: str = "batam.test.") -> dict[str, object]:
         if all(pid_alive(int(p)) for p in info["pids"]):
             return info
         sandbox_down(state_dir)
-    pair = BindPair(zone=zone, records=DEMO_RECORDS, base_dir=state_dir / "bind")
+    pair = BindPair(zone=zone, records=DEMO_RECORDS, base_dir=state_dir / "bind", acme_names=acme_names)
     pair.start()
     assert pair.primary and pair.secondary and pair.primary.proc and pair.secondary.proc
     info = {"zone": pair.zone, "primary": pair.primary_addr, "secondary": pair.secondary_addr,
             "key_file": str(pair.client_key_file),
+            "acme_key_file": str(pair.acme_key_file) if acme_names is not None else "",
             "pids": [pair.primary.proc.pid, pair.secondary.proc.pid]}
     info_file.write_text(json.dumps(info, indent=2))
     return info

@@ -144,7 +144,7 @@ def gitlab_down(state_dir: Path, timeout: float = 10.0) -> bool:
 
 
 def hosting_keys(state_dir: Path, info: dict[str, Any]) -> str:
-    """[hosting] keys for installing from the emulator and TLS from a local CA."""
+    """[hosting] keys for installing from the emulator and the local CA (tls_source is set by the caller)."""
     from provision.hosting.tls import make_ca
 
     ca_dir = state_dir / "ca"
@@ -153,7 +153,6 @@ def hosting_keys(state_dir: Path, info: dict[str, Any]) -> str:
         cert, key = make_ca(ca_dir)
     user, port = info["ssh_user"], info["ssh_port"]
     return (
-        'tls_source = "local-ca"\n'
         f'local_ca_cert = "{cert}"\n'
         f'local_ca_key_file = "{key}"\n'
         f'repo_url = "ssh://{user}@127.0.0.1:{port}/{{root_group}}/{{group}}/{{slug}}.git"\n'

@@ -36,6 +36,8 @@ PACKAGES = (
     "openssh-server", "python3", "iproute2", "systemd", "nginx", "php8.2-fpm", "php8.2-mysql",
     "php8.2-pgsql", "mariadb-server", "postgresql", "sudo", "acl", "python3-apt",
     "python3-pymysql", "python3-psycopg2", "openssl", "ca-certificates", "procps", "curl", "git",
+    # ACME certificates (issue 15): certbot and its RFC 2136 (DNS-01) plugin.
+    "certbot", "python3-certbot-dns-rfc2136",
 )
 MIN_FREE_BYTES = 2 * 1024**3  # the tree is about 1 GB; debootstrap and apt need room to unpack
 MARKER = "etc/kominfo-sandbox-rootfs"

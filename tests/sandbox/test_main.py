@@ -64,12 +64,22 @@ def test_up_is_idempotent_status_reports_and_down_cleans() -> None:
         assert [s["name"] for s in servers] == ["kominfo1"]
         assert servers[0]["alive"] and set(servers[0]["services"].values()) == {"active"}
         assert json.loads(status.stdout)["bind"]["zone"] == "batam.test."
+        # The production path: certificates from the sandbox's ACME CA (pebble), up and answering.
+        assert cfg.settings.hosting.tls_source == "acme"  # type: ignore[attr-defined]
+        pebble_info = json.loads((Path(state) / "pebble.json").read_text())
+        import ssl
+        import urllib.request
+
+        ctx = ssl.create_default_context(cafile=pebble_info["listener_ca"])
+        with urllib.request.urlopen(pebble_info["directory"], timeout=10, context=ctx) as resp:
+            assert "newOrder" in json.loads(resp.read())
+        assert "BEGIN CERTIFICATE" in Path(pebble_info["root"]).read_text()
         netns = servers[0]["netns"]
         assert netns in netns_list()
     finally:
         down = _cli("--state-dir", state, "down")
     assert down.returncode == 0, down.stderr
-    assert "stopped: kominfo1, BIND, GitLab emulator" in down.stdout
+    assert "stopped: kominfo1, BIND, ACME CA (pebble), GitLab emulator" in down.stdout
     assert not (Path(state) / "bind.json").exists()
     from tests.sandbox.gitlab_stack import _alive
 
