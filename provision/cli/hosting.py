@@ -141,9 +141,10 @@ def apply_(app: Any, request_id: str, force: bool, reason: str | None, reconcile
 
 @hosting_cmd.command("renew")
 @click.argument("request_id", metavar="REQ")
+@_checksum_option
 @change_options
 @command(request_arg="request_id", locks=True)
-def renew_(app: Any, request_id: str, dry_run: bool, yes: bool, as_json: bool) -> int:
+def renew_(app: Any, request_id: str, checksum: str | None, dry_run: bool, yes: bool, as_json: bool) -> int:
     """Renew the application's certificate now, whatever its expiry (audited).
 
     With ACME, certbot on the server asks the CA again (--force-renewal) and nginx is
@@ -158,6 +159,7 @@ def renew_(app: Any, request_id: str, dry_run: bool, yes: bool, as_json: bool) -
     plan = provider.plan_renew([request_id])
     if not as_json:
         click.echo(render_plan(plan))
+    check_checksum(plan, checksum)
     if stop_before_apply(plan, as_json, dry_run, "Nothing to renew.", empty=plan.empty):
         return 0
     confirm_apply(f"the renewal of the certificate of {request_id} on {', '.join(plan.meta['hosts'])}", yes)
