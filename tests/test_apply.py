@@ -43,10 +43,10 @@ def test_step_11_then_resume_repeats_nothing(env: Env) -> None:
     record_steps(rid, *range(1, 11))
     r = run_cli("apply", rid, "--until", "11", "--dry-run")
     assert r.exit_code == 0, r
-    assert "step 11 repository: 10 to create" in r.stdout and "Dry run: nothing applied." in r.stdout
+    assert "step 11 repository: 12 to create" in r.stdout and "Dry run: nothing applied." in r.stdout
     r = run_cli("apply", rid, "--until", "11", "--yes")
     assert r.exit_code == 0, r
-    assert "[done] step 11 repository: 10 to create" in r.stdout
+    assert "[done] step 11 repository: 12 to create" in r.stdout
     shown = run_cli("request", "show", rid, "--json").json
     step11 = shown["steps"][10]
     assert step11["status"] == "done" and step11["output_ref"].endswith("/pemko-batam/disdik/sisekolah")
@@ -112,7 +112,7 @@ def test_a_plan_changed_after_confirmation_is_refused_not_applied(env: Env,
         r = run_cli("apply", rid, "--until", "11", "--yes")
     assert confirmed == [f"the automated steps of {rid}"]
     assert r.exit_code == 7, r
-    assert "step 11 repository: 10 to create" in r.stdout  # what was shown
+    assert "step 11 repository: 12 to create" in r.stdout  # what was shown
     assert (f"the repository plan of {rid} changed since it was shown: now also updates gitlab.project "
             "pemko-batam/disdik/sisekolah") in r.stderr, r.stderr
     assert "Nothing of the repository was applied." in r.stderr
@@ -120,7 +120,7 @@ def test_a_plan_changed_after_confirmation_is_refused_not_applied(env: Env,
     assert gitlab_events(rid) == []  # not even attempted
     assert run_cli("request", "show", rid, "--json").json["steps"][10]["status"] == "pending"
     r = run_cli("apply", rid, "--until", "11", "--yes")  # a new review applies the new plan
-    assert r.exit_code == 0 and "[done] step 11 repository: " in r.stdout and "1 to update" in r.stdout, r
+    assert r.exit_code == 0 and "[done] step 11 repository: " in r.stdout and "2 to update" in r.stdout, r
 
 
 def test_dry_run_json_is_one_document_and_its_checksum_pins_the_run(env: Env) -> None:
@@ -132,7 +132,7 @@ def test_dry_run_json_is_one_document_and_its_checksum_pins_the_run(env: Env) ->
     assert sorted(doc) == ["checksum", "plans", "result"] and doc["result"] is None
     assert [(p["stage"], p["step"]) for p in doc["plans"]] == [
         ("repository", 11), ("staging install", 14), ("tests", 14), ("berita acara", 14)]
-    assert doc["plans"][0]["summary"] == "10 to create" and doc["plans"][0]["deferred"] is None
+    assert doc["plans"][0]["summary"] == "12 to create" and doc["plans"][0]["deferred"] is None
     # no install settings in this configuration: shown as not plannable, not hidden
     assert doc["plans"][1]["deferred"] == "cannot be planned now: hosting.inventory is not set."
     assert doc["plans"][2]["deferred"].startswith("decided after the staging install")
@@ -143,7 +143,7 @@ def test_dry_run_json_is_one_document_and_its_checksum_pins_the_run(env: Env) ->
     assert "  + gitlab.project pemko-batam/disdik/sisekolah" in text.stdout  # each change, not only counts
     md = run_cli("apply", rid, "--until", "14", "--ref", "v1.0.0", "--dry-run", "--markdown")
     assert md.exit_code == 0, md
-    assert f"### step 11 repository ({rid}): 10 to create" in md.stdout
+    assert f"### step 11 repository ({rid}): 12 to create" in md.stdout
     assert "| + | gitlab.project | pemko-batam/disdik/sisekolah |" in md.stdout
     assert "_Final when the stage runs: decided after the staging install" in md.stdout
     assert f"Checksum of the whole plan: `{reviewed}`" in md.stdout and "Dry run: nothing applied." in md.stdout
@@ -183,7 +183,7 @@ def test_a_second_process_changing_the_world_at_the_prompt_is_refused(env: Env) 
             assert time.monotonic() < deadline and proc.poll() is None, seen.decode(errors="replace")
             if select.select([leader], [], [], 1)[0]:
                 seen += os.read(leader, 65536)
-        assert b"step 11 repository: 10 to create" in seen
+        assert b"step 11 repository: 12 to create" in seen
         make_it_by_hand(env)
         os.write(leader, b"y\n")
         while proc.poll() is None or select.select([leader], [], [], 0.2)[0]:

@@ -394,7 +394,7 @@ def test_legitimate_changes_keep_verifying(store_url: str) -> None:
     rid = _history()
     _issue_rows(rid)
     assert run_cli("request", "step", rid, "4", "--start").exit_code == 0
-    assert run_cli("request", "close", rid, "--reason", "selesai").exit_code == 0
+    assert run_cli("request", "close", rid, "--reason", "selesai", "--yes").exit_code == 0
     r = run_cli("audit", "verify", "--json")
     assert r.exit_code == 0 and r.json["ok"] and r.json["rows"] == [], r
 
@@ -569,7 +569,7 @@ def test_an_upgraded_log_keeps_its_old_events_and_seals_the_rows(store_url: str,
     """0002 -> 0003: the old events keep their SHA-256 links; the first keyed write seals
     every covered row (event 3), its own event follows keyed (4); the lot verifies."""
     _legacy_log(store_url)
-    r = run_cli("request", "close", "REQ-2026-0001", "--reason", "dibatalkan")
+    r = run_cli("request", "close", "REQ-2026-0001", "--reason", "dibatalkan", "--yes")
     assert r.exit_code == 0, r
     r = run_cli("audit", "verify")
     assert r.exit_code == 0, r
@@ -588,7 +588,7 @@ def test_an_upgraded_log_keeps_its_old_events_and_seals_the_rows(store_url: str,
 def test_the_old_events_are_fixed_by_the_first_keyed_one(store_url: str, forgery: str, first_bad: int,
                                                          part: str) -> None:
     _legacy_log(store_url)
-    assert run_cli("request", "close", "REQ-2026-0001", "--reason", "dibatalkan").exit_code == 0
+    assert run_cli("request", "close", "REQ-2026-0001", "--reason", "dibatalkan", "--yes").exit_code == 0
     if forgery == "edit":
         _sql(store_url, "UPDATE audit_events SET actor = 'mallory' WHERE seq = 1")
     elif forgery == "edit+recompute":  # the old part recomputed: its last link no longer fits event 3's MAC
@@ -615,7 +615,7 @@ def test_the_old_events_are_fixed_by_the_first_keyed_one(store_url: str, forgery
 
 def test_an_old_row_is_covered_by_the_seal(store_url: str) -> None:
     _legacy_log(store_url)
-    assert run_cli("request", "close", "REQ-2026-0001", "--reason", "dibatalkan").exit_code == 0
+    assert run_cli("request", "close", "REQ-2026-0001", "--reason", "dibatalkan", "--yes").exit_code == 0
     _sql(store_url, "UPDATE request_steps SET status = 'done' WHERE request_id = 'REQ-2026-0002' AND number = 1")
     _rows_differ(run_cli("audit", "verify"), "request_steps/1 of REQ-2026-0002: changed after event 3, "
                                              "without an audit event")
@@ -626,7 +626,7 @@ def test_the_whole_log_rewritten_as_old_is_caught_by_a_checkpoint(store_url: str
     moves the keyed part's start past the end is not caught by the log alone (docs/audit.md
     says so); a checkpoint taken before catches it."""
     _legacy_log(store_url)
-    assert run_cli("request", "close", "REQ-2026-0001", "--reason", "dibatalkan").exit_code == 0
+    assert run_cli("request", "close", "REQ-2026-0001", "--reason", "dibatalkan", "--yes").exit_code == 0
     cp = provision_home / "cp.json"
     assert run_cli("audit", "checkpoint", "-o", str(cp)).exit_code == 0
 

@@ -24,6 +24,12 @@ KNOWN: dict[tuple[str, str], str] = {
     # provision/placement.py (issue 14 item 3), which ends this circle.
     ("provision.hosting.target", "provision.install"): "app_port",
     ("provision.install.target", "provision.hosting"): "tls_paths",
+    # DNS-01 reads the primary's address as the DNS provider does: parse_server goes to a
+    # neutral module of addresses with the rest of server access (issue 14 item 4).
+    ("provision.hosting.acme", "provision.dns"): "parse_server",
+    # A CI job's proof (protected tag, project of the pipeline) is asked of GitLab: the
+    # client goes below both providers when GitLab access is shared (issue 14 item 4).
+    ("provision.install.ci", "provision.gitlab"): "project_info, GitLabClient, tag_matches",
 }
 
 

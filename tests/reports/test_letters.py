@@ -144,6 +144,7 @@ def test_berita_acara_is_a_naskah_dinas(letters: LetterEnv, tmp_path: Path) -> N
     # wrap, so read them in content order).
     flat = " ".join(subprocess.run([tool("pdftotext"), "-raw", str(pdf), "-"], capture_output=True, text=True,
                                    check=True, timeout=60).stdout.split())
+    flat = flat.replace("- ", "-")  # a name wrapped at its hyphen ("sisekolah- staging")
     assert "Berkas lingkungan (.env) milik root, mode 0640" in flat and "mode 0640, pemilik root, grup sisekolah-staging" in flat
     assert "vhost belum memakai TLS" in flat and "spesifikasi tidak menyebut perintah pengujian" in flat
     assert "LAYAK" in flat and "Tidak ada temuan: seluruh butir uji sesuai." in flat
