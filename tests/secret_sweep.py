@@ -84,6 +84,8 @@ ALLOWED: list[tuple[str, Callable[[Path, int, str], bool]]] = [
      lambda p, m, k: _private(m) and (p.name.endswith(".key") or p.name.startswith("privkey"))),
     ("an application's environment file (0600): where hosting writes the database password",
      lambda p, m, k: _private(m) and (p.name.startswith(".env") or p.name.endswith(".env"))),
+    ("an application's shared/.env (0640, root's, read by its runtime group only: docs/hosting.md, issue 16)",
+     lambda p, m, k: stat.S_ISREG(m) and not m & 0o037 and p.name == ".env" and p.parent.name == "shared"),
     ("the hosting's per-run secret files (0600 in a 0700 directory, deleted after the run)",
      lambda p, m, k: _private(m) and "ansible/secrets" in p.as_posix()),
     ("the GitLab emulator's own store (tokens, CI variable values): it plays GitLab's database",

@@ -59,7 +59,7 @@ def plan_install(target: InstallTarget, ref: str, last: Any, *, skip_installed: 
     keys = sorted({*t.env_vars, *_secret_names(t.secrets_file)})
     plan.changes.append(Change("update" if last is not None else "create", "install.environment",
                                f"{t.app_root}/shared/.env {where}", None,
-                               {"keys": keys, "mode": "0600", "owner": t.instance}))
+                               {"keys": keys, "mode": "0640", "owner": "root", "group": t.instance}))
     plan.changes.append(Change("update" if last is not None else "create", "install.vhost",
                                f"{t.instance} {where}", None,
                                {"names": t.server_names, "tls": t.tls_cert or None}))

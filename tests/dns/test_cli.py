@@ -135,7 +135,7 @@ def test_list(dns_home: Path, bind_zone: BindPair) -> None:
 
 def test_bad_key_exit_9(provision_home: Path, bind_zone: BindPair) -> None:
     key = provision_home / "bad.key"
-    key.write_text('key "provision-key" {\n\talgorithm hmac-sha256;\n\tsecret "c2VjcmV0LXRoYXQtaXMtbm90LXRoZS1zZXJ2ZXJz";\n};\n')
+    key.write_text('key "provision-key" {\n\talgorithm hmac-sha256;\n\tsecret "YS0zMi1ieXRlLWtleS10aGUtc2VydmVyLWxhY2tzISE=";\n};\n')
     key.chmod(0o600)
     write_config(provision_home, bind_zone, tsig_key_file=str(key))
     rid = new_request(provision_home)

@@ -224,9 +224,10 @@ def install(spec: KillSpec | None, trace: str | None, seen: set[str] | None = No
 
     html_to_pdf = pdf.html_to_pdf
 
-    def traced_html_to_pdf(html: str, path: Any, title: str = "") -> None:
-        html_to_pdf(html, path, title)
-        pts.hit("document", title.split(" ")[0])
+    def traced_html_to_pdf(html: str, path: Any, *args: Any, **kwargs: Any) -> None:
+        html_to_pdf(html, path, *args, **kwargs)
+        name = os.path.basename(str(path))  # KIND-NUMBER.pdf
+        pts.hit("document", next((k for k in ("berita-acara", "rekomendasi") if name.startswith(k)), name))
 
     pdf.html_to_pdf = traced_html_to_pdf
     return pts

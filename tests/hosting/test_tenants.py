@@ -98,7 +98,7 @@ def test_three_apps_hosted_and_second_apply_changes_nothing(tenants: HostingEnv)
     assert [rows[a[0]]["status"] for a in APPS] == ["active"] * 3
     r = cli("hosting", "apply", APPS[0][0], "--yes", "--reconcile", "--json")
     assert r.exit_code == 0, r
-    assert json.loads(r.stdout[r.stdout.index("{"):])["report"]["details"]["changed"] == 0
+    assert json.loads(r.stdout[r.stdout.index("{"):])["result"]["details"]["changed"] == 0
 
 
 def test_runtime_users_are_isolated(tenants: HostingEnv) -> None:
