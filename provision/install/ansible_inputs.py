@@ -40,7 +40,10 @@ UNSAFE = "__ansible_unsafe"
 # ssh use the operator's agent when the key to the servers is held there (a socket path,
 # not a key: the agent answers only to this user).
 INHERITED = frozenset({"PATH", "HOME", "LANG", "LANGUAGE", "TERM", "TZ", "TMPDIR", "USER", "LOGNAME",
-                       "SSH_AUTH_SOCK"})
+                       "SSH_AUTH_SOCK",
+                       # the path of the sandbox whose inventory inventory/sandbox reads (a
+                       # benchmark or a second checkout keeps its sandbox elsewhere)
+                       "KOMINFO_SANDBOX_DIR"})
 INHERITED_PREFIXES = ("LC_",)
 # Names ansible-runner itself sets in the child (RunnerConfig.prepare), kept when it set them.
 RUNNER_PREFIXES = ("ANSIBLE_", "AWX_", "RUNNER_")
