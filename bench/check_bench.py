@@ -133,8 +133,8 @@ def setup(args: argparse.Namespace, work: Path) -> tuple[dict, list, object]:
         rid = f"REQ-2026-{n + 1:04d}"
         a["rid"] = rid
         records += [f"{a['slug']} 3600 IN A {a['address']}",
-                    f'_provision-owner.{a["slug"]} 300 IN TXT "kominfo-provision" "request={rid}" '
-                    f'"opd=Dinas Pendidikan" "types=A"']
+                    f'_provision-owner.{a["slug"]} 300 IN TXT "kominfo-provision request={rid} '
+                    f'types=A opd=Dinas Pendidikan"']
     bind = BindPair(zone=ZONE, records=records).start()
     gitlab = GitLabEmulator(work / "gitlab", ssh=False).start()
     gitlab.create_user("provisioner")

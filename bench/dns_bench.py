@@ -140,8 +140,8 @@ def run_nsupdate(existing: int, n: int, sample: int) -> tuple[float, int]:
         records = []
         for name, ip in new_names(n):
             records.append(f"update add {name}.{ZONE} 300 IN A {ip}")
-            records.append(f'update add _provision-owner.{name}.{ZONE} 300 IN TXT "kominfo-provision" '
-                           '"request=REQ-2026-0001" "opd=Dinas Bench" "types=A"')
+            records.append(f'update add _provision-owner.{name}.{ZONE} 300 IN TXT "kominfo-provision '
+                           'request=REQ-2026-0001 types=A opd=Dinas Bench"')
         timed = records[:sample]
         t0 = time.perf_counter()
         for cmd in timed:
@@ -175,8 +175,8 @@ def run_octodns(existing: int, n: int, sync: Path) -> float:
                      *pair.records]
             for name, ip in new_names(n):
                 lines.append(f"{name} 300 IN A {ip}")
-                lines.append(f'_provision-owner.{name} 300 IN TXT "kominfo-provision" "request=REQ-2026-0001" '
-                             '"opd=Dinas Bench" "types=A"')
+                lines.append(f'_provision-owner.{name} 300 IN TXT "kominfo-provision request=REQ-2026-0001 '
+                             'types=A opd=Dinas Bench"')
             (d / "zones" / "batam.test.").write_text("\n".join(lines) + "\n")
             secret = pair.client_key_file.read_text().split('secret "')[1].split('"')[0]
             host, port = pair.primary_addr.rsplit(":", 1)

@@ -6,6 +6,7 @@ canonical wire form, so "the same values" means the same bytes the server holds.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 import dns.exception
@@ -110,29 +111,68 @@ def is_owner_name(name: dns.name.Name, prefix: str) -> bool:
 
 
 def owner_rdata(request_id: str, opd: str, types: frozenset[RdType]) -> TXT:
+    """The ownership record: ONE character-string of at most 255 bytes.
+
+    `kominfo-provision request=REQ-2026-0001 types=A,TXT opd=Dinas Pendidikan`. One
+    string survives octoDNS and provider APIs that join a record's strings into one
+    value and re-chunk it; the OPD comes last (it may hold spaces) and is cut, on a
+    character boundary, so the whole fits in one string.
+    """
     tlist = ",".join(sorted(dns.rdatatype.to_text(t) for t in types))
-    strings = [HERITAGE, f"request={request_id}".encode(), f"opd={opd}".encode("utf-8"),
-               f"types={tlist}".encode()]
-    out = []
-    for s in strings:  # an OPD name longer than one string is cut, never split
-        out.append(s[:TXT_CHUNK])
-    return TXT(dns.rdataclass.IN, dns.rdatatype.TXT, out)
+    head = HERITAGE + f" request={request_id} types={tlist} opd=".encode()
+    room = max(TXT_CHUNK - len(head), 0)
+    opd_b = opd.encode("utf-8")[:room].decode("utf-8", "ignore").encode("utf-8")
+    return TXT(dns.rdataclass.IN, dns.rdatatype.TXT, [(head + opd_b)[:TXT_CHUNK]])
+
+
+#: The old multi-string form joined into one value (as octoDNS and provider APIs do):
+#: `kominfo-provisionrequest=REQ-2026-0001opd=Dinas Pendidikantypes=A,TXT`.
+_JOINED_OLD = re.compile(r"request=(?P<request>\S+?)(?:opd=(?P<opd>.*?))?(?:types=(?P<types>[A-Z0-9,]*))?",
+                         re.DOTALL)
+
+
+def _fields(strings: list[bytes]) -> dict[str, str] | None:
+    """The fields of an ownership record in any of its three forms, or None."""
+    if len(strings) > 1 and strings[0] == HERITAGE:  # the old form: one field a string
+        fields: dict[str, str] = {}
+        for s in strings[1:]:
+            k, sep, v = s.decode("utf-8", "replace").partition("=")
+            if sep:
+                fields[k] = v
+        return fields
+    joined = b"".join(strings)
+    if joined.startswith(HERITAGE + b" "):  # the single-string form
+        rest = joined[len(HERITAGE) + 1:].decode("utf-8", "replace")
+        fields = {}
+        while rest:
+            k, sep, v = rest.partition("=")
+            if not sep:
+                return None
+            if k == "opd":  # last: the rest of the string, spaces and all
+                fields[k] = v
+                break
+            v, _, rest = v.partition(" ")
+            fields[k] = v
+        return fields
+    if joined.startswith(HERITAGE + b"request="):  # the old form, joined by someone else
+        m = _JOINED_OLD.fullmatch(joined[len(HERITAGE):].decode("utf-8", "replace"))
+        if m is None:
+            return None
+        return {k: v for k, v in m.groupdict().items() if v is not None}
+    return None
 
 
 def parse_owner(rdatas: frozenset[dns.rdata.Rdata]) -> Owner:
-    """The owner a TXT RRset names; `valid=False` when it is not exactly one of ours."""
+    """The owner a TXT RRset names; `valid=False` when it is not exactly one of ours.
+
+    Reads the single-string form, the old one-field-a-string form, and that old form
+    joined into one string (octoDNS, provider APIs); the planner rewrites the old forms.
+    """
     if len(rdatas) != 1:
         return Owner("?", "", valid=False)
     (rd,) = tuple(rdatas)
-    strings = list(getattr(rd, "strings", ()))
-    if not strings or strings[0] != HERITAGE:
-        return Owner("?", "", valid=False)
-    fields: dict[str, str] = {}
-    for s in strings[1:]:
-        k, sep, v = s.decode("utf-8", "replace").partition("=")
-        if sep:
-            fields[k] = v
-    if not fields.get("request"):
+    fields = _fields(list(getattr(rd, "strings", ())))
+    if not fields or not fields.get("request"):
         return Owner("?", "", valid=False)
     types = None
     if "types" in fields:

@@ -44,7 +44,7 @@ def test_create_twice_second_sends_nothing(bind_zone: BindPair, provider: Counti
         assert dig(server, "sisekolah.batam.test", "TXT") == ['"v=spf1 -all; made by provision"']
         assert dig(server, "www.sisekolah.batam.test", "CNAME") == ["sisekolah.batam.test."]
         owner = dig(server, "_provision-owner.sisekolah.batam.test", "TXT")
-        assert owner == ['"kominfo-provision" "request=REQ-2026-0001" "opd=Dinas Pendidikan" "types=A,TXT"']
+        assert owner == ['"kominfo-provision request=REQ-2026-0001 types=A,TXT opd=Dinas Pendidikan"']
     verification = report.details["verification"]
     assert [v["server"] for v in verification] == bind_zone.servers
     assert all(v["ok"] and v["serial"] == 2026010102 for v in verification)
@@ -134,7 +134,7 @@ def test_other_requests_name_refused_naming_owner_then_forced(bind_zone: BindPai
     report = provider.provider.apply(plan, MemoryRecorder())
     assert report.ok
     assert dig(bind_zone.secondary_addr, "_provision-owner.sisekolah.batam.test", "TXT") == [
-        '"kominfo-provision" "request=REQ-2026-0009" "opd=Dinas Kesehatan" "types=A"']
+        '"kominfo-provision request=REQ-2026-0009 types=A opd=Dinas Kesehatan"']
     assert provider.provider.plan_delete(REQ).empty  # the old owner no longer owns it
 
 

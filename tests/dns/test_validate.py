@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 import dns.name
+import dns.rdataclass
 import dns.rdatatype
 import pytest
 
@@ -94,6 +95,31 @@ def test_ownership_record_round_trip() -> None:
     assert owner.valid and owner.request_id == "REQ-2026-0001" and owner.opd == "Dinas Pendidikan dan Kebudayaan"
     assert owner.types == frozenset({dns.rdatatype.A, dns.rdatatype.TXT})
     assert not parse_owner(frozenset({txt_from_text("request=REQ-2026-0001")})).valid  # no heritage marker
+
+
+def test_ownership_record_is_one_string_of_at_most_255_bytes() -> None:
+    rd = owner_rdata("REQ-2026-0001", "Dinas Pendidikan", frozenset({dns.rdatatype.A, dns.rdatatype.TXT}))
+    assert rd.strings == (b"kominfo-provision request=REQ-2026-0001 types=A,TXT opd=Dinas Pendidikan",)
+    long_opd = "Dinas Kependudukan dan Pencatatan Sipil " + "é" * 200  # cut on a character boundary
+    rd = owner_rdata("REQ-2026-0002", long_opd, frozenset({dns.rdatatype.CNAME}))
+    assert len(rd.strings) == 1 and len(rd.strings[0]) <= 255
+    owner = parse_owner(frozenset({rd}))
+    assert owner.valid and owner.request_id == "REQ-2026-0002" and long_opd.startswith(owner.opd)
+    assert len(owner.opd) > 40 and owner.types == frozenset({dns.rdatatype.CNAME})
+
+
+def test_old_multi_string_ownership_record_read_as_is_and_joined() -> None:
+    from dns.rdtypes.ANY.TXT import TXT
+    old = [b"kominfo-provision", b"request=REQ-2026-0001", "opd=Dinas Pendidikan".encode(), b"types=A,TXT"]
+    for strings in (old, [b"".join(old)], [b"".join(old)[:20], b"".join(old)[20:]]):  # as written, joined, re-chunked
+        rd = TXT(dns.rdataclass.IN, dns.rdatatype.TXT, strings)
+        owner = parse_owner(frozenset({rd}))
+        assert owner.valid, strings
+        assert (owner.request_id, owner.opd) == ("REQ-2026-0001", "Dinas Pendidikan"), strings
+        assert owner.types == frozenset({dns.rdatatype.A, dns.rdatatype.TXT}), strings
+    for bad in ([b"kominfo-provision"], [b"kominfo-provision opd=X"], [b"kominfo-provisionX"],
+                [b"kominfo-provision request=REQ-1 types=NOPE opd=X"]):
+        assert not parse_owner(frozenset({TXT(dns.rdataclass.IN, dns.rdatatype.TXT, bad)})).valid, bad
 
 
 def test_zone_must_be_configured() -> None:
