@@ -1125,18 +1125,19 @@ def _group_keys(config: Config) -> dict[str, list[tuple[str, bool]]]:
     }
 
 
-#: Keys whose default counts as "set" for deciding whether a group is in use at all.
 def group_status(config: Config) -> list[GroupStatus]:
     """Per command group: configured, not configured (no key of its own set) or partial.
 
     A group with none of its keys set is simply not in use (not an error); a group with
-    some keys set and others missing is an error naming the missing keys."""
+    some keys set and others missing is an error naming the missing keys. A secret alone
+    (PROVISION_GITLAB_TOKEN set for the whole machine or job) does not put a group in use."""
     out = []
     for group, keys in _group_keys(config).items():
         missing = [k for k, ok in keys if not ok]
+        plain = [k for k, _ in keys if k != "gitlab.token"]
         if not missing:
             out.append(GroupStatus(group, "configured", []))
-        elif len(missing) == len(keys):
+        elif all(k in missing for k in plain):
             out.append(GroupStatus(group, "not configured", missing))
         else:
             out.append(GroupStatus(group, "partial", missing))

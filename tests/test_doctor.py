@@ -229,3 +229,34 @@ def test_every_code_is_documented() -> None:
     for code in CODES:
         assert f"### {code} " in en, code
         assert f"### {code} " in id_, code
+
+
+def _toml(data: dict[str, Any]) -> str:
+    out = []
+    for section, keys in data.items():
+        out.append(f"[{section}]")
+        out += [f"{k} = {json.dumps(v)}" for k, v in keys.items()]
+        out.append("")
+    return "\n".join(out)
+
+
+def test_the_operator_guide_configuration_passes_against_the_sandbox(sb: Sb) -> None:
+    """The guide's configuration (docs/operator-guide.md) with the sandbox's servers,
+    keys and paths put in for Batam's: doctor passes, every group configured."""
+    import tomllib
+
+    from tests.test_config_whole import GUIDES, _guide_toml
+
+    guide = tomllib.loads(_guide_toml(GUIDES[0]))
+    sandbox = tomllib.loads(sb.config.read_text())
+    for section in ("general", "database", "dns", "gitlab", "hosting"):
+        guide.setdefault(section, {}).update(sandbox.get(section, {}))
+    assert set(guide["hosting"]) >= {"inventory", "known_hosts", "repo_url", "repo_known_hosts", "acme_email"}
+    cfg = sb.base / "guide.toml"
+    cfg.write_text(_toml(guide))
+    r = sb.doctor(cfg)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "0 failed" in r.stdout
+    rc, data = sb.doctor_json(cfg)
+    assert rc == 0 and not _failed(data)
+    assert {i["name"]: i["status"] for i in _items(data, "DR-CONFIG")}["group install"] == "pass"
