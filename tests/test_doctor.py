@@ -17,6 +17,8 @@ from typing import Any
 
 import pytest
 
+from tests.secret_sweep import remember
+
 CHECKOUT = Path(__file__).resolve().parents[1]
 PY = sys.executable
 
@@ -103,6 +105,7 @@ def test_everything_passes_on_the_sandbox(sb: Sb) -> None:
 
 def test_a_wrong_token(sb: Sb) -> None:
     token = sb.base / "wrong-token"
+    remember("glpat-wrongwrongwrongwrong", "GitLab token (doctor test)")
     token.write_text("glpat-wrongwrongwrongwrong\n")
     token.chmod(0o600)
     cfg = sb.variant("wrong-token", replace=(str(sb.state / "gitlab-token"), str(token)))
@@ -123,7 +126,9 @@ def test_a_token_without_the_api_scope(sb: Sb) -> None:
 
     creds = json.loads((sb.state / "gitlab" / "credentials.json").read_text())
     token = sb.base / "read-token"
-    token.write_text(developer_token(creds["url"], creds["root_token"], "root", scopes=("read_api",)) + "\n")
+    value = developer_token(creds["url"], creds["root_token"], "root", scopes=("read_api",))
+    remember(value, "GitLab token (doctor test, read_api)")
+    token.write_text(value + "\n")
     token.chmod(0o600)
     cfg = sb.variant("read-token", replace=(str(sb.state / "gitlab-token"), str(token)))
     rc, data = sb.doctor_json(cfg)
@@ -138,6 +143,7 @@ def test_a_wrong_tsig_key(sb: Sb) -> None:
     name = real.split('"')[1]
     made = subprocess.run(["tsig-keygen", "-a", "hmac-sha256", name], capture_output=True, text=True, check=True)
     key = sb.base / "wrong.key"
+    remember(made.stdout.split('secret "')[1].split('"')[0], "TSIG key (doctor test)")
     key.write_text(made.stdout)
     key.chmod(0o600)
     cfg = sb.variant("wrong-tsig", replace=(str(sb.state / "bind" / "client.key"), str(key)))
