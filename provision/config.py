@@ -1090,3 +1090,55 @@ def _check_acme(config: Config) -> list[Problem]:
         problems.append(Problem("hosting.acme_tsig_key_file", "acme_challenge is dns-01: set the TSIG key "
                                 "limited to _acme-challenge names (docs/hosting.md)"))
     return problems
+
+
+# ---- command groups: which keys each needs (config check, doctor) ---------------------------
+
+@dataclass
+class GroupStatus:
+    group: str  # install, hosting, dns, repo, check
+    state: str  # "configured" | "not configured" (none of its keys set) | "partial" (some set)
+    missing: list[str]
+
+
+def _group_keys(config: Config) -> dict[str, list[tuple[str, bool]]]:
+    """Each command group's required keys, with whether each is set."""
+    s = config.settings
+    try:
+        token = bool(config.secret("gitlab", "token"))
+    except SecretError:
+        token = False
+    tls = []
+    if s.hosting.tls_source == "local-ca":
+        tls = [("hosting.local_ca_cert", bool(s.hosting.local_ca_cert)),
+               ("hosting.local_ca_key_file", bool(s.hosting.local_ca_key_file))]
+    return {
+        "repo": [("gitlab.url", bool(s.gitlab.url)), ("gitlab.root_group", bool(s.gitlab.root_group)),
+                 ("gitlab.token", token)],
+        "dns": [("dns.zone", bool(s.dns.zone)), ("dns.tsig_key_file", bool(s.dns.tsig_key_file))],
+        "install": [("hosting.inventory", bool(s.hosting.inventory)), ("hosting.known_hosts", bool(s.hosting.known_hosts)),
+                    ("hosting.repo_url", bool(s.hosting.repo_url)),
+                    ("hosting.repo_known_hosts", bool(s.hosting.repo_known_hosts))],
+        "hosting": [("hosting.inventory", bool(s.hosting.inventory)), ("hosting.known_hosts", bool(s.hosting.known_hosts)),
+                    ("dns.zone", bool(s.dns.zone)), *tls],
+        "check": [],  # checks what the state store holds; nothing of its own is required
+    }
+
+
+def group_status(config: Config) -> list[GroupStatus]:
+    """Per command group: configured, not configured (no key of its own set) or partial.
+
+    A group with none of its keys set is simply not in use (not an error); a group with
+    some keys set and others missing is an error naming the missing keys. A secret alone
+    (PROVISION_GITLAB_TOKEN set for the whole machine or job) does not put a group in use."""
+    out = []
+    for group, keys in _group_keys(config).items():
+        missing = [k for k, ok in keys if not ok]
+        plain = [k for k, _ in keys if k != "gitlab.token"]
+        if not missing:
+            out.append(GroupStatus(group, "configured", []))
+        elif all(k in missing for k in plain):
+            out.append(GroupStatus(group, "not configured", missing))
+        else:
+            out.append(GroupStatus(group, "partial", missing))
+    return out

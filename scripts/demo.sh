@@ -33,6 +33,8 @@ TOML
 export PROVISION_CONFIG="$PWD/$sb/demo.toml"
 export PROVISION_ACTOR="${PROVISION_ACTOR:-demo-sysadmin}"
 provision config check
+say "Everything the configuration depends on: state, GitLab, DNS and TSIG, the server, ACME"
+provision doctor
 
 say "Step 1: the OPD's request letter arrives; open the request"
 rid=$(provision request open --opd-code disdik --opd-name "Dinas Pendidikan" \

@@ -30,6 +30,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "audit": ("provision.cli.audit", "The audit trail: log, verify, export."),
     "config": ("provision.cli.config", "The effective configuration: show, check."),
     "db": ("provision.cli.db", "The state database: upgrade, status, copy."),
+    "doctor": ("provision.cli.doctor", "Check everything the configuration depends on."),
 }
 
 

@@ -17,6 +17,11 @@ from typing import Any
 
 from provision.errors import ConfigError, NotFound
 
+#: Host variables the toolkit reads besides Ansible's own `ansible_*` (inventory/production.example):
+#: provision_addresses (checks/targets.py: the addresses DNS records may point at),
+#: provision_php_versions and provision_db_engines (doctor.py: the packages a server needs).
+KNOWN_HOST_VARS = frozenset({"provision_addresses", "provision_php_versions", "provision_db_engines"})
+
 
 @dataclass
 class Inventory:
