@@ -88,6 +88,8 @@ class Estate:
     zone: Any  # provision.dns.zone.ZoneState
     primary: str
     sites: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    projects: list[dict[str, Any]] = field(default_factory=list)  # GitLab projects under the root group
+    gitlab_source: str = ""  # "" when gitlab.url is not set: no project is linked
 
 
 def read_estate(app: Any) -> Estate:
@@ -108,7 +110,29 @@ def read_estate(app: Any) -> Estate:
 
     with ThreadPoolExecutor(max_workers=max(1, min(8, len(hosts)))) as pool:
         sites = dict(zip(hosts, pool.map(one, hosts)))
-    return Estate(zone, dnsp.transport.primary_text, sites)
+    estate = Estate(zone, dnsp.transport.primary_text, sites)
+    g = app.config.gitlab
+    if g.url and g.root_group:
+        from provision.gitlab.client import GitLabClient, enc
+
+        client = GitLabClient.from_config(app.config)
+        estate.projects = [{"path": p["path"], "full_path": p["path_with_namespace"], "id": p["id"]}
+                           for p in client.list(f"/groups/{enc(g.root_group)}/projects",
+                                                "the projects under the root group", include_subgroups=True)]
+        estate.gitlab_source = f"GitLab {g.url}, projects under {g.root_group}"
+    return estate
+
+
+def match_project(estate: Estate, c: Candidate) -> tuple[dict[str, Any] | None, str | None]:
+    """The GitLab project whose path is the site file's stem or a name's first label; a
+    note instead when several match (a person links it)."""
+    keys = {n.split(".")[0] for n in c.names}
+    if c.site is not None:
+        keys.add(c.site["file"][:-5] if c.site["file"].endswith(".conf") else c.site["file"])
+    found = [p for p in estate.projects if p["path"].lower() in keys]
+    if len(found) > 1:
+        return None, f"{len(found)} GitLab projects match ({', '.join(p['full_path'] for p in found)}): none linked"
+    return (found[0], None) if found else (None, None)
 
 
 @dataclass
@@ -227,6 +251,10 @@ def _facts(c: Candidate, estate: Estate, mapping_file: str | None) -> dict[str, 
         info = parse_pem(c.site["cert_pem"]) if c.site.get("cert_pem") else None
         facts["tls_expiry"] = info.not_after.isoformat() if info else None
         src["tls_expiry"] = f"certificate {c.site['cert']} on {c.host}" if info else "no readable certificate"
+    project, _ = match_project(estate, c)
+    if project is not None:
+        facts["gitlab_project"] = project["full_path"]
+        src["gitlab_project"] = estate.gitlab_source
     return facts
 
 
@@ -278,11 +306,23 @@ def plan_import(app: Any, estate: Estate, mapping: dict[str, Owner],
             next_n += 1
             legacy.changes.append(Change("create", "legacy.request", rid, after={
                 "opd_code": c.owner.opd_code, "opd_name": c.owner.opd_name,
-                "application": c.owner.application, "key": c.key, "sources": facts["sources"]},
+                "application": c.owner.application, "key": c.key, "gitlab_project": facts.get("gitlab_project"),
+                "sources": facts["sources"]},
                 data=facts))
+        else:  # an earlier import: link a GitLab project found since
+            known = _legacy_rows(app)[c.key][1]
+            if facts.get("gitlab_project") and known.get("gitlab_project") != facts["gitlab_project"]:
+                linked = {**known, "gitlab_project": facts["gitlab_project"],
+                          "sources": {**known.get("sources", {}), "gitlab_project": estate.gitlab_source}}
+                legacy.changes.append(Change("update", "legacy.request", rid,
+                                             before={"gitlab_project": known.get("gitlab_project")},
+                                             after={"gitlab_project": facts["gitlab_project"]}, data=linked))
         review.imported.append({"request": rid, "application": c.owner.application, "opd": c.owner.opd_code,
-                                "names": c.names, "host": c.host})
+                                "names": c.names, "host": c.host, "gitlab_project": facts.get("gitlab_project")})
         legacy.notes += _notes(c, facts, now)
+        ambiguous = match_project(estate, c)[1]
+        if ambiguous:
+            legacy.notes.append(f"{c.owner.application}: {ambiguous}")
         row = _hosting_row(facts)
         if row is not None:
             before = _registry_row(registry.get(app.store, rid))
@@ -335,7 +375,11 @@ def apply_legacy(app: Any, plan: Plan) -> ApplyReport:
     for i, c in enumerate(plan.changes):
         aid = app.audit.attempt(PROVIDER, c)
         try:
-            if c.kind == "legacy.request":
+            if c.kind == "legacy.request" and c.action == "update":
+                with app.store.write() as s:
+                    req = s.get(Request, c.target)
+                    req.imported = json.dumps(c.data, sort_keys=True)
+            elif c.kind == "legacy.request":
                 f = c.data
                 with app.store.write() as s:
                     s.add(Request(id=c.target, opd_code=f["opd"]["opd_code"], opd_name=f["opd"]["opd_name"],

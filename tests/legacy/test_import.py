@@ -19,6 +19,7 @@ import yaml
 from tests.checks.certs import CA
 from tests.checks.env import by, write_config
 from tests.checks.hosting import install_app, reload
+from tests.gitlab_emulator import GitLabEmulator
 from tests.helpers import run_cli
 from tests.sandbox.bind import BindPair
 from tests.sandbox.server import Server
@@ -70,9 +71,17 @@ def zone(bind_factory: object) -> BindPair:
 
 
 @pytest.fixture
-def home(provision_home: Path, estate: Estate, zone: BindPair) -> Path:
+def home(provision_home: Path, estate: Estate, zone: BindPair, gitlab: GitLabEmulator,
+         monkeypatch: pytest.MonkeyPatch) -> Path:
     name = estate.server.name
+    gitlab.create_user("provisioner", "Kominfo Provisioner")
+    monkeypatch.setenv("PROVISION_GITLAB_TOKEN", gitlab.create_token("provisioner", ["api"]))
+    gitlab.create_group("pemko-batam", "Pemerintah Kota Batam", owner="provisioner")
+    gitlab.create_group("diskominfo", parent="pemko-batam", owner="provisioner")
+    gitlab.create_group("disarpus", parent="pemko-batam", owner="provisioner")
+    gitlab.create_project("pemko-batam/diskominfo/portal")
     write_config(provision_home,
+                 gitlab={"url": gitlab.url, "root_group": "pemko-batam", "max_retries": 1, "timeout": 5},
                  dns={"zone": ZONE, "primary": zone.primary_addr, "tsig_key_file": str(zone.client_key_file),
                       "verify_servers": zone.servers, "timeout": 2.0, "verify_timeout": 10.0,
                       "allow_private_addresses": True},
@@ -137,7 +146,8 @@ def test_bad_map_is_refused_naming_the_field(home: Path) -> None:
     assert "Legacy records" not in r.stdout  # refused before the zone or any server was read
 
 
-def test_map_attributes_apply_imports_second_import_plans_nothing(home: Path, estate: Estate, zone: BindPair) -> None:
+def test_map_attributes_apply_imports_second_import_plans_nothing(home: Path, estate: Estate, zone: BindPair,
+                                                                  gitlab: GitLabEmulator) -> None:
     mapfile = str(home / "map.yaml")
     r = run_cli("import", "--map", mapfile, "--dry-run", "--json")
     assert r.exit_code == 0, r
@@ -148,6 +158,9 @@ def test_map_attributes_apply_imports_second_import_plans_nothing(home: Path, es
     by_app = {c["after"]["application"]: c for c in legacy["changes"] if c["kind"] == "legacy.request"}
     assert set(by_app) == {"Portal Kota", "Katalog Perpustakaan", "Arsip Digital"}
     assert by_app["Portal Kota"]["after"]["sources"]["opd"] == f"map {mapfile}"
+    assert by_app["Portal Kota"]["after"]["gitlab_project"] == "pemko-batam/diskominfo/portal"
+    assert by_app["Portal Kota"]["after"]["sources"]["gitlab_project"].startswith("GitLab http")
+    assert by_app["Katalog Perpustakaan"]["after"]["gitlab_project"] is None  # no project of that name (yet)
     assert by_app["Portal Kota"]["after"]["sources"]["php_socket"].startswith("nginx site /etc/nginx/sites-enabled/portal.conf")
     assert [c["kind"] for c in dnsplan["changes"]] == ["dns.owner", "dns.owner"], dnsplan["changes"]
     assert sorted(c["target"] for c in dnsplan["changes"]) == [
@@ -198,6 +211,20 @@ def test_map_attributes_apply_imports_second_import_plans_nothing(home: Path, es
     assert [e for e in log2.json if e.get("outcome") in ("attempted", "succeeded")] == \
         [e for e in log.json if e.get("outcome") in ("attempted", "succeeded")]
     assert audit_count() - n <= 2
+
+    # A project made since is linked by the next import: one update, then nothing again.
+    gitlab.create_project("pemko-batam/disarpus/perpus")
+    r = run_cli("import", "--map", mapfile, "--yes", "--json")
+    assert r.exit_code == 0, r
+    [link] = r.json["plans"][0]["changes"]
+    assert (link["action"], link["kind"], link["after"]) == ("update", "legacy.request",
+                                                             {"gitlab_project": "pemko-batam/disarpus/perpus"})
+    assert r.json["plans"][1]["changes"] == []
+    r = run_cli("import", "--map", mapfile, "--yes")
+    assert r.exit_code == 0 and "Nothing to import" in r.stdout, r
+    perpus = next(x["id"] for x in legacy_rows if x["application"] == "Katalog Perpustakaan")
+    shown = run_cli("request", "show", perpus, "--json")
+    assert shown.exit_code == 0 and shown.json["imported"]["gitlab_project"] == "pemko-batam/disarpus/perpus", shown
 
     r = run_cli("check", "--only", "dns,tls,host", "--json")
     assert r.exit_code == 3, r  # arsip's certificate expired: a real failure
