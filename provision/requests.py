@@ -6,6 +6,7 @@ Every change here is also an audit event against the request ID.
 from __future__ import annotations
 
 import datetime as dt
+import json
 import re
 import unicodedata
 from dataclasses import dataclass, field
@@ -333,7 +334,7 @@ class RequestService:
     def list(self, opd: str | None = None, status: str | None = None,
              overdue: bool = False) -> list[dict[str, Any]]:
         q = select(Request.id, Request.opd_code, Request.app_name, Request.status,
-                   Request.current_step, Request.current_due, Request.opened_at).order_by(Request.id)
+                   Request.current_step, Request.current_due, Request.opened_at, Request.kind).order_by(Request.id)
         if opd:
             q = q.where(Request.opd_code == opd)
         if status:
@@ -346,7 +347,7 @@ class RequestService:
         return [{"id": r[0], "opd": r[1], "application": r[2], "status": r[3],
                  "current_step": r[4], "due": r[5].isoformat() if r[5] else None,
                  "overdue": bool(r[3] == "open" and r[5] and r[5] < today),
-                 "opened": r[6].date().isoformat()} for r in rows]
+                 "opened": r[6].date().isoformat(), "kind": r[7]} for r in rows]
 
     def show(self, request_id: str) -> dict[str, Any]:
         req = self.get(request_id)
@@ -388,5 +389,6 @@ class RequestService:
             "opened_at": req.opened_at.isoformat(), "opened_by": req.opened_by,
             "closed_at": req.closed_at.isoformat() if req.closed_at else None,
             "close_reason": req.close_reason, "current_step": req.current_step,
-            "steps": [v.as_dict() for v in steps],
+            "kind": req.kind, "imported": json.loads(req.imported) if req.imported else None,
+            "steps": [] if req.kind == "legacy" else [v.as_dict() for v in steps],
         }

@@ -17,10 +17,10 @@ def test_created_on_first_use_and_db_commands(store_url: str) -> None:
     assert "provision db upgrade" in r.stderr
     r = run_cli("db", "upgrade")
     assert r.exit_code == 0, r
-    assert "schema version 0003" in r.stdout
+    assert "schema version 0004" in r.stdout
     r = run_cli("db", "status", "--json")
     assert r.exit_code == 0, r
-    assert r.json["revision"] == r.json["code_revision"] == "0003"
+    assert r.json["revision"] == r.json["code_revision"] == "0004"
 
 
 def test_newer_schema_refused_nothing_written(store_url: str) -> None:

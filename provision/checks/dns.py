@@ -109,6 +109,8 @@ class DnsChecks:
         self.wanted: dict[str, dict[Key, RRset]] = {}
         self.invalid: dict[str, str] = {}
         for t in targets:
+            if t.spec is None and t.legacy:
+                continue  # adopted as it was: its ownership and address are checked, not a spec
             if t.spec is None:
                 self.invalid[t.request_id] = t.spec_error or "no spec"
                 continue
@@ -149,6 +151,8 @@ class DnsChecks:
             if rid in self.invalid:
                 out.append(failed(KIND, rid, name, f"the spec's records cannot be checked: {self.invalid[rid]}"))
                 continue
+            if rid not in self.wanted:  # a legacy application: no records recorded to compare
+                continue
             wrong = []
             for key, want in sorted(self.wanted[rid].items()):
                 got = zone.rrsets.get(key)
@@ -177,6 +181,8 @@ class DnsChecks:
                                   + ", ".join(n.to_text() for n in missing) + f" (expected request {rid})"))
             elif rid in self.wanted:
                 out.append(passed(KIND, rid, "ownership", f"{len(owned)} names owned"))
+            elif t.legacy:
+                out.append(self._legacy_ownership(zone, t, owned))
         out += self.host_addresses(zone)
         for name in sorted(n for n in zone.by_name if self._is_data_name(zone, n)):
             if name in zone.owners:
@@ -189,6 +195,22 @@ class DnsChecks:
             out.append(warned(KIND, None, f"name {name}", f"no request owns this name ({types})"))
         out += self.dangling(zone, deadline, active)
         return _dedupe(out)
+
+    @staticmethod
+    def _legacy_ownership(zone: ZoneState, t: Any, owned: set[dns.name.Name]) -> Result:
+        """An imported application owns its domain when the zone has it (it may not: a site
+        without DNS, imported as found)."""
+        try:
+            name = dns.name.from_text(t.domain + ".")
+        except dns.exception.DNSException:
+            return failed(KIND, t.request_id, "ownership", f"{t.domain} is not a DNS name")
+        if name not in zone.by_name:
+            return warned(KIND, t.request_id, "ownership", f"{t.domain} is not in the zone (legacy application "
+                          "imported without DNS)")
+        if name not in owned:
+            return failed(KIND, t.request_id, "ownership", f"no ownership record for {t.domain} "
+                          f"(expected request {t.request_id})")
+        return passed(KIND, t.request_id, "ownership", f"{len(owned)} names owned (legacy)")
 
     def host_addresses(self, zone: ZoneState) -> list[Result]:
         """The registry's domain resolves (in the zone) to its registry host's addresses:

@@ -74,6 +74,8 @@ def check_project(app: Any, client: Any, target: AppTarget) -> list[Result]:
     from provision.gitlab.planner import Planner, ProjectArchived
 
     rid = target.request_id
+    if target.spec is None and target.legacy:
+        return []  # an imported application: no project recorded to compare
     if target.spec is None:
         return [failed(KIND, rid, "project", f"cannot check: no valid spec ({target.spec_error or 'none set'})")]
     d = desired_state(target.request, target.spec, app.config)

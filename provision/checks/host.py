@@ -177,35 +177,36 @@ def judge(apps: list[AppTarget], facts: dict[tuple[str, str], list[str]], host: 
         down = [f"{u} is {unit(u)}" for u in need if unit(u) != "active"]
         out.append(failed(KIND, rid, f"{host}: services", "; ".join(down)) if down
                    else passed(KIND, rid, f"{host}: services", ", ".join(need) + " running"))
-        avail, enabled = (facts.get(("vhost", i)) or ["missing", "missing"])[:2]
-        if avail != "ok" or enabled != "ok":
-            why = "missing" if avail != "ok" else "not enabled (no link in sites-enabled)"
-            out.append(failed(KIND, rid, f"{host}: nginx vhost", f"/etc/nginx/sites-available/{i}.conf {why}"))
-        else:
-            out.append(passed(KIND, rid, f"{host}: nginx vhost", f"{i}.conf present and enabled"))
-        if a.kind == "php":
-            conf, sock = (facts.get(("pool", i)) or ["missing", "missing"])[:2]
-            path = f"/etc/php/{a.php_version}/fpm/pool.d/{i}.conf"
-            if conf != "ok":
-                out.append(failed(KIND, rid, f"{host}: php-fpm pool", f"{path} missing"))
-            elif sock != "ok":
-                out.append(failed(KIND, rid, f"{host}: php-fpm pool", f"{path} present but /run/php/{i}.sock "
-                                  "is missing (php-fpm not reloaded?)"))
+        if not a.legacy:  # an imported application keeps its own layout: not the toolkit's to judge
+            avail, enabled = (facts.get(("vhost", i)) or ["missing", "missing"])[:2]
+            if avail != "ok" or enabled != "ok":
+                why = "missing" if avail != "ok" else "not enabled (no link in sites-enabled)"
+                out.append(failed(KIND, rid, f"{host}: nginx vhost", f"/etc/nginx/sites-available/{i}.conf {why}"))
             else:
-                out.append(passed(KIND, rid, f"{host}: php-fpm pool", f"pool {i} listening"))
-        uid = (facts.get(("user", i)) or ["missing"])[0]
-        home = (facts.get(("home", i)) or ["missing"])[0]
-        want = f"{DEPLOY_USER}:{i}:750"
-        if uid == "missing":
-            out.append(failed(KIND, rid, f"{host}: app user", f"the user {i} does not exist"))
-        elif home == "missing":
-            out.append(failed(KIND, rid, f"{host}: app user", f"{apps_root}/{i} does not exist"))
-        elif home != want:
-            o, g, m = (home.split(":") + ["", "", ""])[:3]
-            out.append(failed(KIND, rid, f"{host}: app user", f"{apps_root}/{i} is {o}:{g} mode {m}, "
-                              f"expected {DEPLOY_USER}:{i} mode 750"))
-        else:
-            out.append(passed(KIND, rid, f"{host}: app user", f"user {i} (uid {uid}), home {want}"))
+                out.append(passed(KIND, rid, f"{host}: nginx vhost", f"{i}.conf present and enabled"))
+            if a.kind == "php":
+                conf, sock = (facts.get(("pool", i)) or ["missing", "missing"])[:2]
+                path = f"/etc/php/{a.php_version}/fpm/pool.d/{i}.conf"
+                if conf != "ok":
+                    out.append(failed(KIND, rid, f"{host}: php-fpm pool", f"{path} missing"))
+                elif sock != "ok":
+                    out.append(failed(KIND, rid, f"{host}: php-fpm pool", f"{path} present but /run/php/{i}.sock "
+                                      "is missing (php-fpm not reloaded?)"))
+                else:
+                    out.append(passed(KIND, rid, f"{host}: php-fpm pool", f"pool {i} listening"))
+            uid = (facts.get(("user", i)) or ["missing"])[0]
+            home = (facts.get(("home", i)) or ["missing"])[0]
+            want = f"{DEPLOY_USER}:{i}:750"
+            if uid == "missing":
+                out.append(failed(KIND, rid, f"{host}: app user", f"the user {i} does not exist"))
+            elif home == "missing":
+                out.append(failed(KIND, rid, f"{host}: app user", f"{apps_root}/{i} does not exist"))
+            elif home != want:
+                o, g, m = (home.split(":") + ["", "", ""])[:3]
+                out.append(failed(KIND, rid, f"{host}: app user", f"{apps_root}/{i} is {o}:{g} mode {m}, "
+                                  f"expected {DEPLOY_USER}:{i} mode 750"))
+            else:
+                out.append(passed(KIND, rid, f"{host}: app user", f"user {i} (uid {uid}), home {want}"))
         if use is None:
             out.append(failed(KIND, rid, f"{host}: disk space", "df gave no answer"))
         elif use >= fail_pct:

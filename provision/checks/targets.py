@@ -36,6 +36,7 @@ class AppTarget:
     spec: Any = None  # None when the request has no valid spec (reported by the checks)
     spec_error: str = ""
     request: Any = None
+    legacy: bool = False  # imported by `provision import`: no spec, checked on what it has
 
     @property
     def instance(self) -> str:
@@ -78,7 +79,7 @@ def load_targets(app: Any, request_id: str | None = None) -> list[AppTarget]:
         if request_id:
             q = q.where(Hosting.request_id == request_id)
         rows = [(h.request_id, h.host, h.domain, h.runtime, h.database,
-                 RequestFacts(r.id, r.opd_code, r.opd_name, r.status)) for h, r in s.execute(q)]
+                 RequestFacts(r.id, r.opd_code, r.opd_name, r.status), r.kind == "legacy") for h, r in s.execute(q)]
     if request_id and not rows:
         app.requests.get(request_id)  # NotFound for an unknown request
         raise NotFound(f"request {request_id} has no active hosting in the registry; nothing to check.",
@@ -86,10 +87,11 @@ def load_targets(app: Any, request_id: str | None = None) -> list[AppTarget]:
     texts = latest_spec_texts(app, [r[0] for r in rows])
     reserved = app.config.names.reserved
     out = []
-    for rid, host, domain, runtime, database, req in rows:
+    for rid, host, domain, runtime, database, req, legacy in rows:
         t = AppTarget(rid, host, domain.rstrip(".").lower(), runtime, database or None,
-                      req.opd_code, req.opd_name, request=req)
-        t.spec, t.spec_error = parse_stored_spec(app, rid, texts.get(rid), reserved)
+                      req.opd_code, req.opd_name, request=req, legacy=legacy)
+        if not legacy or rid in texts:
+            t.spec, t.spec_error = parse_stored_spec(app, rid, texts.get(rid), reserved)
         out.append(t)
     return out
 
@@ -97,7 +99,10 @@ def load_targets(app: Any, request_id: str | None = None) -> list[AppTarget]:
 def active_request_ids(app: Any) -> set[str]:
     """Every request with active hosting (the owners a zone may name), whatever --request says."""
     with app.store.read() as s:
-        return set(s.execute(select(Hosting.request_id).where(Hosting.status == "active")).scalars())
+        hosted = set(s.execute(select(Hosting.request_id).where(Hosting.status == "active")).scalars())
+        # A legacy name imported without a site (ownership only) is owned while its request is open.
+        return hosted | set(s.execute(select(Request.id).where(Request.kind == "legacy",
+                                                               Request.status == "open")).scalars())
 
 
 def latest_spec_texts(app: Any, request_ids: list[str]) -> dict[str, str]:

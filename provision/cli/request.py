@@ -8,7 +8,7 @@ from typing import Any
 
 import click
 
-from provision.cli.common import command, json_option, print_json, table
+from provision.cli.common import command, json_option, print_json, printable, table
 from provision.errors import UsageError
 from provision.sop import word
 
@@ -100,6 +100,12 @@ def show(app: Any, request_id: str, as_json: bool) -> int:
         return 0
     lang = app.config.general.language
     click.echo(f"{data['id']}  {data['opd_name']} ({data['opd_code']})  {data['application']}")
+    if data.get("kind") == "legacy":  # imported by `provision import`: no SOP steps
+        facts = data["imported"] or {}
+        click.echo(f"legacy application, imported {data['opened_at'][:10]} by {data['opened_by']}; no SOP steps")
+        for k, src in sorted((facts.get("sources") or {}).items()):
+            click.echo(f"  {k}: {printable(facts.get(k, facts.get('opd', {}).get(k)))}  (from {printable(src)})")
+        return 0
     click.echo(f"{word('letter', lang)} {data['letter_number']} {word('of', lang)} {data['letter_date']}; "
                f"{word(data['status'], lang)}" + (f" ({data['close_reason']})" if data["close_reason"] else ""))
     rows = []

@@ -31,6 +31,11 @@ class Request(Base):
     # Denormalised for fast lists: the first step not done and when it is due.
     current_step: Mapped[int | None] = mapped_column(Integer)
     current_due: Mapped[dt.date | None] = mapped_column(Date, index=True)
+    # "sop": opened by letter, runs the SOP's steps; "legacy": an application that existed
+    # before the toolkit, brought in by `provision import` (no steps; `imported` holds the
+    # JSON of where each fact came from).
+    kind: Mapped[str] = mapped_column(String(16), default="sop", server_default="sop")
+    imported: Mapped[str | None] = mapped_column(Text)
 
 
 class RequestStep(Base):
