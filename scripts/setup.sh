@@ -33,6 +33,10 @@ fi
 .venv/bin/python -m pip install -q --upgrade pip >/dev/null
 .venv/bin/python -m pip install -q -e '.[test]'
 
+# A wheel of every dependency pinned in constraints.txt, kept in .wheels: the offline
+# install test (tests/test_offline_install.py) builds the wheelhouse from these with no index.
+.venv/bin/python -m pip wheel -q --constraint constraints.txt --wheel-dir .wheels -r constraints.txt
+
 # gitlab-ci-local runs the release pipeline's jobs for real in the CI tests
 # (tests/install/test_ci_pipeline.py): 4.56.x is the last line that runs on Debian 12's Node 20.
 GCL_VERSION=4.56.2

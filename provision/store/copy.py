@@ -193,7 +193,7 @@ def _open_target(url: str, password: str | None, shown: str) -> Store:
         return _Unchecked(url, password=password, upgrade=False)
     except ImportError:
         raise UsageError("--to: the PostgreSQL driver is not installed.",
-                         "Install it: pip install 'kominfo-provision[postgresql]'.") from None
+                         "Install the [postgresql] extra from the wheelhouse (docs/operations.md).") from None
     except SQLAlchemyError as e:
         raise _unreachable(shown, e) from None
 

@@ -144,4 +144,8 @@ def test_gitlab_ci_job_loads_and_reports_junit() -> None:
     # a pinned version from the project's own wheelhouse, never a name from a public index
     assert "--no-index --find-links wheelhouse" in install and "==${PROVISION_VERSION}" in install
     assert "[postgresql]" in install and job["variables"]["PROVISION_VERSION"]
+    assert "-c wheelhouse/constraints.txt" in install  # the versions the wheelhouse was built with
+    pips = [c for c in job["before_script"] + job["script"] if "pip install" in c]
+    assert pips == [install]  # nothing else is installed, from an index or otherwise
+    assert "wheelhouse.tar.gz" in job["variables"]["WHEELHOUSE_URL"]
     assert lines[("nightly-check",)] > 1

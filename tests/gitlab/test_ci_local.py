@@ -71,6 +71,7 @@ def test_the_job_runs_only_for_protected_tags_and_proves_who_it_is_for(world: di
     assert "deploy-staging starting shell" in out
     assert 'provision install --ref "${KOMINFO_UPSTREAM_TAG:-$CI_COMMIT_TAG}" --env staging --yes' in out
     assert "CI install refused" not in out, out
+    assert "kominfo-provision, version 0.1.0" in out  # the before_script names the toolkit version that runs
     # The proof passed; the install itself stops at the first thing this test lacks: a server.
     assert "GitLab CI: protected tag" not in out  # printed after the target, which needs hosting
     assert "hosting" in out and run.returncode != 0, out

@@ -116,6 +116,12 @@ def test_the_operations_pipeline_runs_only_protected_tags_without_a_checkout() -
     assert job["tags"] == ["kominfo-staging"]
     assert job["rules"][0] == {"if": '$CI_COMMIT_TAG && $CI_COMMIT_REF_PROTECTED == "true" && $CI_PIPELINE_SOURCE == "push"'}
     assert job["script"] == ['provision install --ref "${KOMINFO_UPSTREAM_TAG:-$CI_COMMIT_TAG}" --env staging --yes']
+    # the runner's toolkit comes from the wheelhouse (docs/operations.md); the job installs nothing
+    # from an index and shows which version runs
+    assert job["before_script"] == ["provision --version"]
+    text = ops_ci_file("pemko-batam/ops/ci")
+    assert "pip install --no-index --find-links wheelhouse" in text
+    assert [line for line in text.splitlines() if "pip install" in line and "--no-index" not in line] == []
     assert "PROVISION_REQUEST" not in ops_ci_file("pemko-batam/ops/ci")
 
 
