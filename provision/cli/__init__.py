@@ -24,6 +24,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "exec": ("provision.cli.remote", "An audited command on the application's server."),
     "dns": ("provision.cli.dns", "Step 15: the application's subdomain records."),
     "hosting": ("provision.cli.hosting", "Step 15: the application's hosting."),
+    "server": ("provision.cli.server", "The Kominfo servers' baseline (nginx, PHP, databases, firewall)."),
     "check": ("provision.cli.check", "Scheduled checks over every hosted application."),
     "report": ("provision.cli.report", "Official documents (Berita Acara, Surat Rekomendasi)."),
     "apply": ("provision.cli.applyall", "Run every automated step of a request in SOP order."),
