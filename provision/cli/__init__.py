@@ -25,6 +25,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "dns": ("provision.cli.dns", "Step 15: the application's subdomain records."),
     "hosting": ("provision.cli.hosting", "Step 15: the application's hosting."),
     "import": ("provision.cli.importing", "Bring existing applications in as legacy records."),
+    "server": ("provision.cli.server", "The Kominfo servers' baseline (nginx, PHP, databases, firewall)."),
     "check": ("provision.cli.check", "Scheduled checks over every hosted application."),
     "report": ("provision.cli.report", "Official documents (Berita Acara, Surat Rekomendasi)."),
     "apply": ("provision.cli.applyall", "Run every automated step of a request in SOP order."),

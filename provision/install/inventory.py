@@ -19,8 +19,10 @@ from provision.errors import ConfigError, NotFound
 
 #: Host variables the toolkit reads besides Ansible's own `ansible_*` (inventory/production.example):
 #: provision_addresses (checks/targets.py: the addresses DNS records may point at),
-#: provision_php_versions and provision_db_engines (doctor.py: the packages a server needs).
-KNOWN_HOST_VARS = frozenset({"provision_addresses", "provision_php_versions", "provision_db_engines"})
+#: provision_php_versions and provision_db_engines (doctor.py, server.py: the packages a server needs),
+#: provision_ntp_servers (server.py: time servers).
+KNOWN_HOST_VARS = frozenset({"provision_addresses", "provision_php_versions", "provision_db_engines",
+                             "provision_ntp_servers"})
 
 
 @dataclass
