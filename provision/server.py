@@ -92,7 +92,7 @@ for path, mark in P["files"].items():
         files[path] = mark in open(path, encoding="utf-8", errors="replace").read()
     except OSError:
         files[path] = False
-print(json.dumps({"installed": installed, "user": user, "files": files}))
+sys.stdout.write(json.dumps({"installed": installed, "user": user, "files": files}))
 '''
 
 
