@@ -70,3 +70,35 @@ def test_migration_head_matches_code() -> None:
     cfg = Config()
     cfg.set_main_option("script_location", str(MIGRATIONS))
     assert ScriptDirectory.from_config(cfg).get_current_head() == HEAD_REVISION
+
+
+def test_a_first_open_waits_for_another_first_run_switching_to_wal(tmp_path: Path) -> None:
+    """Two first runs at once (the crash-safety test's two requests, or two CI jobs): one
+    holds the write lock on the still rollback-mode file; SQLite's deadlock rule answers
+    the other's switch to WAL "database is locked" at once, whatever the busy timeout.
+    The store waits for the first and opens."""
+    import sqlite3
+    import threading
+    import time
+
+    from provision.store import Store
+
+    path = tmp_path / "state.db"
+    first = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    first.execute("CREATE TABLE early (x)")
+    first.execute("BEGIN IMMEDIATE")
+    first.execute("INSERT INTO early VALUES (1)")
+    timer = threading.Timer(0.5, lambda: first.execute("COMMIT"))
+    timer.start()
+    t0 = time.monotonic()
+    store = Store(f"sqlite:///{path}")
+    waited = time.monotonic() - t0
+    timer.join()
+    try:
+        assert waited >= 0.4  # it did wait for the first run's commit, not fail or skip past it
+        with store.read() as s:
+            assert s.execute(text("PRAGMA journal_mode")).scalar() == "wal"
+        assert store.revision() == "0004"
+    finally:
+        store.dispose()
+        first.close()

@@ -7,8 +7,10 @@ Alembic (it is slow to import); Alembic runs only when an upgrade is needed.
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import Any
 from pathlib import Path
 
 from sqlalchemy import Engine, create_engine, event, text
@@ -126,16 +128,34 @@ def _sqlite_setup(engine: Engine) -> None:
     def _connect(dbapi_conn, _record) -> None:  # type: ignore[no-untyped-def]
         dbapi_conn.isolation_level = None  # we issue BEGIN ourselves
         cur = dbapi_conn.cursor()
-        cur.execute("PRAGMA journal_mode=WAL")
+        cur.execute("PRAGMA busy_timeout=60000")
+        _wal(cur)
         cur.execute("PRAGMA synchronous=NORMAL")
         cur.execute("PRAGMA foreign_keys=ON")
-        cur.execute("PRAGMA busy_timeout=60000")
         cur.close()
 
     @event.listens_for(engine, "begin")
     def _begin(conn) -> None:  # type: ignore[no-untyped-def]
         write = conn.get_execution_options().get("provision_write")
         conn.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
+
+
+def _wal(cur: Any, wait: float = 60.0) -> None:
+    """Switch a new database to WAL. Two first runs at once can both hold a read lock
+    and want the exclusive one; SQLite then answers "database is locked" at once, without
+    waiting (its deadlock rule), so the loser retries until the winner has switched."""
+    import sqlite3
+
+    deadline = time.monotonic() + wait
+    while True:
+        try:
+            if str(cur.execute("PRAGMA journal_mode").fetchone()[0]).lower() != "wal":
+                cur.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as e:
+            if "locked" not in str(e) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.02)
 
 
 def sqlite_lock_dir(url: str) -> Path | None:
