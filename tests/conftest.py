@@ -18,12 +18,19 @@ _PLUGINS = [
 ]
 pytest_plugins = [p for p in _PLUGINS if importlib.util.find_spec(p) is not None]
 
+# The suite runs the same in a terminal and in a CI job: the job's own variables (CI=true,
+# CI_PROJECT_PATH, ...) would make every `provision install` a CI install. Tests that are
+# about CI set them explicitly.
+_CI_VARS = ("CI", "GITLAB_CI", "GITLAB_USER_LOGIN")
+for _var in [v for v in os.environ if v in _CI_VARS or v.startswith("CI_")]:
+    del os.environ[_var]
+
 
 @pytest.fixture
 def provision_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """A clean provision environment: its own config file and state dir, no PROVISION_* leaks."""
     for var in list(os.environ):
-        if var.startswith(("PROVISION_", "CI_", "KOMINFO_UPSTREAM_")) or var in ("CI", "GITLAB_CI", "GITLAB_USER_LOGIN"):
+        if var.startswith(("PROVISION_", "CI_", "KOMINFO_UPSTREAM_")) or var in _CI_VARS:
             monkeypatch.delenv(var)
     state = tmp_path / "state"
     cfg = tmp_path / "provision.toml"
