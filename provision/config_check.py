@@ -4,7 +4,6 @@ as Ansible reads it (unknown host variables, addresses the checks may not probe)
 from __future__ import annotations
 
 import ipaddress
-from typing import Any
 
 from provision.config import Config, GroupStatus, check_config, group_status
 from provision.errors import Problem, ProvisionError  # noqa: F401 - Problem: the type returned
@@ -21,20 +20,10 @@ def check_whole(config: Config) -> tuple[list[Problem], list[GroupStatus], list[
     return problems, groups, warnings + inventory_warnings(config)
 
 
-def _addresses(hv: dict[str, Any]) -> list[str]:
-    out = [str(a) for a in hv.get("provision_addresses") or []]
-    ah = str(hv.get("ansible_host", ""))
-    try:
-        ipaddress.ip_address(ah)
-        out.append(ah)
-    except ValueError:
-        pass
-    return out
-
-
 def inventory_warnings(config: Config) -> list[str]:
     """Unknown host variables (no code reads them) and host addresses outside
     checks.probe_networks (the checks would refuse to probe them)."""
+    from provision.checks.targets import host_addresses
     from provision.install.inventory import KNOWN_HOST_VARS, load_inventory
 
     path = config.settings.hosting.inventory
@@ -53,7 +42,7 @@ def inventory_warnings(config: Config) -> list[str]:
             if not var.startswith("ansible_") and var not in KNOWN_HOST_VARS:
                 warnings.append(f"inventory host {host}: unknown variable {var} (no code reads it; "
                                 f"known: ansible_*, {', '.join(sorted(KNOWN_HOST_VARS))})")
-        for addr in _addresses(hv):
+        for addr in host_addresses(hv):
             try:
                 ip = ipaddress.ip_address(addr)
             except ValueError:

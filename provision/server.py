@@ -14,13 +14,12 @@ from __future__ import annotations
 
 import json
 import re
-import shlex
-import subprocess
 from collections.abc import Callable, Iterator
 from typing import Any
 
-from provision.errors import AuthError, ConfigError, ProvisionError, Unreachable
+from provision.errors import ConfigError, ProvisionError, Unreachable
 from provision.names import DEPLOY_HOME, DEPLOY_USER
+from provision.install.access import ServerAccess
 from provision.plan import ApplyReport, Change, Plan
 from provision.provider import Outcome, Provider
 
@@ -99,31 +98,11 @@ sys.stdout.write(json.dumps({"installed": installed, "user": user, "files": file
 def probe(host: str, connection: dict[str, Any], want: dict[str, Any], ssh_config: str, known_hosts: str,
           timeout: float = 60) -> dict[str, Any]:
     """What `host` has of its baseline. Raises Unreachable / AuthError (host key) / ProvisionError."""
-    from provision.hosting.probe import ssh_argv
+    from provision.hosting.probe import run_python
 
-    params = json.dumps({"packages": want["packages"], "user": DEPLOY_USER, "files": FILES})
-    argv = ssh_argv(connection, ssh_config, known_hosts, "python3 -c " + shlex.quote(PROBE))
-    try:
-        proc = subprocess.run(argv, input=params + "\n", capture_output=True, text=True, timeout=timeout)
-    except subprocess.TimeoutExpired as e:
-        raise Unreachable(f"{host} did not answer within {timeout:.0f} s.",
-                          "Check that the server is up and reachable over SSH. Nothing was changed.") from e
-    except OSError as e:
-        raise ProvisionError(f"cannot run ssh to read {host}: {e}.") from e
-    err = " ".join(proc.stderr.split())[-500:]
-    if proc.returncode == 255:
-        if "host key verification failed" in err.lower() or "identification has changed" in err.lower():
-            raise AuthError(f"the SSH host key of {host} does not match the pinned key: refused. {err}",
-                            "Verify the server's key out of band and put it in hosting.known_hosts.")
-        raise Unreachable(f"{host} is unreachable over SSH: {err}",
-                          "Check that the server is up and reachable over SSH. Nothing was changed.")
-    if proc.returncode != 0:
-        raise ProvisionError(f"reading the baseline of {host} failed: {err}",
-                             "The server needs python3 and dpkg (any Debian 12). Nothing was changed.")
-    try:
-        return dict(json.loads(proc.stdout))
-    except ValueError as e:
-        raise ProvisionError(f"reading the baseline of {host} gave no JSON: {proc.stdout[:200]!r}") from e
+    return dict(run_python(host, connection, PROBE, {"packages": want["packages"], "user": DEPLOY_USER,
+                                                     "files": FILES}, "the baseline", ssh_config, known_hosts,
+                           timeout, "The server needs python3 and dpkg (any Debian 12). Nothing was changed."))
 
 
 def plan_host(want: dict[str, Any], have: dict[str, Any]) -> list[Change]:
@@ -143,32 +122,10 @@ def plan_host(want: dict[str, Any], have: dict[str, Any]) -> list[Change]:
     return changes
 
 
-class ServerProvider(Provider):
+class ServerProvider(ServerAccess, Provider):
     """Plan and apply the baseline of inventory hosts (docs/servers.md)."""
 
     name = PROVIDER
-
-    def __init__(self, app: Any, runner: Any = None, inventory: Any = None) -> None:
-        self.app = app
-        self.cfg = app.config.hosting
-        self._runner = runner
-        self._inventory = inventory
-
-    @property
-    def inventory(self) -> Any:
-        if self._inventory is None:
-            from provision.install.inventory import load_inventory
-
-            self._inventory = load_inventory(self.cfg.inventory)
-        return self._inventory
-
-    @property
-    def runner(self) -> Any:
-        if self._runner is None:
-            from provision.install.install import make_runner
-
-            self._runner = make_runner(self.app)
-        return self._runner
 
     def hosts(self, host: str | None, every: bool) -> list[str]:
         """The hosts named (one, checked against the inventory) or all of them."""

@@ -378,14 +378,18 @@ def scan(roots: list[tuple[Path, str]], secrets: dict[str, str]) -> Report:
                     p, rk = by_path[name.decode()]
                     kind, enc, hint, value = table[match]
                     hits.setdefault(p, {}).setdefault(hint, (kind, enc, hint, value, rk))
+    secret_lines = {v.strip().encode() for _k, _e, _h, v in table.values()}
     for p, found in hits.items():
         try:
             mode = p.stat().st_mode
             content = p.read_bytes().strip() if _private(mode) else b""
         except OSError:
             continue
+        # A secrets file: nothing in it but secrets, one a line, and comments (the notify URLs).
+        lines = [ln.strip() for ln in content.splitlines() if ln.strip() and not ln.strip().startswith(b"#")]
+        only_secrets = bool(lines) and all(ln in secret_lines for ln in lines)
         for kind, enc, hint, value, rk in found.values():
-            if content and content == value.strip().encode():
+            if content and (content == value.strip().encode() or only_secrets and value.strip().encode() in lines):
                 why: str | None = "the secret's own file (0600): a token, password or private key file"
             else:
                 why = allowed(p, mode, kind)

@@ -44,6 +44,9 @@ def test_step_11_then_resume_repeats_nothing(env: Env) -> None:
     r = run_cli("apply", rid, "--until", "11", "--dry-run")
     assert r.exit_code == 0, r
     assert "step 11 repository: 12 to create" in r.stdout and "Dry run: nothing applied." in r.stdout
+    # the SOP's words for the step, once, before its stages (general.language: id)
+    assert r.stdout.count("  SOP step 11: Tim Teknis Kominfo menyediakan sourcecode repository untuk "
+                          "dipergunakan oleh pihak pengembang (Tim Teknis Dinas Komunikasi dan Informatika)\n") == 1
     r = run_cli("apply", rid, "--until", "11", "--yes")
     assert r.exit_code == 0, r
     assert "[done] step 11 repository: 12 to create" in r.stdout

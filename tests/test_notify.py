@@ -48,7 +48,7 @@ def inbox(provision_home: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Inb
     box = Inbox()
     box.thread.start()
     urls = provision_home / "notify-urls"
-    urls.write_text(f"{box.url}\n")  # the secret's own file: nothing else in it
+    urls.write_text(f"# the operators' channel\n{box.url}\n")  # comments are allowed
     urls.chmod(0o600)
     monkeypatch.setenv("PROVISION_NOTIFY_URLS_FILE", str(urls))
     yield box

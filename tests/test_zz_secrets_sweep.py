@@ -66,6 +66,23 @@ def test_the_sweep_finds_a_planted_secret(tmp_path: Path) -> None:
     assert "provision home" in str(rep.findings[0])
 
 
+def test_a_file_of_secrets_and_comments_is_allowed_a_log_line_is_not(tmp_path: Path) -> None:
+    """A 0600 file made only of secrets (one a line) and comments is a secrets file (the
+    notify URLs); the same secret in a 0600 file with any other text is a finding."""
+    url, other = "json://127.0.0.1:9999/notify-planted", "tgram://planted-bot-token/12345"
+    tree = tmp_path / "home"
+    tree.mkdir()
+    urls = tree / "notify-urls"
+    urls.write_text(f"# the operators' channel\n{url}\n\n{other}\n")
+    log = tree / "run.log"
+    log.write_text(f"sending to\n{url}\n")
+    for f in (urls, log):
+        os.chmod(f, 0o600)
+    rep = scan([(tree, "provision home")], {url: "notify URL", other: "notify URL"})
+    assert sorted(p.name for p, _, _ in rep.allowed) == ["notify-urls", "notify-urls"]
+    assert [(f.path.name, f.secret_kind) for f in rep.findings] == [("run.log", "notify URL")]
+
+
 def test_the_sweep_reads_what_it_captured(tmp_path: Path) -> None:
     """What is deleted before the end (a server's upper dir) is kept by capture and scanned."""
     reg = Registry()

@@ -139,6 +139,19 @@ def parse_stored_spec(app: Any, request_id: str, text: str | None, reserved: Any
             return None, str(e)
 
 
+def host_addresses(hv: dict[str, Any]) -> list[str]:
+    """A host's addresses as its variables give them: `provision_addresses` (not checked
+    here), plus `ansible_host` when it is an IP address."""
+    out = [str(a) for a in hv.get("provision_addresses") or []]
+    ah = str(hv.get("ansible_host", ""))
+    try:
+        ipaddress.ip_address(ah)
+        out.append(ah)
+    except ValueError:
+        pass
+    return out
+
+
 @dataclass
 class Inventory:
     """The parts of the Ansible inventory the checks use."""
@@ -147,15 +160,7 @@ class Inventory:
 
     def addresses(self, host: str) -> list[str]:
         """The host's IP addresses: `provision_addresses`, plus `ansible_host` when it is an IP."""
-        hv = self.hostvars.get(host, {})
-        out = [str(a) for a in hv.get("provision_addresses") or []]
-        ah = str(hv.get("ansible_host", ""))
-        try:
-            ipaddress.ip_address(ah)
-            out.append(ah)
-        except ValueError:
-            pass
-        return [str(ipaddress.ip_address(a)) for a in dict.fromkeys(out)]
+        return [str(ipaddress.ip_address(a)) for a in dict.fromkeys(host_addresses(self.hostvars.get(host, {})))]
 
     def all_addresses(self) -> dict[str, str]:
         """address -> inventory host."""

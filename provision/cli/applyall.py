@@ -54,11 +54,13 @@ def apply_cmd(app: Any, request_id: str, ref: str | None, until: str, checksum: 
     elif not as_json:
         click.echo(f"Plan for {request_id} (up to step {until}):")
         lang = app.config.general.language
+        shown: set[int] = set()
         for s in staged:
+            if int(s.step) not in shown:  # the SOP's own words for the step and who carries it out, once
+                shown.add(int(s.step))
+                step = app.sop.step(int(s.step))
+                click.echo(f"  SOP step {s.step}: {step.title(lang)} ({', '.join(app.sop.actor_names(step, lang))})")
             click.echo(stage_text(s))
-            # The SOP's own words for the step (general.language), and who carries it out.
-            step = app.sop.step(int(s.step))
-            click.echo(f"      {step.title(lang)} ({', '.join(app.sop.actor_names(step, lang))})")
         click.echo(f"  checksum of the whole plan: {checksum_of(plans)}")
     check_checksum(plans, checksum)
     if dry_run:

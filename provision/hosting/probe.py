@@ -113,20 +113,24 @@ def ssh_argv(connection: dict[str, Any], ssh_config: str, known_hosts: str, comm
     return argv
 
 
-def probe_host(host: str, connection: dict[str, Any], apps: list[dict[str, Any]], paths: list[str],
-               engines: list[str], ssh_config: str = "", known_hosts: str = "", timeout: float = 60) -> HostState:
-    """Run the probe on one host. Raises Unreachable / AuthError (host key) / ProvisionError."""
-    params = json.dumps({"apps": apps, "paths": paths, "engines": engines})
-    argv = ssh_argv(connection, ssh_config, known_hosts, "python3 -c " + shlex.quote(PROBE))
+def run_python(host: str, connection: dict[str, Any], script: str, params: Any, what: str,
+               ssh_config: str = "", known_hosts: str = "", timeout: float = 60,
+               hint: str | None = None) -> Any:
+    """Run `script` with the server's python3 over SSH (pinned host key), `params` as one
+    JSON line on its stdin, and return the JSON it prints. `what` names the reading in
+    errors ("the state", "the baseline"). Raises Unreachable / AuthError (host key) /
+    ProvisionError; nothing on the server is changed by the caller's scripts."""
+    argv = ssh_argv(connection, ssh_config, known_hosts, "python3 -c " + shlex.quote(script))
     try:
-        proc = subprocess.run(argv, input=params + "\n", capture_output=True, text=True, timeout=timeout)
+        proc = subprocess.run(argv, input=json.dumps(params) + "\n", capture_output=True, text=True,
+                              timeout=timeout)
     except subprocess.TimeoutExpired as e:
         raise Unreachable(f"{host} did not answer within {timeout:.0f} s.",
                           "Check that the server is up and reachable over SSH. Nothing was changed.") from e
     except OSError as e:
         raise ProvisionError(f"cannot run ssh to read {host}: {e}.") from e
+    err = " ".join(proc.stderr.split())[-500:]
     if proc.returncode == 255:
-        err = " ".join(proc.stderr.split())[-500:]
         if "host key verification failed" in err.lower() or "identification has changed" in err.lower():
             raise AuthError(f"the SSH host key of {host} does not match the pinned key: refused. {err}",
                             "If the server was really reinstalled, verify its new key out of band and update "
@@ -134,9 +138,16 @@ def probe_host(host: str, connection: dict[str, Any], apps: list[dict[str, Any]]
         raise Unreachable(f"{host} is unreachable over SSH: {err}",
                           "Check that the server is up and reachable over SSH. Nothing was changed.")
     if proc.returncode != 0:
-        raise ProvisionError(f"reading the state of {host} failed: {' '.join(proc.stderr.split())[-500:]}")
+        raise ProvisionError(f"reading {what} of {host} failed: {err}", hint)
     try:
-        data = json.loads(proc.stdout)
+        return json.loads(proc.stdout)
     except ValueError as e:
-        raise ProvisionError(f"reading the state of {host} gave no JSON: {proc.stdout[:200]!r}") from e
+        raise ProvisionError(f"reading {what} of {host} gave no JSON: {proc.stdout[:200]!r}") from e
+
+
+def probe_host(host: str, connection: dict[str, Any], apps: list[dict[str, Any]], paths: list[str],
+               engines: list[str], ssh_config: str = "", known_hosts: str = "", timeout: float = 60) -> HostState:
+    """Run the probe on one host. Raises Unreachable / AuthError (host key) / ProvisionError."""
+    data = run_python(host, connection, PROBE, {"apps": apps, "paths": paths, "engines": engines}, "the state",
+                      ssh_config, known_hosts, timeout)
     return HostState(host, data["disk"], data["nginx_ok"], data["nginx_error"], data["db"], data["apps"])

@@ -32,6 +32,7 @@ from provision.hosting.planner import DatabaseUnavailable, HostOutOfDisk, NginxC
 from provision.hosting.probe import HostState, probe_host
 from provision.hosting.target import HostingTarget, resolve_target
 from provision.hosting.tls import CertificateError, LocalCA, parse_pem
+from provision.install.access import ServerAccess
 from provision.plan import ApplyReport, Change, Plan
 from provision.secrets import REDACTOR
 
@@ -77,29 +78,7 @@ def _outcome(audit: Any, attempt: int, c: Change, outcome: str, reason: str | No
                  request_id=c.data.request_id)
 
 
-class HostingProvider:
-    def __init__(self, app: Any, runner: Any = None, inventory: Any = None) -> None:
-        self.app = app
-        self.cfg = app.config.hosting
-        self._runner = runner
-        self._inventory = inventory
-
-    @property
-    def inventory(self) -> Any:
-        if self._inventory is None:
-            from provision.install.inventory import load_inventory
-
-            self._inventory = load_inventory(self.cfg.inventory)
-        return self._inventory
-
-    @property
-    def runner(self) -> Any:
-        if self._runner is None:
-            from provision.install.install import make_runner
-
-            self._runner = make_runner(self.app)
-        return self._runner
-
+class HostingProvider(ServerAccess):
     # -- reading --------------------------------------------------------------------------
     def targets(self, request_ids: list[str]) -> list[HostingTarget]:
         return [resolve_target(self.app, rid, self.inventory) for rid in request_ids]

@@ -8,13 +8,9 @@ socket. Nothing secret comes back: never a private key, only whether it exists.
 
 from __future__ import annotations
 
-import json
-import shlex
-import subprocess
 from typing import Any
 
-from provision.errors import AuthError, ProvisionError, Unreachable
-from provision.hosting.probe import ssh_argv
+from provision.hosting.probe import run_python
 
 READER = r'''
 import glob, json, os, re, sys
@@ -56,26 +52,6 @@ json.dump(sites, sys.stdout)
 def read_sites(host: str, connection: dict[str, Any], ssh_config: str = "", known_hosts: str = "",
                timeout: float = 60) -> list[dict[str, Any]]:
     """The enabled nginx sites of one host. Raises Unreachable / AuthError / ProvisionError."""
-    argv = ssh_argv(connection, ssh_config, known_hosts, "python3 -c " + shlex.quote(READER))
-    try:
-        proc = subprocess.run(argv, capture_output=True, text=True, timeout=timeout)
-    except subprocess.TimeoutExpired as e:
-        raise Unreachable(f"{host} did not answer within {timeout:.0f} s.",
-                          "Check that the server is up and reachable over SSH. Nothing was changed.") from e
-    except OSError as e:
-        raise ProvisionError(f"cannot run ssh to read {host}: {e}.") from e
-    if proc.returncode == 255:
-        err = " ".join(proc.stderr.split())[-500:]
-        if "host key verification failed" in err.lower() or "identification has changed" in err.lower():
-            raise AuthError(f"the SSH host key of {host} does not match the pinned key: refused. {err}",
-                            "If the server was really reinstalled, verify its new key out of band and update "
-                            "hosting.known_hosts.")
-        raise Unreachable(f"{host} is unreachable over SSH: {err}",
-                          "Check that the server is up and reachable over SSH. Nothing was changed.")
-    if proc.returncode != 0:
-        raise ProvisionError(f"reading the nginx sites of {host} failed: {' '.join(proc.stderr.split())[-500:]}")
-    try:
-        sites = json.loads(proc.stdout)
-    except ValueError as e:
-        raise ProvisionError(f"reading the nginx sites of {host} gave no JSON: {proc.stdout[:200]!r}") from e
-    return sites  # type: ignore[no-any-return]
+    sites: list[dict[str, Any]] = run_python(host, connection, READER, {}, "the nginx sites", ssh_config,
+                                             known_hosts, timeout)
+    return sites
