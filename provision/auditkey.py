@@ -22,15 +22,13 @@ import secrets
 import stat
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
-
-from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
-from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+from typing import TYPE_CHECKING, Any
 
 from provision.errors import SecretError
 from provision.secrets import REDACTOR
+
+if TYPE_CHECKING:  # cryptography is imported where a checkpoint is signed or checked, not by every run
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 ENV = "PROVISION_AUDIT_KEY_FILE"
 FILENAME = "audit.key"
@@ -85,12 +83,18 @@ class AuditKey:
         return hmac.new(self.secret, body, hashlib.sha256).hexdigest()
 
     def _signing_key(self) -> Ed25519PrivateKey:
+        from cryptography.hazmat.primitives import hashes
+        from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+        from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+
         seed = HKDF(algorithm=hashes.SHA256(), length=32, salt=None,
                     info=b"kominfo-provision audit checkpoint signing key").derive(self.secret)
         return Ed25519PrivateKey.from_private_bytes(seed)
 
     @property
     def public_key(self) -> str:
+        from cryptography.hazmat.primitives import serialization
+
         raw = self._signing_key().public_key().public_bytes(serialization.Encoding.Raw,
                                                             serialization.PublicFormat.Raw)
         return base64.b64encode(raw).decode()
@@ -109,6 +113,9 @@ def key_id_of(public_key_b64: str) -> str:
 
 def signature_ok(public_key_b64: str, body: bytes, signature_b64: str) -> bool:
     """Check an Ed25519 signature with a public key only (what an outside auditor does)."""
+    from cryptography.exceptions import InvalidSignature
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
     try:
         pub = Ed25519PublicKey.from_public_bytes(base64.b64decode(public_key_b64, validate=True))
         pub.verify(base64.b64decode(signature_b64, validate=True), body)

@@ -161,8 +161,14 @@ class Pipeline:
         ref = self.ref or (last.ref if last else None)
         if ref is None:
             raise UsageError(f"no {env} install of {self.request_id} yet: say which release with --ref TAG.")
-        target = resolve_target(self.app, self.request_id, env, load_app_inventory(self.app))  # type: ignore[arg-type]
-        return plan_install(target, ref, last, skip_installed=True)
+        inventory = load_app_inventory(self.app)
+        target = resolve_target(self.app, self.request_id, env, inventory)  # type: ignore[arg-type]
+        installed = None
+        if last is not None and last.ref == ref:  # recorded here: does the server still hold exactly that?
+            from provision.install.facts import read_installed
+
+            installed = read_installed(self.app, target, ref, inventory)
+        return plan_install(target, ref, last, skip_installed=True, installed=installed)
 
     def _bind(self, stage: str, now: Plan) -> Plan:
         """The plan to apply for `stage`: `now` (made as the stage starts) when it makes

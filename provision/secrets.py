@@ -49,9 +49,12 @@ class Redactor:
     def text(self, s: str) -> str:
         if len(s) > MAX_TEXT:
             s = s[:MAX_TEXT] + f" [... {len(s) - MAX_TEXT} characters cut]"
-        for v in sorted(self._values, key=len, reverse=True):
-            if v in s:
-                s = s.replace(v, MASK)
+        if self._values:
+            for v in sorted(self._values, key=len, reverse=True):
+                if v in s:
+                    s = s.replace(v, MASK)
+        if "@" not in s:  # the URL password pattern needs one: most texts are done here
+            return s
         return self._URL_PASSWORD.sub(lambda m: f"{m.group('scheme')}:{MASK}@", s)
 
     def value(self, obj: object) -> object:

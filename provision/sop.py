@@ -17,6 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from pydantic import ValidationError as PydanticValidationError
 
 from .errors import Problem, ValidationError
+from .words import WORDS, word  # noqa: F401 - where they were first; the CLI imports provision.words
 from .yamlsrc import Path, format_path, line_for, load_yaml, problems_from_pydantic
 
 __all__ = ["COMMANDS", "WORDS", "Actor", "Sop", "Step", "default_sop_path", "load_sop", "load_sop_text", "word"]
@@ -90,22 +91,6 @@ class Sop(_Model):
     def actor_names(self, step: Step, language: str = "id") -> list[str]:
         """The names of the step's actors in `language` ("id" or "en")."""
         return [a.name_id if language == "id" else a.name_en for a in map(self.actor, step.actors)]
-
-
-#: Words the CLI shows for statuses and column headings, by `general.language`.
-WORDS: dict[str, dict[str, str]] = {
-    "id": {"pending": "belum", "started": "berjalan", "done": "selesai", "open": "terbuka", "closed": "ditutup",
-           "OVERDUE": "TERLAMBAT", "REQUEST": "PERMOHONAN", "APPLICATION": "APLIKASI", "STATUS": "STATUS",
-           "STEP": "TAHAP", "DUE": "BATAS WAKTU", "BY": "OLEH", "WHEN": "WAKTU", "RECORD": "CATATAN",
-           "ACTORS": "PELAKSANA", "OPD": "OPD", "letter": "surat", "of": "tanggal", "step": "tahap",
-           "holiday": "bergeser karena hari libur"},
-    "en": {"holiday": "moved by holidays"},
-}
-
-
-def word(text: str, language: str = "id") -> str:
-    """`text` (a status or a heading, as the CLI writes it in English) in `language`."""
-    return WORDS.get(language, {}).get(text, text)
 
 
 def _rules(data: dict[str, Any]) -> list[tuple[Path, str]]:

@@ -26,6 +26,8 @@ def first_invisible(value: str) -> str | None:
 def visible(value: str) -> str:
     """`value` with each invisible character (INVISIBLE) written as an escape (\\x1b,
     \\u202e): safe to print on a terminal, and the reader sees what is there."""
+    if value.isprintable():  # fast path (C): no character of INVISIBLE is printable
+        return value
     if not any(unicodedata.category(ch) in INVISIBLE for ch in value):
         return value
     return "".join(ch.encode("unicode_escape").decode("ascii") if unicodedata.category(ch) in INVISIBLE else ch

@@ -19,6 +19,8 @@ from typing import Any, Callable
 import click
 
 from provision.errors import Aborted, ExitCode, ProvisionError, UsageError, ValidationError
+from provision.secrets import REDACTOR
+from provision.textcheck import visible
 
 
 @dataclass
@@ -107,8 +109,6 @@ def run_main(group: click.Group, argv: list[str]) -> int:
 
 
 def _print_error(e: ProvisionError) -> None:
-    from provision.secrets import REDACTOR
-
     if isinstance(e, ValidationError):
         err(REDACTOR.text(f"Error: {e.message.split(':', 1)[0]}:"))
         for p in e.problems:
@@ -222,8 +222,6 @@ def change_options(f: Callable[..., Any]) -> Callable[..., Any]:
 
 
 def print_json(data: Any) -> None:
-    from provision.secrets import REDACTOR
-
     # Redacted when shown too: text stored before a secret was known is masked now.
     click.echo(json.dumps(REDACTOR.value(data), indent=2, ensure_ascii=False, default=str))
 
@@ -232,9 +230,6 @@ def printable(value: Any) -> str:
     """A value as one line of text for a terminal: known secrets masked, and control and
     invisible characters (escape sequences, bidi overrides) shown as \\xNN / \\uNNNN,
     never sent to the terminal."""
-    from provision.secrets import REDACTOR
-    from provision.textcheck import visible
-
     return visible(REDACTOR.text("" if value is None else str(value)))
 
 

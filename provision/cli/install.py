@@ -59,15 +59,21 @@ def _request_from_ci(ctx: click.Context, param: click.Parameter, value: str | No
               help="Which instance: staging (step 14 trial) or production.")
 @click.option("--checksum", type=CHECKSUM, default=None, metavar="HEX",
               help="Install only if the plan is still the one reviewed (the checksum --dry-run shows).")
+@click.option("--force-run", is_flag=True, default=False,
+              help="Run the playbook even when the server records this very install (no-change check skipped).")
 @change_options
 @command(request_arg="request_id", locks=True)
-def install_cmd(app: Any, request_id: str, ref: str, env: str, checksum: str | None, as_json: bool, dry_run: bool,
-                yes: bool) -> int:
+def install_cmd(app: Any, request_id: str, ref: str, env: str, checksum: str | None, force_run: bool, as_json: bool,
+                dry_run: bool, yes: bool) -> int:
     """Install the application of REQ at REF on its server (Ansible).
 
     Runs playbooks/install.yml: the app user, a new release from git, the runtime
     (php-fpm pool or app service), the nginx vhost (nginx -t first), then an atomic
     switch of `current`. A failure leaves the previous release serving.
+
+    When the server's record of the last install (read with one SSH command) shows the
+    same commit, environment, configuration, playbook and unedited files, nothing runs;
+    --force-run runs the playbook anyway.
 
     Under GitLab CI (CI=true) REQ may be left out: it is the request recorded for the
     pipeline's project. The job must prove it is a protected release tag of that
@@ -81,14 +87,22 @@ def install_cmd(app: Any, request_id: str, ref: str, env: str, checksum: str | N
     import os
 
     from provision.install.ci import ci_job
-    from provision.install.install import Installer, last_install
+    from provision.install.install import Installer, last_install, load_app_inventory
     from provision.install.plan import plan_install
+    from provision.install.target import resolve_target
     from provision.render import plan_text
 
     job = ci_job(app, os.environ, request_id, ref)  # None outside CI; refuses (exit 2) what it cannot prove
     installer = Installer(app)
-    target = installer.target(request_id, env)  # type: ignore[arg-type]
-    plan = plan_install(target, ref, last_install(app, request_id, env))
+    inventory = load_app_inventory(app)  # read once (ansible-inventory): the target and the no-change check
+    target = resolve_target(app, request_id, env, inventory)  # type: ignore[arg-type]
+    last = last_install(app, request_id, env)
+    installed = None
+    if last is not None and not force_run:
+        from provision.install.facts import read_installed
+
+        installed = read_installed(app, target, job.sha if job else ref, inventory)
+    plan = plan_install(target, ref, last, installed=installed)
     if not as_json:
         _show_target(target, f"Install {ref} of")
         if job is not None:
@@ -100,6 +114,14 @@ def install_cmd(app: Any, request_id: str, ref: str, env: str, checksum: str | N
             print_document(plan)
         else:
             click.echo("Dry run: nothing installed.")
+        return 0
+    if plan.empty:
+        if as_json:
+            print_document(plan, {**target.as_dict(), "ref": ref, "commit": installed.commit if installed else None,
+                                  "changed": 0, "playbook_run": False})
+        else:
+            click.echo(f"Nothing to install: {ref} is installed on {target.host} as recorded (no playbook run; "
+                       "--force-run runs it anyway).")
         return 0
     confirm_apply(f"the install of {ref} on {target.host}", yes)
     # Under CI the tag's commit is installed, not whatever the tag points to by the time it is fetched.

@@ -10,7 +10,7 @@ import click
 
 from provision.cli.common import command, json_option, print_json, printable, table
 from provision.errors import UsageError
-from provision.sop import word
+from provision.words import word
 
 
 @click.group("request")

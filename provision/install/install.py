@@ -151,8 +151,12 @@ class Installer:
             install_id = row.id
         playbook = "install.yml" if action == "install" else "rollback.yml"
         try:
-            result = self.runner.run(playbook, target.extravars(ref=ref if not release else "", release=release),
-                                     limit=target.host, on_event=on_event)
+            extravars = target.extravars(ref=ref if not release else "", release=release)
+            if action == "install":
+                from provision.install.facts import expected
+
+                extravars["app_facts"] = expected(target, ref)
+            result = self.runner.run(playbook, extravars, limit=target.host, on_event=on_event)
         except BaseException as e:
             self._finish(install_id, "failed", None, None, {})
             audit.failed(attempt, "install", change, f"{type(e).__name__}: {e}")

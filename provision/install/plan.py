@@ -38,16 +38,27 @@ def _serving(t: InstallTarget) -> str:
     return f"nginx vhost {t.instance}"
 
 
-def plan_install(target: InstallTarget, ref: str, last: Any, *, skip_installed: bool = False) -> Plan:
+def plan_install(target: InstallTarget, ref: str, last: Any, *, skip_installed: bool = False,
+                 installed: Any = None) -> Plan:
     """The changes installing `ref` makes. `last` is the last successful install of the
-    same environment (an `Install` row or None). With `skip_installed` (what `provision
-    apply` does), a ref already installed gives an empty plan."""
+    same environment (an `Install` row or None). `installed` is what the server's fact
+    file says (`facts.Installed`, read with one SSH command) or None (not read): when it
+    matches, the plan is empty (no playbook runs); when it does not, its reasons are noted
+    and the install is planned even with `skip_installed`. Without `installed`,
+    `skip_installed` (what `provision apply` did before the fact file) gives an empty plan
+    for a ref already recorded as installed."""
     t = target
     where = f"on {t.host}"
     meta = {"target": t.as_dict(), "ref": ref}
     plan = Plan(PROVIDER, t.request_id, existing=1 if last is not None else 0, meta=meta)
     serving = {"release": last.release, "commit": last.commit, "ref": last.ref} if last is not None else None
-    if last is not None and last.ref == ref:
+    if installed is not None and installed.same:
+        plan.notes.append(f"{ref} (commit {(installed.commit or '?')[:12]}) is installed on {t.host} as the server "
+                          "records it (same commit, environment, configuration, playbook and files): nothing to do.")
+        return plan
+    if installed is not None and last is not None:
+        plan.notes.append("the playbook runs: " + "; ".join(installed.reasons) + ".")
+    if last is not None and last.ref == ref and installed is None:
         note = f"{ref} (commit {(last.commit or '?')[:12]}) is already installed on {t.env}"
         if skip_installed:
             plan.notes.append(note + ": nothing to do.")

@@ -47,7 +47,8 @@ def test_static_install_reinstall_test_report_and_failures(install_home: Path, a
     assert "changed" in r.stderr and "Switch current to the new release" in r.stderr  # progress lines
     assert "Portal Statis Pemko" in served(app_server, name)
 
-    r = run_cli("install", rid, "--ref", "v1.0.0", "--yes", "--json")
+    # The playbook itself is idempotent: forced to run again, it changes nothing.
+    r = run_cli("install", rid, "--ref", "v1.0.0", "--yes", "--json", "--force-run")
     assert r.exit_code == 0, r
     result = r.json["result"]
     assert result["changed"] == 0, result["hosts"]
@@ -213,6 +214,95 @@ def test_python_new_tag_concurrent_install_and_rollback(install_home: Path, app_
     assert r.exit_code == 0, r
     assert f"at commit {git_server_commit(work, 'v1.0.0')[:12]}" in r.stdout
     assert "PASS  infra     service antrian-staging running" in r.stdout
+
+
+def _installs(request_id: str) -> int:
+    return sum(1 for e in audit_events(request_id) if e["provider"] == "install" and e["outcome"] == "attempted")
+
+
+def test_no_change_install_runs_no_playbook_until_something_changes(install_home: Path, app_server,
+                                                                    git_server) -> None:
+    """The server's fact file: a no-change install is one SSH command; a changed environment,
+    spec, commit behind the tag or a hand-edited file runs the playbook again."""
+    from tests.install.conftest import git
+
+    rid = "REQ-2026-0105"
+    work = git_server.create("static", "papan-info")
+    spec = spec_for("static", app_server, **{"slug: portal-statis": "slug: papan-info"})
+    open_request(rid, spec, install_home)
+    name = "papan-info-staging.batam.go.id"
+    facts = "/var/lib/kominfo-provision/installed/papan-info-staging.json"
+
+    def install(*extra: str) -> str:
+        before = _installs(rid)
+        r = run_cli("install", rid, "--ref", "v1.0.0", "--yes", *extra)
+        assert r.exit_code == 0, r
+        ran = _installs(rid) - before
+        if ran:
+            assert ran == 1 and "Installed v1.0.0 (commit " in r.stdout, r
+            return "ran"
+        assert "Nothing to install: v1.0.0 is installed on" in r.stdout and "no playbook run" in r.stdout, r
+        assert "nothing to do" in r.stdout, r
+        return "skipped"
+
+    assert install() == "ran"
+    mode = app_server.run(f"stat -c '%a %U' {facts}").stdout.split()
+    assert mode == ["600", "root"]
+    recorded = json.loads(app_server.run(f"cat {facts}").stdout)
+    assert len(recorded["commit"]) == 40 and len(recorded["playbook_version"]) == 64
+    assert recorded["files"]["/etc/nginx/sites-available/papan-info-staging.conf"]
+    started = time.monotonic()
+    assert install() == "skipped"
+    skipped_in = time.monotonic() - started
+    r = run_cli("install", rid, "--ref", "v1.0.0", "--dry-run")
+    assert r.exit_code == 0 and "nothing to do" in r.stdout and "Dry run: nothing installed." in r.stdout, r
+
+    # --force-run runs the playbook anyway (and it changes nothing).
+    assert install("--force-run") == "ran"
+    assert install() == "skipped"
+
+    # A changed environment value (a secret added for the request).
+    secrets = install_home / "state" / "secrets"
+    secrets.mkdir(parents=True, exist_ok=True)
+    (secrets / f"{rid}.env").write_text("API_TOKEN=token-uji-Yt61\n")
+    (secrets / f"{rid}.env").chmod(0o600)
+    r = run_cli("install", rid, "--ref", "v1.0.0", "--dry-run")
+    assert r.exit_code == 0 and "the environment changed since the last install" in r.stdout, r
+    assert install() == "ran"
+    assert install() == "skipped"
+
+    # A changed spec (what the vhost serves).
+    r = run_cli("spec", "set", rid, str(_write(install_home / "papan2.yaml", spec_for(
+        "static", app_server, **{"slug: portal-statis": "slug: papan-info",
+                                 "kind: static": "kind: static\n  writable: [unggahan]"}))))
+    assert r.exit_code == 0, r
+    r = run_cli("install", rid, "--ref", "v1.0.0", "--dry-run")
+    assert r.exit_code == 0 and "the spec or configuration changed" in r.stdout, r
+    assert install() == "ran"
+    assert install() == "skipped"
+
+    # A new commit for the same tag (the tag moved on the git server).
+    (work / "index.html").write_text("<h1>Portal Statis Pemko, dipindah</h1>\n")
+    git("commit", "-qam", "tag dipindah", cwd=work)
+    git("tag", "-f", "v1.0.0", cwd=work)
+    git("push", "-qf", str(git_server.root / "papan-info.git"), "main", "v1.0.0", cwd=work)
+    moved = git("rev-parse", "HEAD", cwd=work)
+    r = run_cli("install", rid, "--ref", "v1.0.0", "--dry-run")
+    assert r.exit_code == 0 and f"v1.0.0 is now commit {moved[:12]}" in r.stdout, r
+    assert install() == "ran"
+    assert "dipindah" in served(app_server, name)
+    assert install() == "skipped"
+
+    # A file the playbook wrote, edited by hand on the server.
+    app_server.run("echo '# diubah tangan' >> /etc/nginx/sites-available/papan-info-staging.conf")
+    r = run_cli("install", rid, "--ref", "v1.0.0", "--dry-run")
+    assert r.exit_code == 0, r
+    assert "/etc/nginx/sites-available/papan-info-staging.conf on the server differs" in r.stdout, r
+    assert install() == "ran"
+    assert "diubah tangan" not in app_server.run("cat /etc/nginx/sites-available/papan-info-staging.conf").stdout
+    assert install() == "skipped"
+    # The whole no-change install (CLI start-up, one SSH command) well under the playbook's time.
+    assert skipped_in < 10, skipped_in
 
 
 def git_server_commit(work: Path, ref: str) -> str:
