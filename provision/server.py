@@ -98,7 +98,7 @@ sys.stdout.write(json.dumps({"installed": installed, "user": user, "files": file
 def probe(host: str, connection: dict[str, Any], want: dict[str, Any], ssh_config: str, known_hosts: str,
           timeout: float = 60) -> dict[str, Any]:
     """What `host` has of its baseline. Raises Unreachable / AuthError (host key) / ProvisionError."""
-    from provision.hosting.probe import run_python
+    from provision.remote import run_python
 
     return dict(run_python(host, connection, PROBE, {"packages": want["packages"], "user": DEPLOY_USER,
                                                      "files": FILES}, "the baseline", ssh_config, known_hosts,

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from provision.hosting.probe import run_python
+from provision.remote import run_python
 
 READER = r'''
 import glob, json, os, re, sys

@@ -18,8 +18,6 @@ from __future__ import annotations
 import hashlib
 import json
 import re
-import shlex
-import subprocess
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
@@ -159,19 +157,18 @@ def compare(target: InstallTarget, ref: str, seen: dict[str, Any]) -> Installed:
 def read_installed(app: Any, target: InstallTarget, ref: str, inventory: Any, timeout: float = 60) -> Installed:
     """One SSH command to `target.host`. Never raises for the server's answer: anything it
     cannot read means "not the same" (the playbook then runs and reports the real problem)."""
-    from provision.hosting.probe import ssh_argv
+    from provision.errors import ProvisionError
+    from provision.remote import run_python
 
     params = {"fact_file": fact_file(target), "root": target.app_root, "ref": ref,
               "resolve": not re.fullmatch(r"[0-9a-f]{40}", ref), "owner": "kominfo-deploy",
               "key": f"{DEPLOY_HOME}/.ssh/{Path(target.app_root).name}.key",
               "known_hosts": f"{DEPLOY_HOME}/.ssh/{Path(target.app_root).name}.known_hosts"}
     h = app.config.hosting
-    argv = ssh_argv(inventory.connection(target.host), h.ssh_config, h.known_hosts,
-                    "python3 -c " + shlex.quote(READER))
     try:
-        proc = subprocess.run(argv, input=json.dumps(params) + "\n", capture_output=True, text=True, timeout=timeout)
-        seen = json.loads(proc.stdout) if proc.returncode == 0 else None
-    except (OSError, subprocess.TimeoutExpired, ValueError):
+        seen = run_python(target.host, inventory.connection(target.host), READER, params, "the installed release",
+                          h.ssh_config, h.known_hosts, timeout)
+    except ProvisionError:
         seen = None
     if seen is None:
         return Installed(False, reasons=[f"what {target.host} holds could not be read"])
