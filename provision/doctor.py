@@ -15,13 +15,14 @@ from pathlib import Path
 from typing import Any
 
 from provision.errors import AuthError, ProvisionError, Unreachable
+from provision.placement import DEFAULT_PHP
 
 #: What an application server needs (besides sshd): checked on every inventory host.
 #: `provision server prepare` installs the same baseline; keep the two lists one (the lead
 #: unifies them). PHP and database packages are added per host from its variables.
 BASELINE_PACKAGES: tuple[str, ...] = ("nginx", "git", "acl", "python3", "sudo")
 #: PHP versions assumed when a host does not set `provision_php_versions` (a spec's default).
-DEFAULT_PHP_VERSIONS: tuple[str, ...] = ("8.2",)
+DEFAULT_PHP_VERSIONS: tuple[str, ...] = (DEFAULT_PHP,)
 DB_PACKAGES: dict[str, str] = {"mariadb": "mariadb-server", "postgresql": "postgresql"}
 
 #: code -> what it checks (each has an entry in docs/troubleshooting.md).

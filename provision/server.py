@@ -20,6 +20,7 @@ from typing import Any
 from provision.errors import ConfigError, ProvisionError, Unreachable
 from provision.names import DEPLOY_HOME, DEPLOY_USER
 from provision.install.access import ServerAccess
+from provision.placement import DEFAULT_PHP
 from provision.plan import ApplyReport, Change, Plan
 from provision.provider import Outcome, Provider
 
@@ -50,12 +51,12 @@ def _list(hv: dict[str, Any], key: str, host: str, default: list[str]) -> list[s
 
 
 def baseline(host: str, hostvars: dict[str, Any], groups: dict[str, list[str]]) -> dict[str, Any]:
-    """What `host` needs, from its inventory variables. `php_versions` defaults to ["8.2"]
+    """What `host` needs, from its inventory variables. `php_versions` defaults to [DEFAULT_PHP]
     for hosts of the `web` group, `db_engines` to both engines for the `database` group.
     Raises ConfigError naming the variable."""
     web = host in groups.get("web", [])
     database = host in groups.get("database", [])
-    php = _list(hostvars, "provision_php_versions", host, ["8.2"] if web else [])
+    php = _list(hostvars, "provision_php_versions", host, [DEFAULT_PHP] if web else [])
     engines = _list(hostvars, "provision_db_engines", host, list(ENGINES) if database else [])
     ntp = _list(hostvars, "provision_ntp_servers", host, [])
     for v in php:

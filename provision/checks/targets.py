@@ -19,6 +19,7 @@ from sqlalchemy import func, select
 
 from provision.checks.guard import AddressGuard
 from provision.errors import ConfigError, NotFound, ProvisionError
+from provision.placement import DEFAULT_PHP
 from provision.store.models import Hosting, Request, SpecVersion
 
 
@@ -58,7 +59,7 @@ class AppTarget:
         if self.spec is not None and self.spec.runtime.kind == "php" and self.spec.runtime.version:
             return str(self.spec.runtime.version)
         parts = self.runtime.split()
-        return parts[1] if len(parts) > 1 and parts[0] == "php" else "8.2"
+        return parts[1] if len(parts) > 1 and parts[0] == "php" else DEFAULT_PHP
 
 
 @dataclass

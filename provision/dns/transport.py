@@ -20,29 +20,9 @@ import dns.tsigkeyring
 import dns.update
 import dns.zone
 
+from provision.addresses import parse_server, server_text  # noqa: F401 (parse_server: DNS modules import it from here)
 from provision.dns.errors import DnsKeyError, rcode_error, translate
-from provision.errors import ConfigError
 from provision.secrets import check_secret_file
-
-
-def parse_server(text: str, default_port: int = 53) -> tuple[str, int]:
-    """'127.0.0.1:5300', '[::1]:5300', 'ns1.example:53' or '10.0.0.1' -> (host, port)."""
-    text = text.strip()
-    if text.startswith("["):
-        host, _, rest = text[1:].partition("]")
-        port = rest.lstrip(":") or str(default_port)
-    elif text.count(":") == 1:
-        host, port = text.split(":")
-    else:
-        host, port = text, str(default_port)
-    if not host or not port.isdigit() or not 0 < int(port) < 65536:
-        raise ConfigError(f"{text!r} is not a DNS server address (host:port).",
-                          "Write it as 192.0.2.1:53, [2001:db8::1]:53 or ns1.example.org:53.")
-    return host, int(port)
-
-
-def server_text(host: str, port: int) -> str:
-    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
 
 
 #: The TSIG algorithms accepted, with the shortest secret (bytes) for each: the hash

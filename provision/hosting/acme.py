@@ -52,7 +52,7 @@ def dns_credentials(key_file: str, server: str, workdir: Path) -> Path:
     output) and the primary `server` (host:port; the plugin wants an IP address)."""
     import dns.tsigkeyring
 
-    from provision.dns.transport import parse_server
+    from provision.addresses import parse_server
 
     if not key_file:
         raise ConfigError("hosting.acme_tsig_key_file is not set: DNS-01 needs a TSIG key limited to "

@@ -14,6 +14,7 @@ from typing import Any
 
 from provision import names as namerules
 from provision.errors import ConfigError, Problem, ValidationError
+from provision.placement import app_port, php_version
 from provision.spec import check_aliases
 
 INSTANCE = re.compile(r"^[a-z][a-z0-9-]{1,31}\Z")
@@ -78,8 +79,6 @@ def db_name_for(slug: str) -> str:
 def resolve_target(app: Any, request_id: str, inventory: Any | None = None) -> HostingTarget:
     """The hosting of one request. Raises ValidationError (exit 2) listing every bad name,
     NotFound for a host not in the inventory, ConfigError for missing configuration."""
-    from provision.install.target import app_port
-
     req = app.requests.get(request_id)
     spec = app.specs.get(request_id)
     cfg = app.config
@@ -133,6 +132,6 @@ def resolve_target(app: Any, request_id: str, inventory: Any | None = None) -> H
         raise ValidationError(problems, "hosting")
     return HostingTarget(
         request_id=request_id, opd_name=req.opd_name, app_name=spec.application.name, host=spec.hosting.host,
-        instance=slug, root=root, kind=rt.kind, php_version=rt.version if rt.kind == "php" and rt.version else "8.2",
+        instance=slug, root=root, kind=rt.kind, php_version=php_version(rt),
         document_root=rt.document_root, port=app_port(slug), server_names=seen, database=spec.hosting.database,
         db_name=db, tls=tls, tls_source=h.tls_source, acme_challenge=challenge, spec=spec)

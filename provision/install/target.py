@@ -8,12 +8,12 @@ are what install.yml receives: none of them secret.
 
 from __future__ import annotations
 
-import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
 from provision.errors import ConfigError, Problem, ValidationError
+from provision.placement import DEFAULT_PHP, app_port, php_version
 from provision.secrets import REDACTOR, check_secret_file
 
 Env = Literal["staging", "production"]
@@ -32,7 +32,7 @@ class InstallTarget:
     server_names: list[str]
     port: int
     spec: Any = field(repr=False)
-    php_version: str = "8.2"
+    php_version: str = DEFAULT_PHP
     document_root: str = "."
     start_command: str = ""
     env_vars: dict[str, str] = field(default_factory=dict)
@@ -66,11 +66,6 @@ class InstallTarget:
 
 def instance_name(slug: str, env: str) -> str:
     return slug if env == "production" else f"{slug}-staging"
-
-
-def app_port(instance: str) -> int:
-    """A stable port per instance for python/node app servers (127.0.0.1 only)."""
-    return 20000 + zlib.crc32(instance.encode()) % 10000
 
 
 def _secrets_file(config: Any, request_id: str) -> str:
@@ -141,7 +136,7 @@ def resolve_target(app: Any, request_id: str, env: Env, inventory: Any) -> Insta
         request_id=request_id, env=env, host=spec.hosting.host, slug=spec.application.slug,
         instance=instance, app_root=f"{h.apps_root.rstrip('/')}/{instance}", kind=rt.kind,
         repo_url=repo_url, server_names=names, port=app_port(instance), spec=spec,
-        php_version=rt.version if rt.kind == "php" and rt.version else "8.2",
+        php_version=php_version(rt),
         document_root=rt.document_root, start_command=rt.start_command or "",
         env_vars={**rt.env, "APP_ENV": env}, deploy_key_file=key, known_hosts=known,
         secrets_file=secrets, keep_releases=h.keep_releases,

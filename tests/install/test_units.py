@@ -11,7 +11,8 @@ from xml.etree import ElementTree as ET
 import pytest
 
 from provision.install.apptest import Check, TestReport
-from provision.install.target import InstallTarget, app_port, instance_name
+from provision.install.target import InstallTarget, instance_name
+from provision.placement import app_port
 from provision.reports.engine import ReportEngine, tanggal
 
 
