@@ -209,11 +209,19 @@ def _load(a: AcmeEnv, name: str, stop: threading.Event, failures: list[str], cou
 def test_forced_renewal_replaces_the_certificate_without_dropping_a_request(acme: AcmeEnv) -> None:
     a = acme
     before = a.s_client(MAIN)
+    # The reviewed plan's checksum: another one is refused before anything is done.
+    shown = cli("hosting", "renew", A, "--dry-run", "--json")
+    assert shown.exit_code == 0, shown
+    reviewed = shown.json["checksum"]
+    stale = cli("hosting", "renew", A, "--checksum", "0" * len(reviewed), "--yes")
+    assert stale.exit_code == ExitCode.CONFLICT, stale
+    assert f"the plan is not the one reviewed (checksum {'0' * len(reviewed)}, now {reviewed})" in stale.stderr
+    assert a.s_client(MAIN)["serial"] == before["serial"]
     stop, failures, count = threading.Event(), [], [0]
     load = threading.Thread(target=_load, args=(a, MAIN, stop, failures, count))
     load.start()
     try:
-        r = cli("hosting", "renew", A, "--yes")
+        r = cli("hosting", "renew", A, "--checksum", reviewed, "--yes")
     finally:
         stop.set()
         load.join()
