@@ -20,10 +20,6 @@ KNOWN: dict[tuple[str, str], str] = {
     # The inventory and the Ansible runner live in install/ and hosting uses them: they go
     # to provision/servers/ (one way to reach a server, issue 14 item 4).
     ("provision.hosting.provider", "provision.install"): "inventory, make_runner",
-    # Whether the request is hosted with TLS is hosting's registry: the caller (pipeline)
-    # should pass the paths in (issue 14 item 3; the port and PHP default are in
-    # provision/placement.py).
-    ("provision.install.target", "provision.hosting"): "tls_paths",
     # A CI job's proof (protected tag, project of the pipeline) is asked of GitLab: the
     # client goes below both providers when GitLab access is shared (issue 14 item 4).
     ("provision.install.ci", "provision.gitlab"): "project_info, GitLabClient, tag_matches",

@@ -9,6 +9,7 @@ from __future__ import annotations
 import datetime as dt
 from typing import Any
 
+from provision import placement
 from provision.errors import ProvisionError, Unreachable
 from provision.hosting.probe import HostState
 from provision.hosting.target import HostingTarget
@@ -32,8 +33,7 @@ class NginxConfigBroken(ProvisionError):
 
 
 def cert_paths(t: HostingTarget) -> tuple[str, str]:
-    base = f"/etc/letsencrypt/live/{t.instance}" if t.tls_source == "acme" else f"/etc/ssl/kominfo-provision/{t.instance}"
-    return f"{base}/fullchain.pem", f"{base}/privkey.pem"
+    return placement.cert_paths(t.tls_source, t.instance)
 
 
 def probe_item(t: HostingTarget) -> dict[str, Any]:
@@ -165,18 +165,3 @@ def restore_hint(t: HostingTarget, dump: str) -> str:
     if t.database == "mariadb":
         return f"mariadb -e 'CREATE DATABASE {t.db_name}' && gunzip -c {dump} | mariadb {t.db_name}"
     return f"runuser -u postgres -- createdb {t.db_name} && runuser -u postgres -- pg_restore -d {t.db_name} {dump}"
-
-
-def tls_paths(app: Any, request_id: str) -> tuple[str, str] | None:
-    """For `provision install --env production`: the certificate and key the hosting put on
-    the server for this request (pass them as app_tls_cert/app_tls_key so the install's
-    vhost keeps TLS), or None when the request is not hosted with TLS."""
-    from provision.hosting import registry
-
-    row = registry.get(app.store, request_id)
-    source = app.config.hosting.tls_source
-    if row is None or row.status != "active" or row.tls_expiry is None or source == "none":
-        return None
-    slug = app.specs.get(request_id).application.slug
-    base = f"/etc/letsencrypt/live/{slug}" if source == "acme" else f"/etc/ssl/kominfo-provision/{slug}"
-    return f"{base}/fullchain.pem", f"{base}/privkey.pem"

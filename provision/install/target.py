@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from provision.errors import ConfigError, Problem, ValidationError
-from provision.placement import DEFAULT_PHP, app_port, php_version
+from provision.placement import DEFAULT_PHP, app_port, php_version, tls_paths
 from provision.secrets import REDACTOR, check_secret_file
 
 Env = Literal["staging", "production"]
@@ -128,8 +128,6 @@ def resolve_target(app: Any, request_id: str, env: Env, inventory: Any) -> Insta
     rt = spec.runtime
     tls: tuple[str, str] | None = None
     if env == "production":
-        from provision.hosting.planner import tls_paths
-
         # The hosting's vhost has TLS: the install's vhost must keep it, not drop to HTTP.
         tls = tls_paths(app, request_id)
     return InstallTarget(

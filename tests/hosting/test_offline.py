@@ -137,7 +137,7 @@ def test_registry_list_and_exports(offline_env: HostingEnv) -> None:
     assert registry.to_csv([{"request": "=cmd|' /C calc'!A0"}]).splitlines()[1].startswith("'=cmd")
     r = cli("hosting", "list", "--status", "disabled", "--json")
     assert r.exit_code == 0 and r.json == [], r
-    from provision.hosting.planner import tls_paths
+    from provision.placement import tls_paths
 
     assert tls_paths(app, "REQ-2026-0006") == ("/etc/ssl/kominfo-provision/silist/fullchain.pem",
                                                "/etc/ssl/kominfo-provision/silist/privkey.pem")
