@@ -336,7 +336,7 @@ class GitLab(Section):
     timeout: float = Field(30.0, gt=0)
     max_retries: int = Field(5, ge=0)
     team: list[GitLabUser] = []  # Kominfo technical team usernames, made maintainers
-    deploy_key_file: str = ""  # public key of the Kominfo servers, added read-only
+    deploy_key_file: str = ""  # one public key for every project (empty: each its own, provision/deploy_keys.py)
     variables: dict[str, str] = {}  # extra CI/CD variables (a secret-looking one only from the environment)
     variable_files: dict[str, str] = {}  # NAME -> a 0600 file holding a secret CI/CD variable's value
     # The release pipeline (docs/ci.md): "config_path" sets each project's CI configuration
@@ -437,7 +437,7 @@ class Hosting(Section):
     # Step 14 (install): where the server clones from, with which key, trusting which host key.
     repo_url: str = ""  # template: {root_group} {group} {slug} {opd}, e.g. git@gitlab.example:{root_group}/{group}/{slug}.git
     repo_known_hosts: str = ""  # file with the git server's host key lines (pinned on the server)
-    deploy_key_file: str = ""  # private deploy key (0600) copied to the server, never logged
+    deploy_key_file: str = ""  # the shared key's private half (0600); empty: the project's own key
     secrets_dir: str = ""  # <REQ>.env files (0600) appended to the app's .env; default <state_dir>/secrets
     run_timeout: int = Field(1800, ge=10)  # seconds a playbook run may take
     keep_runs: int = Field(50, ge=1)  # ansible-runner private data dirs kept under <state_dir>/ansible

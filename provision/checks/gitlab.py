@@ -46,6 +46,8 @@ def _describe(change: Any) -> str:
     if kind == "gitlab.default_branch":
         return f"the default branch is {change.before.get('default_branch')}, expected {change.after.get('default_branch')}"
     if kind == "gitlab.deploy_key":
+        if action == "create" and change.target.endswith("(new, this project's own)"):
+            return "the project has no deploy key of its own yet (`provision repo apply` makes it)"
         if action == "create":
             return f"{change.target.split(' deploy key ')[-1]} is missing"
         if action == "update":
@@ -93,7 +95,7 @@ def check_project(app: Any, client: Any, target: AppTarget) -> list[Result]:
     if "project" in found and any("does not exist" in m for m in found["project"]):
         return [failed(KIND, rid, "project", f"{d.full_path} does not exist on GitLab")]
     for aspect in ORDER:
-        if aspect == "deploy key" and not d.deploy_key:
+        if aspect == "deploy key" and not (d.deploy_key or d.deploy_key_new):
             continue
         msgs = found.get(aspect)
         if not msgs:

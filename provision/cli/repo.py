@@ -162,6 +162,39 @@ def archive(app: Any, request_id: str, checksum: str | None, as_json: bool, dry_
     return _apply(app, provider, plan, "the archive", as_json, dry_run, yes, checksum=checksum)
 
 
+@repo_cmd.command("rotate-key")
+@click.argument("request_id", metavar="REQ")
+@click.option("--checksum", type=CHECKSUM, default=None, metavar="HEX", help=_CHECKSUM_HELP)
+@change_options
+@command(request_arg="request_id", locks=True)
+def rotate_key(app: Any, request_id: str, checksum: str | None, as_json: bool, dry_run: bool, yes: bool) -> int:
+    """Replace the project's own deploy key: add a new one (read-only), remove the old one
+    from GitLab. The servers get the new key at their next install.
+
+    
+    Example:
+      provision repo rotate-key REQ-2026-0001 --dry-run
+      provision repo rotate-key REQ-2026-0001 --yes
+    """
+    from provision import deploy_keys
+    from provision.gitlab.desired import fingerprint
+
+    provider, request, spec = _load(app, request_id, writing=False)
+    plan = provider.plan_key_rotation(request, spec)
+    _show(plan, as_json)
+    code = _apply(app, provider, plan, "the key rotation", as_json, dry_run, yes, checksum=checksum)
+    state = app.config.state_dir
+    following = deploy_keys.pending_next(state, request_id)
+    if not dry_run and following is not None:
+        deploy_keys.promote_next(state, request_id)
+        app.audit.record("gitlab", "rotate-key", f"{request_id} deploy key", {"fingerprint": fingerprint(following)})
+        if not as_json:
+            click.echo(f"The deploy key of {request_id} is now {fingerprint(following)}; the old one is "
+                       "removed from GitLab. Each server gets the new key at its next install "
+                       f"(provision install {request_id} --env ENV).")
+    return code
+
+
 @repo_cmd.command("delete")
 @click.argument("request_id", metavar="REQ")
 @click.option("--purge", is_flag=True, help="Really delete the project (archive keeps it).")

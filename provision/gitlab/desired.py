@@ -70,6 +70,13 @@ class Desired:
     release_tags: str = "v*"
     tag_create_level: int = MAINTAINER
     runner_tag: str = "kominfo-provision"
+    # The project's own key (provision/deploy_keys.py) when it has none yet: the apply makes
+    # it at this controller path. Empty with a shared key (gitlab.deploy_key_file).
+    deploy_key_new: str = ""
+
+    @property
+    def new_key_target(self) -> str:
+        return f"{self.full_path} deploy key (new, this project's own)"
 
     @property
     def group_full_path(self) -> str:
@@ -148,6 +155,16 @@ def desired_state(request: Any, spec: Any, config: Any) -> Desired:
         lower[name.lower()] = name
     key, key_problems = read_deploy_key(s.deploy_key_file)
     problems += key_problems
+    new_key = ""
+    if not s.deploy_key_file:  # each project its own key (provision/deploy_keys.py)
+        from provision import deploy_keys
+
+        try:
+            key = deploy_keys.public_key(config.state_dir, request.id)
+        except ConfigError as e:
+            problems.append(Problem("deploy key", str(e)))
+        if key is None:
+            new_key = str(deploy_keys.current_path(config.state_dir, request.id))
     variables: dict[str, Variable] = {"PROVISION_REQUEST": Variable("PROVISION_REQUEST", request.id, False)}
     given = [(name, str(value), f"gitlab.variables.{name}") for name, value in s.variables.items()]
     for name, path in s.variable_files.items():
@@ -186,5 +203,5 @@ def desired_state(request: Any, spec: Any, config: Any) -> Desired:
                    "test_documents": docs.test_documents, "system_requirements": docs.system_requirements},
         ci_mode=s.ci_mode, ci_config_path=f"{ops_file}@{ops_project}" if s.ci_mode == "config_path" else "",
         ops_project=ops_project, ops_file=ops_file, release_tags=s.release_tags,
-        tag_create_level=TAG_CREATORS[creators], runner_tag=s.runner_tag,
+        tag_create_level=TAG_CREATORS[creators], runner_tag=s.runner_tag, deploy_key_new=new_key,
     )

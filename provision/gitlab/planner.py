@@ -144,6 +144,14 @@ class Planner:
         self.plan.existing = len(d.members) + len(d.variables) + 3
         return self.plan
 
+    def make_deploy_key(self, project: dict[str, Any]) -> Plan:
+        """Only the deploy key of an existing project (`repo rotate-key`)."""
+        refuse_if_archived(project)
+        self.plan.meta["project"] = project_facts(project)
+        self._plan_deploy_key(project["id"])
+        self.plan.existing = 1
+        return self.plan
+
     # -- namespace and project ----------------------------------------------------------
     def _plan_namespace(self) -> None:
         d, c = self.d, self.c
@@ -191,6 +199,9 @@ class Planner:
         if d.deploy_key:
             self.add("create", "gitlab.deploy_key", f"{d.full_path} deploy key {fingerprint(d.deploy_key)}",
                      None, {"title": d.deploy_key_title, "can_push": False})
+        elif d.deploy_key_new:
+            self.add("create", "gitlab.deploy_key", d.new_key_target, None,
+                     {"title": d.deploy_key_title, "can_push": False})
         for key, var in sorted(d.variables.items()):
             self.add("create", "gitlab.variable", f"{d.full_path} variable {key}", None, var.shown(),
                      {"key": key})
@@ -304,11 +315,11 @@ class Planner:
     # -- deploy key and variables --------------------------------------------------------------
     def _plan_deploy_key(self, pid: int) -> None:
         d, c = self.d, self.c
-        if not d.deploy_key:
+        if not d.deploy_key and not d.deploy_key_new:
             return
         keys = c.list(f"/projects/{pid}/deploy_keys", "deploy keys")
-        ours = [k for k in keys if key_body(k.get("key", "")) == d.deploy_key]
-        target = f"{d.full_path} deploy key {fingerprint(d.deploy_key)}"
+        ours = [k for k in keys if d.deploy_key and key_body(k.get("key", "")) == d.deploy_key]
+        target = f"{d.full_path} deploy key {fingerprint(d.deploy_key)}" if d.deploy_key else d.new_key_target
         if not ours:
             self.add("create", "gitlab.deploy_key", target, None, {"title": d.deploy_key_title, "can_push": False})
         elif ours[0].get("can_push"):

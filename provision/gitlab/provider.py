@@ -78,6 +78,30 @@ class GitLabProvider(Provider):
                 plan.notes.append(f"the GitLab token expires on {expires} ({left} days): renew it.")
         return plan
 
+    def plan_key_rotation(self, request: Any, spec: Any) -> Plan:
+        """Replace the project's own deploy key: add the next key (made at apply, or the one
+        a rotation cut short left, provision/deploy_keys.py) and remove the old one."""
+        from dataclasses import replace
+
+        from provision import deploy_keys
+        from provision.errors import NotFound, UsageError
+
+        if self.config.gitlab.deploy_key_file:
+            raise UsageError("the deploy key is the shared gitlab.deploy_key_file: there is no project key to rotate.",
+                             "Replace that key pair (gitlab.deploy_key_file, hosting.deploy_key_file), then run "
+                             "`provision repo apply` for every request; or remove both keys to give each "
+                             "project its own.")
+        d = self.desired(request, spec)
+        if d.deploy_key is None:
+            raise NotFound(f"{d.request_id} has no deploy key yet, so none to rotate.",
+                           f"Make it with: provision repo apply {d.request_id}")
+        state = self.config.state_dir
+        following = deploy_keys.pending_next(state, d.request_id)
+        d = replace(d, deploy_key=following,
+                    deploy_key_new="" if following else str(deploy_keys.next_path(state, d.request_id)))
+        self.check_token()
+        return Planner(self.client, d).make_deploy_key(self._project_or_fail(d))
+
     def plan_archive(self, request: Any, spec: Any) -> Plan:
         d = self.desired(request, spec)
         self.check_token()
@@ -327,8 +351,15 @@ class GitLabProvider(Provider):
         if change.action == "update":
             c.put(f"/projects/{pid}/deploy_keys/{change.data['key_id']}", change.target, {"can_push": False})
             return {"key_id": change.data["key_id"], "can_push": False}
+        body = d.deploy_key
+        if body is None:  # the project's own key, made now (provision/deploy_keys.py)
+            from pathlib import Path
+
+            from provision import deploy_keys
+
+            body = deploy_keys.ensure(Path(d.deploy_key_new))
         key = c.post(f"/projects/{pid}/deploy_keys", change.target,
-                     {"title": d.deploy_key_title, "key": d.deploy_key, "can_push": False})
+                     {"title": d.deploy_key_title, "key": body, "can_push": False})
         if key.get("can_push"):  # GitLab reused a key known elsewhere with its old setting
             c.put(f"/projects/{pid}/deploy_keys/{key['id']}", change.target, {"can_push": False})
         return {"key_id": key["id"], "fingerprint": key.get("fingerprint_sha256")}

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from provision import deploy_keys
 from provision.errors import ConfigError, Problem, ValidationError
 from provision.placement import DEFAULT_PHP, app_port, php_version, tls_paths
 from provision.secrets import REDACTOR, check_secret_file
@@ -80,6 +81,11 @@ def _secrets_file(config: Any, request_id: str) -> str:
     return str(f.resolve())
 
 
+def _ssh_url(url: str) -> bool:
+    """An SSH git URL: ssh://... or scp-like user@host:path."""
+    return url.startswith(("ssh://", "git@")) or ("@" in url and ":" in url and "://" not in url)
+
+
 def resolve_target(app: Any, request_id: str, env: Env, inventory: Any) -> InstallTarget:
     """Everything about the install that can be checked here. Raises ValidationError/ConfigError."""
     req = app.requests.get(request_id)
@@ -99,12 +105,23 @@ def resolve_target(app: Any, request_id: str, env: Env, inventory: Any) -> Insta
     except (KeyError, IndexError) as e:
         raise ConfigError(f"hosting.repo_url: unknown placeholder {e} (use root_group, group, slug, opd).") from e
     key = ""
-    if h.deploy_key_file:
+    if h.deploy_key_file:  # one key shared by every project (gitlab.deploy_key_file on GitLab)
         try:
             check_secret_file(Path(h.deploy_key_file).expanduser(), "hosting.deploy_key_file")
             key = str(Path(h.deploy_key_file).expanduser().resolve())
         except ConfigError as e:
             problems.append(Problem("hosting.deploy_key_file", str(e)))
+    elif not cfg.gitlab.deploy_key_file and _ssh_url(repo_url):  # the project's own key
+        own = deploy_keys.current_path(cfg.state_dir, request_id)
+        if not own.exists():
+            problems.append(Problem("deploy key", f"{request_id} has no deploy key yet: `provision repo apply "
+                                    f"{request_id}` makes it and adds it to the project, read-only"))
+        else:
+            try:
+                check_secret_file(own, f"the deploy key of {request_id}")
+                key = str(own.resolve())
+            except ConfigError as e:
+                problems.append(Problem("deploy key", str(e)))
     known = ""
     if h.repo_known_hosts:
         p = Path(h.repo_known_hosts).expanduser()
@@ -112,7 +129,7 @@ def resolve_target(app: Any, request_id: str, env: Env, inventory: Any) -> Insta
             problems.append(Problem("hosting.repo_known_hosts", f"{p} does not exist"))
         else:
             known = p.read_text(encoding="utf-8").strip()
-    elif repo_url.startswith(("ssh://", "git@")) or ("@" in repo_url and ":" in repo_url and "://" not in repo_url):
+    elif _ssh_url(repo_url):
         problems.append(Problem("hosting.repo_known_hosts", "an SSH repository needs the git server's pinned "
                                 "host key (a known_hosts file); it is never accepted on first use"))
     try:

@@ -112,3 +112,34 @@ def test_gitlab_down_is_reported_for_every_request(repos: dict[str, str], gitlab
     # One project result per request, and the runner check (it names every request) per request.
     assert sorted(r["request"] for r in results) == sorted(list(repos.values()) * 2)
     assert all(r["status"] == "fail" and "could not be reached" in r["message"] for r in results), results
+
+
+def test_a_project_key_removed_or_lost_is_reported(provision_home: Path, gitlab: GitLabEmulator,
+                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+    import shutil
+
+    from provision import deploy_keys
+    from provision.gitlab.desired import fingerprint
+
+    token, _ = setup_emulator(gitlab, provision_home)
+    monkeypatch.setenv("PROVISION_GITLAB_TOKEN", token)
+    write_config(provision_home, gitlab={"url": gitlab.url, "root_group": "pemko-batam", "team": ["kominfo.ops"],
+                                         "max_retries": 1, "timeout": 5})  # each project its own key
+    rid = open_request(provision_home, spec_dict("sisekolah", members=MEMBERS))
+    assert run_cli("repo", "apply", rid, "--yes").exit_code == 0
+    register(rid, "web1", "sisekolah.batam.test")
+    code, results, _ = check()
+    assert by(results, request=rid, name="deploy key")[0]["status"] == "pass"
+    own = deploy_keys.public_key(provision_home / "state", rid)
+    project = gitlab.client().projects.get(PATH.format(slug="sisekolah"))
+    for key in project.keys.list(get_all=True):
+        project.keys.delete(key.id)
+    code, results, _ = check()
+    assert code == 3
+    assert by(results, request=rid, name="deploy key")[0]["message"] == f"{fingerprint(own)} is missing"
+    shutil.rmtree(provision_home / "state" / "deploy-keys" / rid)  # the controller lost it
+    code, results, _ = check()
+    assert code == 3
+    assert by(results, request=rid, name="deploy key")[0]["message"] == \
+        "the project has no deploy key of its own yet (`provision repo apply` makes it)"
+    assert not (provision_home / "state" / "deploy-keys" / rid).exists()  # a check makes no key

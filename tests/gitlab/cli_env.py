@@ -43,6 +43,15 @@ class Env:
         lines += [f"{k} = {v}" for k, v in values.items()]
         (self.home / "provision.toml").write_text("\n".join(lines) + "\n")
 
+    def emulator_keys(self, path: str) -> list[tuple[str, bool]]:
+        """The project's deploy keys as GitLab's API lists them: (public key, can push)."""
+        import gitlab
+
+        from provision.gitlab.desired import key_body
+
+        project = gitlab.Gitlab(self.emulator.url, private_token=self.token).projects.get(path)
+        return [(key_body(k.key), k.can_push) for k in project.keys.list(get_all=True)]
+
     def open_request(self, slug: str = "sisekolah", opd: str = "disdik") -> str:
         r = run_cli("request", "open", "--opd-code", opd, "--opd-name", "Dinas Pendidikan", "--app",
                     "Sistem Informasi Sekolah", "--letter-number", "005/DISDIK/2026", "--letter-date",

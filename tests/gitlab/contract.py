@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 
+from provision import deploy_keys
 from provision.errors import ValidationError
 from provision.gitlab import GitLabProvider
 from provision.gitlab.desired import key_body
@@ -230,6 +231,50 @@ def test_deploy_key_is_matched_by_content_and_rotated(target: Target, tmp_path: 
     assert kinds(plan) == [("create", "gitlab.deploy_key"), ("delete", "gitlab.deploy_key")]
     case.provider.apply(plan, Recorder())
     assert [key_body(x.key) for x in case.project().keys.list(get_all=True)] == [key_body(new)]
+
+
+def project_keys(case: Case) -> list[tuple[str, bool]]:
+    return [(key_body(k.key), k.can_push) for k in case.project().keys.list(get_all=True)]
+
+
+def test_without_a_shared_key_each_project_gets_its_own_read_only_key(target: Target, tmp_path: Path) -> None:
+    first, second = Case(target, tmp_path), Case(target, tmp_path)
+    state = tmp_path / "state"
+    plan = first.plan()
+    assert ("create", "gitlab.deploy_key") in kinds(plan)
+    assert not deploy_keys.current_path(state, first.request.id).exists()  # a plan makes no key
+    first.apply()
+    second.apply()
+    a, b = (deploy_keys.public_key(state, c.request.id) for c in (first, second))
+    assert a and b and a != b
+    key_file = deploy_keys.current_path(state, first.request.id)
+    assert key_file.stat().st_mode & 0o777 == 0o600 and key_file.parent.stat().st_mode & 0o777 == 0o700
+    assert project_keys(first) == [(a, False)] and project_keys(second) == [(b, False)]
+    assert first.plan().changes == [] and second.plan().changes == []
+
+
+def test_rotating_a_project_key_adds_the_next_then_removes_the_old(target: Target, tmp_path: Path) -> None:
+    case = Case(target, tmp_path)
+    case.apply()
+    state, rid = tmp_path / "state", case.request.id
+    old = deploy_keys.public_key(state, rid)
+    plan = case.provider.plan_key_rotation(case.request, case.spec)
+    assert [(c.action, c.kind) for c in plan.changes] == [("create", "gitlab.deploy_key"), ("delete", "gitlab.deploy_key")]
+    assert deploy_keys.pending_next(state, rid) is None  # planning makes no key
+    # Cut short after the new key is on GitLab: the old one is still there, and still current.
+    plan.changes = plan.changes[:1]
+    assert case.provider.apply(plan, Recorder()).ok
+    new = deploy_keys.pending_next(state, rid)
+    assert new and new != old and deploy_keys.public_key(state, rid) == old
+    assert sorted(project_keys(case)) == sorted([(old, False), (new, False)])
+    # Resumed: the same next key, only the old one left to remove.
+    plan = case.provider.plan_key_rotation(case.request, case.spec)
+    assert kinds(plan) == [("delete", "gitlab.deploy_key")]
+    assert case.provider.apply(plan, Recorder()).ok
+    deploy_keys.promote_next(state, rid)
+    assert deploy_keys.public_key(state, rid) == new and deploy_keys.pending_next(state, rid) is None
+    assert project_keys(case) == [(new, False)]
+    assert case.plan().changes == []
 
 
 def test_a_second_request_of_the_same_opd_reuses_its_group(target: Target, tmp_path: Path) -> None:

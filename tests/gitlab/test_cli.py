@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from provision.errors import ExitCode
+from provision.gitlab.desired import fingerprint
 from tests.gitlab_emulator import GitLabEmulator
 from tests.helpers import run_cli
 
@@ -378,3 +379,51 @@ def test_an_application_name_used_in_the_group_is_named_as_the_conflict(env: Env
     assert "another project in pemko-batam/disdik is already named 'Sistem Informasi Sekolah'" in r.stderr
     assert "application.name" in r.stderr
     assert env.emulator.calls.writes == 1  # the refused create; nothing else
+
+
+def test_rotate_key_shows_the_plan_then_replaces_the_project_key(env: Env) -> None:
+    from provision import deploy_keys
+
+    env.config(deploy_key_file='""')  # each project its own key
+    rid = env.open_request()
+    early = run_cli("repo", "rotate-key", rid, "--yes")
+    assert early.exit_code == ExitCode.USAGE, early
+    assert f"{rid} has no deploy key yet, so none to rotate" in early.stderr
+    assert f"provision repo apply {rid}" in early.stderr
+    assert apply(rid).exit_code == 0
+    state = env.home / "state"
+    old = deploy_keys.public_key(state, rid)
+    env.emulator.calls.reset()
+    dry = run_cli("repo", "rotate-key", rid, "--dry-run")
+    assert dry.exit_code == 0, dry
+    assert "+ gitlab.deploy_key pemko-batam/disdik/sisekolah deploy key (new, this project's own)" in dry.stdout
+    assert f"- gitlab.deploy_key pemko-batam/disdik/sisekolah deploy key {fingerprint(old)}" in dry.stdout
+    assert env.emulator.calls.writes == 0 and deploy_keys.pending_next(state, rid) is None
+    r = run_cli("repo", "rotate-key", rid, "--yes")
+    assert r.exit_code == 0, r
+    new = deploy_keys.public_key(state, rid)
+    assert new and new != old and deploy_keys.pending_next(state, rid) is None
+    assert f"The deploy key of {rid} is now {fingerprint(new)}; the old one is removed from GitLab" in r.stdout
+    assert f"provision install {rid} --env ENV" in r.stdout
+    keys = env.emulator_keys("pemko-batam/disdik/sisekolah")
+    assert keys == [(new, False)]
+    log = run_cli("audit", "log", rid, "--json")
+    assert log.exit_code == 0, log
+    done = [(e["action"], e["target"]) for e in log.json if e["provider"] == "gitlab" and e["outcome"] in
+            ("succeeded", "recorded") and "deploy key" in e["target"]]
+    assert done[-3:] == [("create", "pemko-batam/disdik/sisekolah deploy key (new, this project's own)"),
+                         ("delete", f"pemko-batam/disdik/sisekolah deploy key {fingerprint(old)}"),
+                         ("rotate-key", f"{rid} deploy key")]
+    again = run_cli("repo", "plan", rid, "--json")
+    assert again.exit_code == 0 and again.json["changes"] == [], again
+
+
+def test_rotate_key_refuses_a_shared_key(env: Env) -> None:
+    rid = env.open_request()
+    assert apply(rid).exit_code == 0
+    env.emulator.calls.reset()
+    r = run_cli("repo", "rotate-key", rid, "--yes")
+    assert r.exit_code == ExitCode.USAGE, r
+    assert "the deploy key is the shared gitlab.deploy_key_file: there is no project key to rotate" in r.stderr
+    assert "remove both keys to give each project its own" in r.stderr
+    assert env.emulator.calls.writes == 0

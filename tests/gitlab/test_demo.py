@@ -88,3 +88,32 @@ def test_push_as_developer_for_the_sandbox(env: Env, tmp_path: Path) -> None:
     git("clone", "--quiet", "--branch", "v1.0.0", f"{env.emulator.url}/{PATH}.git", str(out), env=header)
     assert git("rev-parse", "HEAD", cwd=out).stdout.strip() == sha
     assert git("log", "-1", "--format=%an", cwd=out).stdout.strip() == "Tim Pengembang OPD"
+
+
+def test_each_project_key_clones_its_own_project_only_and_a_rotated_key_clones_nothing(env: Env, tmp_path: Path) -> None:
+    import shutil
+
+    env.config(deploy_key_file='""')  # each project its own key (provision/deploy_keys.py)
+    a, b = env.open_request("sisekolah"), env.open_request("siperpus", opd="dishub")  # two OPDs
+    for rid in (a, b):
+        r = apply(rid)
+        assert r.exit_code == 0, r
+    keys = env.home / "state" / "deploy-keys"
+    key_a, key_b = keys / a / "id_ed25519", keys / b / "id_ed25519"
+    path_a, path_b = PATH, "pemko-batam/dishub/siperpus"
+
+    def clone(key: Path, path: str) -> int:
+        dest = tmp_path / f"clone-{len(list(tmp_path.glob('clone-*')))}"
+        done = git("clone", "--quiet", env.emulator.ssh_clone_url(path), str(dest), check=False,
+                   env=ssh_env(env.emulator, key, tmp_path))
+        return done.returncode
+
+    assert clone(key_a, path_a) == 0 and clone(key_b, path_b) == 0
+    assert clone(key_a, path_b) != 0 and clone(key_b, path_a) != 0  # a project's key opens no other
+    old_a = tmp_path / "old_a"
+    shutil.copy2(key_a, old_a)
+    r = run_cli("repo", "rotate-key", a, "--yes")
+    assert r.exit_code == 0, r
+    assert "the old one is removed from GitLab" in r.stdout
+    assert clone(old_a, path_a) != 0  # revoked
+    assert clone(key_a, path_a) == 0 and clone(key_b, path_b) == 0

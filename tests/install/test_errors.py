@@ -99,3 +99,28 @@ def test_dry_run_shows_the_target_and_touches_nothing(provision_home: Path) -> N
     assert not (provision_home / "state" / "ansible" / "runs").exists()
     r = run_cli("install", "REQ-2026-0206", "--ref", "v1.0.0")
     assert r.exit_code == 2 and "Pass --yes" in r.stderr, r  # no terminal to ask on
+
+
+def test_an_ssh_repository_needs_the_projects_own_deploy_key(provision_home: Path) -> None:
+    from provision import deploy_keys
+
+    _config(provision_home, "all:\n  hosts:\n    kominfo1:\n      ansible_host: 127.0.0.1\n")
+    known = provision_home / "git_known_hosts"
+    known.write_text("[127.0.0.1]:2222 ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIExample\n")
+    cfg = provision_home / "provision.toml"
+    cfg.write_text(cfg.read_text().replace('repo_url = "git://127.0.0.1:9/{slug}.git"',
+                                           'repo_url = "ssh://git@127.0.0.1:2222/{slug}.git"\n'
+                                           f'repo_known_hosts = "{known}"'))
+    rid = "REQ-2026-0207"
+    open_request(rid, (APPS / "static" / "spec.yaml").read_text(), provision_home)
+    r = run_cli("install", rid, "--ref", "v1.0.0", "--dry-run")
+    assert r.exit_code == 2, r
+    assert f"deploy key: {rid} has no deploy key yet: `provision repo apply {rid}` makes it" in r.stderr
+    key = deploy_keys.current_path(provision_home / "state", rid)
+    deploy_keys.ensure(key)
+    key.chmod(0o644)
+    r = run_cli("install", rid, "--ref", "v1.0.0", "--dry-run")
+    assert r.exit_code == 2 and f"the deploy key of {rid}" in r.stderr and "0644" in r.stderr, r
+    key.chmod(0o600)
+    r = run_cli("install", rid, "--ref", "v1.0.0", "--dry-run")
+    assert r.exit_code == 0 and "deploy key" not in r.stderr, r

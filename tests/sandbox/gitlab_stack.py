@@ -86,14 +86,10 @@ def gitlab_up(state_dir: Path) -> dict[str, Any]:
     token_file = state_dir / "gitlab-token"
     token_file.write_text(info["root_token"] + "\n")
     token_file.chmod(0o600)
-    key = state_dir / "deploy_key"
-    if not key.exists():
-        subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "kominfo-deploy", "-f", str(key)],
-                       check=True)
     known = state_dir / "gitlab_known_hosts"
     known.write_text(info["ssh_known_hosts"] + "\n")
-    info.update(token_file=str(token_file), deploy_key=str(key), deploy_key_file=f"{key}.pub",
-                known_hosts=str(known))
+    # No deploy key here: `repo apply` makes each project its own (provision/deploy_keys.py).
+    info.update(token_file=str(token_file), known_hosts=str(known))
     _seed(info)
     info_file.write_text(json.dumps(info, indent=2))
     info_file.chmod(0o600)
@@ -156,8 +152,7 @@ def hosting_keys(state_dir: Path, info: dict[str, Any]) -> str:
         f'local_ca_cert = "{cert}"\n'
         f'local_ca_key_file = "{key}"\n'
         f'repo_url = "ssh://{user}@127.0.0.1:{port}/{{root_group}}/{{group}}/{{slug}}.git"\n'
-        f'repo_known_hosts = "{info["known_hosts"]}"\n'
-        f'deploy_key_file = "{info["deploy_key"]}"\n')
+        f'repo_known_hosts = "{info["known_hosts"]}"\n')
 
 
 def gitlab_toml(info: dict[str, Any]) -> str:
@@ -166,5 +161,4 @@ def gitlab_toml(info: dict[str, Any]) -> str:
             f'url = "{info["url"]}"\n'
             f'token_file = "{info["token_file"]}"\n'
             f'root_group = "{ROOT_GROUP}"\n'
-            f"team = [{team}]\n"
-            f'deploy_key_file = "{info["deploy_key_file"]}"\n')
+            f"team = [{team}]\n")
