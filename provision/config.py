@@ -444,6 +444,12 @@ class Hosting(Section):
     strategy: Literal["linear", "free", "mitogen_linear", "mitogen_free"] = "linear"  # see docs/install.md
     # Step 15 (hosting): refuse to start below this much free disk; ACME account and directory.
     min_free_mb: int = Field(100, ge=0)
+    # Staging (step 14's trial instance) answers only to these networks (default: loopback and
+    # the private ranges of an office network) and, with an htpasswd file (0600), only to its
+    # users as well; the production install stops it unless the spec keeps it (docs/install.md).
+    staging_allow: list[Network] = ["127.0.0.0/8", "::1/128", "10.0.0.0/8", "172.16.0.0/12",
+                                    "192.168.0.0/16", "fc00::/7"]
+    staging_auth_file: str = ""
     acme_email: str = ""
     acme_server: str = ""  # empty: certbot's default (Let's Encrypt)
     # ACME (tls_source = "acme"): the challenge (an app's spec may choose its own), the CA
@@ -460,7 +466,7 @@ class Hosting(Section):
     acme_dns_propagation_seconds: int = Field(60, ge=0, le=3600)
 
     @field_validator("inventory", "local_ca_cert", "local_ca_key_file", "ssh_config", "known_hosts",
-                     "repo_known_hosts", "deploy_key_file", "secrets_dir", "acme_ca_bundle",
+                     "repo_known_hosts", "deploy_key_file", "secrets_dir", "acme_ca_bundle", "staging_auth_file",
                      "acme_eab_hmac_key_file", "acme_tsig_key_file")
     @classmethod
     def _file(cls, v: str) -> str:

@@ -265,6 +265,9 @@ class Hosting(_Model):
     # ACME only: how the CA checks the names (default: hosting.acme_challenge in the configuration).
     # dns-01 for names the CA cannot reach over HTTP (not yet public, internal addresses).
     acme_challenge: Literal["http-01", "dns-01"] | None = None
+    # Keep the staging instance serving after production goes live (default: the production
+    # install stops it: vhost, pool or service; docs/install.md, "Staging").
+    keep_staging: bool = False
 
     @field_validator("host")
     @classmethod

@@ -137,7 +137,7 @@ def test_copy_then_use_the_target(source: str, target: str, provision_home: Path
 
     r = run_cli("db", "copy", "--to", target, "--yes")
     assert r.exit_code == 0, r
-    assert r.stdout.startswith(f"Copy the state\n  from {source} (schema 0004)\n")
+    assert r.stdout.startswith(f"Copy the state\n  from {source} (schema 0005)\n")
     assert "(empty: the schema will be created)" in r.stdout
     n_events = len(before["audit_events"]) + 1  # the copy's own event
     total = sum(map(len, before.values())) + 2  # + that event and this run
@@ -177,7 +177,7 @@ def test_copy_then_use_the_target(source: str, target: str, provision_home: Path
                                          "and runs match the log."]
     r = run_cli("--config", str(cfg), "db", "status", "--json")
     assert r.exit_code == 0, r
-    assert r.json["revision"] == "0004" and r.json["dialect"] == target.split(":")[0].split("+")[0]
+    assert r.json["revision"] == "0005" and r.json["dialect"] == target.split(":")[0].split("+")[0]
 
     # New writes on the target: a request, an attachment, rows with generated ids.
     r = run_cli("--config", str(cfg), *OPEN)
@@ -270,7 +270,7 @@ def test_refuses_a_target_at_an_unknown_schema(source: str, provision_home: Path
     r = run_cli("db", "copy", "--to", url, "--yes")
     assert r.exit_code == 11, r
     assert (f"Error: the target database {url} is at schema version 0999, which this version of "
-            "kominfo-provision does not know (its schema is 0004).") in r.stderr
+            "kominfo-provision does not know (its schema is 0005).") in r.stderr
 
 
 def test_copies_into_a_target_with_the_schema_only(source: str, target: str) -> None:
@@ -278,7 +278,7 @@ def test_copies_into_a_target_with_the_schema_only(source: str, target: str) -> 
     assert r.exit_code == 0, r
     r = run_cli("db", "copy", "--to", target, "--yes")
     assert r.exit_code == 0, r
-    assert "(schema 0004)\n" in r.stdout and "audit chain intact on the target" in r.stdout
+    assert "(schema 0005)\n" in r.stdout and "audit chain intact on the target" in r.stdout
 
 
 def test_refuses_a_source_behind_head(source: str, provision_home: Path) -> None:
@@ -289,7 +289,7 @@ def test_refuses_a_source_behind_head(source: str, provision_home: Path) -> None
     dest = provision_home / "moved" / "state.db"
     r = run_cli("db", "copy", "--to", f"sqlite:///{dest}", "--yes")
     assert r.exit_code == 11, r
-    assert f"Error: the state database {source} needs migrating (0001 -> 0004). Run: provision db upgrade" in r.stderr
+    assert f"Error: the state database {source} needs migrating (0001 -> 0005). Run: provision db upgrade" in r.stderr
     assert not dest.exists()
 
 

@@ -17,10 +17,10 @@ def test_created_on_first_use_and_db_commands(store_url: str) -> None:
     assert "provision db upgrade" in r.stderr
     r = run_cli("db", "upgrade")
     assert r.exit_code == 0, r
-    assert "schema version 0004" in r.stdout
+    assert "schema version 0005" in r.stdout
     r = run_cli("db", "status", "--json")
     assert r.exit_code == 0, r
-    assert r.json["revision"] == r.json["code_revision"] == "0004"
+    assert r.json["revision"] == r.json["code_revision"] == "0005"
 
 
 def test_newer_schema_refused_nothing_written(store_url: str) -> None:
@@ -98,7 +98,7 @@ def test_a_first_open_waits_for_another_first_run_switching_to_wal(tmp_path: Pat
         assert waited >= 0.4  # it did wait for the first run's commit, not fail or skip past it
         with store.read() as s:
             assert s.execute(text("PRAGMA journal_mode")).scalar() == "wal"
-        assert store.revision() == "0004"
+        assert store.revision() == "0005"
     finally:
         store.dispose()
         first.close()

@@ -208,7 +208,8 @@ def delete_(app: Any, request_id: str, purge: bool, force: bool, reason: str | N
 @json_option
 @command()
 def list_(app: Any, status: str | None, fmt: str, as_json: bool) -> int:
-    """Every hosted application: request, OPD, host, domain, runtime, database, TLS expiry.
+    """Every hosted application: request, OPD, host, domain, runtime, database, TLS expiry,
+    and its staging instance (serving, stopped by the production install, or kept).
 
     The list SOP step 5 needs ("daftar aplikasi"), from the hosting registry.
 
@@ -228,5 +229,5 @@ def list_(app: Any, status: str | None, fmt: str, as_json: bool) -> int:
     else:
         table(rows, [("request", "REQUEST"), ("opd", "OPD"), ("host", "HOST"), ("domain", "DOMAIN"),
                      ("runtime", "RUNTIME"), ("database", "DATABASE"), ("tls_expiry", "TLS EXPIRES"),
-                     ("created", "CREATED"), ("status", "STATUS")])
+                     ("created", "CREATED"), ("status", "STATUS"), ("staging", "STAGING")])
     return 0

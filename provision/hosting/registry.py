@@ -20,7 +20,7 @@ from provision.store.models import Hosting, Request
 COLUMNS: list[tuple[str, str]] = [
     ("request", "Permohonan"), ("opd", "OPD"), ("application", "Aplikasi"), ("host", "Server"),
     ("domain", "Domain"), ("runtime", "Runtime"), ("database", "Basis data"), ("tls_expiry", "TLS berlaku s.d."),
-    ("created", "Dibuat"), ("status", "Status"),
+    ("created", "Dibuat"), ("status", "Status"), ("staging", "Staging"),
 ]
 
 
@@ -82,6 +82,7 @@ def rows(store: Any, status: str | None = None) -> list[dict[str, Any]]:
                 "runtime": h.runtime, "database": h.database,
                 "tls_expiry": exp.date().isoformat() if exp else None,
                 "created": h.created_at.date().isoformat() if h.created_at else None, "status": h.status,
+                "staging": h.staging,
             })
     return out
 

@@ -83,6 +83,8 @@ def written_files(target: InstallTarget) -> list[str]:
         files.append(f"/etc/php/{t.php_version}/fpm/pool.d/{t.instance}.conf")
     if t.kind in ("python", "node"):
         files.append(f"/etc/systemd/system/{t.instance}.service")
+    if t.auth_file:
+        files.append(f"/etc/nginx/kominfo-auth/{t.instance}.htpasswd")
     return files
 
 
@@ -107,6 +109,8 @@ def config_sha256(target: InstallTarget) -> str:
     """The install's inputs other than the ref and the environment, as the playbook gets them."""
     v = target.extravars()
     v.pop("app_env", None)
+    if target.auth_file:  # its content, not only its path: a changed password reruns the install
+        v["app_auth_file"] = hashlib.sha256(Path(target.auth_file).read_bytes()).hexdigest()
     return hashlib.sha256(json.dumps(v, sort_keys=True, default=str).encode()).hexdigest()
 
 

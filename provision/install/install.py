@@ -20,7 +20,7 @@ from sqlalchemy import select, update
 from provision.audit import utcnow
 from provision.errors import AuthError, NotFound, ProvisionError, Unreachable, UsageError
 from provision.install.runner import AnsibleRunner, PlaybookResult, ProgressEvent
-from provision.install.target import Env, InstallTarget, resolve_target
+from provision.install.target import Env, InstallTarget, instance_name, resolve_target
 from provision.plan import Change
 from provision.store.models import Install
 
@@ -177,8 +177,27 @@ class Installer:
         self._finish(install_id, "succeeded", commit, rel, hosts)
         audit.succeeded(attempt, "install", change, {"commit": commit, "release": rel, "hosts": hosts,
                                                      "changed": result.changed})
+        if action == "install":
+            self._record_staging(target)
         return InstallOutcome(target, install_id, ref, commit, rel, result.changed, hosts, result.duration,
                               prev_release)
+
+    def _record_staging(self, target: InstallTarget) -> None:
+        """The hosting registry's staging state, with its audit event in one transaction:
+        serving after a staging install, stopped or kept after a production one. A request
+        not hosted yet (step 14 comes before step 15) has no row: the installs table says it."""
+        from provision.store.models import Hosting
+
+        state = "serving" if target.env == "staging" else ("stopped" if target.retire else "kept")
+        with self.app.store.write() as s:
+            row = s.get(Hosting, target.request_id)
+            if row is None or row.staging == state:
+                return
+            before, row.staging = row.staging, state
+            self.app.audit.append_in(s, [dict(provider="install", action="staging", outcome="recorded",
+                                              target=f"{target.request_id} {instance_name(target.slug, 'staging')}",
+                                              before={"staging": before}, after={"staging": state},
+                                              request_id=target.request_id)])
 
     def _full_commit(self, target: InstallTarget, release: str) -> str | None:
         with self.app.store.read() as s:

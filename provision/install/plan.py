@@ -78,4 +78,8 @@ def plan_install(target: InstallTarget, ref: str, last: Any, *, skip_installed: 
                                f"{t.app_root}/current {where}", serving, {"release": f"the release of {ref}"}))
     plan.changes.append(Change("update", "install.restart", f"{_serving(t)} {where}", None,
                                {"serves": f"the release of {ref}"}))
+    if t.retire:
+        plan.changes.append(Change("delete", "install.staging", f"{t.retire} {where}", {"serving": True},
+                                   {"serving": False, "why": "production is live (hosting.keep_staging: false)",
+                                    "kept": "code, data and user, for a later staging install"}))
     return plan

@@ -43,6 +43,11 @@ class InstallTarget:
     keep_releases: int = 5
     tls_cert: str = ""  # production: the certificate the hosting step put on the server
     tls_key: str = ""
+    # Staging: who may reach it (hosting.staging_allow; an htpasswd file on the controller).
+    allow: list[str] = field(default_factory=list)
+    auth_file: str = ""
+    # Production: the staging instance it stops once it serves ("" = none, or the spec keeps it).
+    retire: str = ""
 
     def extravars(self, ref: str = "", release: str = "") -> dict[str, Any]:
         return {
@@ -57,6 +62,9 @@ class InstallTarget:
             "app_tls_cert": self.tls_cert, "app_tls_key": self.tls_key,
             "app_writable": list(self.spec.runtime.writable) if self.spec else [],
             "app_process_exec": bool(self.spec.runtime.process_exec) if self.spec else False,
+            "app_allow": list(self.allow), "app_auth_file": self.auth_file,
+            "app_retire_instance": self.retire,
+            "app_retire_root": f"{self.app_root.rpartition('/')[0]}/{self.retire}" if self.retire else "",
         }
 
     def as_dict(self) -> dict[str, Any]:
@@ -137,6 +145,16 @@ def resolve_target(app: Any, request_id: str, env: Env, inventory: Any) -> Insta
     except ConfigError as e:
         problems.append(Problem("secrets", str(e)))
         secrets = ""
+    auth = ""
+    if env == "staging" and h.staging_auth_file:
+        try:
+            check_secret_file(Path(h.staging_auth_file).expanduser(), "hosting.staging_auth_file")
+            auth = str(Path(h.staging_auth_file).expanduser().resolve())
+        except ConfigError as e:
+            problems.append(Problem("hosting.staging_auth_file", str(e)))
+    if env == "staging" and not h.staging_allow and not auth:
+        problems.append(Problem("hosting.staging_allow", "is empty and hosting.staging_auth_file is not set: the "
+                                "staging instance would be served to everyone; allow networks or set a password file"))
     if problems:
         raise ValidationError(problems, "install settings")
     instance = instance_name(spec.application.slug, env)
@@ -155,4 +173,7 @@ def resolve_target(app: Any, request_id: str, env: Env, inventory: Any) -> Insta
         document_root=rt.document_root, start_command=rt.start_command or "",
         env_vars={**rt.env, "APP_ENV": env}, deploy_key_file=key, known_hosts=known,
         secrets_file=secrets, keep_releases=h.keep_releases,
-        tls_cert=tls[0] if tls else "", tls_key=tls[1] if tls else "")
+        tls_cert=tls[0] if tls else "", tls_key=tls[1] if tls else "",
+        allow=list(h.staging_allow) if env == "staging" else [], auth_file=auth,
+        retire=instance_name(spec.application.slug, "staging")
+        if env == "production" and not spec.hosting.keep_staging else "")

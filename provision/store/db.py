@@ -20,7 +20,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from provision.errors import StateError
 from provision.secrets import REDACTOR
 
-HEAD_REVISION = "0004"
+HEAD_REVISION = "0005"
 MIGRATIONS = Path(__file__).parent / "migrations"
 
 

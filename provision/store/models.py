@@ -192,6 +192,8 @@ class Hosting(Base):
     status: Mapped[str] = mapped_column(String(20))  # active|disabled|purged
     created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
     updated_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+    # The staging instance: serving|stopped (by the production install)|kept (the spec keeps it).
+    staging: Mapped[str | None] = mapped_column(String(20), nullable=True, default=None)
 
 
 class CheckResult(Base):

@@ -328,3 +328,101 @@ def test_changed_host_key_is_refused(install_home: Path, app_server, sandbox) ->
     assert "does not match the pinned key" in r.stderr
     events = audit_events(rid)
     assert [e["outcome"] for e in events if e["provider"] == "install"] == ["attempted", "failed"]
+
+
+def _status(server, name: str, auth: str = "") -> str:  # type: ignore[no-untyped-def]
+    """The HTTP status nginx answers for `name` inside the server ('000': no answer)."""
+    argv = ["curl", "-s", "-o", "/dev/null", "-w", "%{http_code}", "--max-time", "10", "-H", f"Host: {name}"]
+    argv += ["-u", auth] if auth else []
+    return server.run([*argv, "http://127.0.0.1/"], check=False).stdout.strip()
+
+
+def test_staging_answers_only_the_allowed_and_stops_when_production_is_live(install_home: Path, app_server,
+                                                                            git_server) -> None:
+    import datetime as dt
+
+    from provision.context import App
+    from provision.store.models import Hosting
+
+    rid = "REQ-2026-0134"
+    git_server.create("static", "portal-tahap")
+    open_request(rid, spec_for("static", app_server, **{"slug: portal-statis": "slug: portal-tahap",
+                                                         "name: Portal Statis": "name: Portal Tahap"}), install_home)
+    staging, production = "portal-tahap-staging.batam.go.id", "portal-tahap.batam.go.id"
+    cfg = install_home / "provision.toml"
+    base = cfg.read_text()
+    # The default allows loopback and the private ranges: the server's own curl is served.
+    r = run_cli("install", rid, "--ref", "v1.0.0", "--yes")
+    assert r.exit_code == 0, r
+    assert _status(app_server, staging) == "200"
+    # Another network only: the same curl is refused.
+    cfg.write_text(base + 'staging_allow = ["192.0.2.0/24"]\n')
+    r = run_cli("install", rid, "--ref", "v1.0.0", "--yes")
+    assert r.exit_code == 0, r
+    assert _status(app_server, staging) == "403"
+    # No network and no password file: refused before anything is touched.
+    cfg.write_text(base + "staging_allow = []\n")
+    r = run_cli("install", rid, "--ref", "v1.0.0", "--yes")
+    assert r.exit_code == 2, r
+    assert "hosting.staging_allow: is empty and hosting.staging_auth_file is not set" in r.stderr
+    # A password file: its users only (and still the allowed networks).
+    hashed = subprocess.run(["openssl", "passwd", "-apr1", "uji-rahasia"], capture_output=True, text=True,
+                            check=True).stdout.strip()
+    auth = install_home / "staging.htpasswd"
+    auth.write_text(f"penguji:{hashed}\n")
+    auth.chmod(0o600)
+    cfg.write_text(base + f'staging_auth_file = "{auth}"\n')
+    r = run_cli("install", rid, "--ref", "v1.0.0", "--yes")
+    assert r.exit_code == 0, r
+    assert _status(app_server, staging) == "401"
+    assert _status(app_server, staging, "penguji:salah") == "401"
+    assert _status(app_server, staging, "penguji:uji-rahasia") == "200"
+    mode = app_server.run(["stat", "-c", "%U:%G %a", "/etc/nginx/kominfo-auth/portal-tahap-staging.htpasswd"]).stdout
+    assert mode.strip() == "root:www-data 640"
+    assert "uji-rahasia" not in json.dumps(audit_events(rid))
+    # Hosted (the registry row step 15 writes), then production goes live: staging stops.
+    app = App()
+    now = dt.datetime.now(dt.timezone.utc)
+    with app.store.write() as s:
+        s.add(Hosting(request_id=rid, host=app_server.name, domain=production, runtime="static", database="none",
+                      tls_expiry=None, status="active", created_at=now, updated_at=now, staging="serving"))
+    app.store.dispose()
+    r = run_cli("install", rid, "--ref", "v1.0.0", "--env", "production", "--dry-run")
+    assert r.exit_code == 0, r
+    assert f"- install.staging portal-tahap-staging on {app_server.name}" in r.stdout, r.stdout
+    r = run_cli("install", rid, "--ref", "v1.0.0", "--env", "production", "--yes")
+    assert r.exit_code == 0, r
+    assert _status(app_server, production) == "200"
+    assert "Portal Statis Pemko" in served(app_server, production)
+    # No server block names staging any more (on a hosted server the catch-all answers it).
+    assert staging not in app_server.run(["nginx", "-T"]).stdout
+    assert app_server.run(["test", "-e", "/etc/nginx/sites-enabled/portal-tahap-staging.conf"],
+                          check=False).returncode != 0
+    assert app_server.run(["test", "-d", "/srv/apps/portal-tahap-staging/current"], check=False).returncode == 0
+    listed = run_cli("hosting", "list", "--json")
+    assert listed.exit_code == 0, listed
+    assert [(x["request"], x["staging"]) for x in listed.json] == [(rid, "stopped")]
+    assert [(e["before"], e["after"]) for e in audit_events(rid) if e["action"] == "staging"] == \
+        [({"staging": "serving"}, {"staging": "stopped"})]
+    verify = run_cli("audit", "verify")
+    assert verify.exit_code == 0, verify
+    # A second production install changes nothing; a staging install serves staging again.
+    r = run_cli("install", rid, "--ref", "v1.0.0", "--env", "production", "--yes", "--json", "--force-run")
+    assert r.exit_code == 0 and r.json["result"]["changed"] == 0, r
+    r = run_cli("install", rid, "--ref", "v1.0.0", "--yes")
+    assert r.exit_code == 0, r
+    assert _status(app_server, staging, "penguji:uji-rahasia") == "200"
+    assert run_cli("hosting", "list", "--json").json[0]["staging"] == "serving"
+    # A spec that keeps staging: production goes live again, staging keeps serving.
+    spec = install_home / "keep.yaml"
+    spec.write_text(spec_for("static", app_server, **{"slug: portal-statis": "slug: portal-tahap",
+                                                     "name: Portal Statis": "name: Portal Tahap",
+                                                     "  tls: false": "  tls: false\n  keep_staging: true"}))
+    r = run_cli("spec", "set", rid, str(spec))
+    assert r.exit_code == 0, r
+    r = run_cli("install", rid, "--ref", "v1.0.0", "--env", "production", "--dry-run")
+    assert r.exit_code == 0 and "install.staging" not in r.stdout, r
+    r = run_cli("install", rid, "--ref", "v1.0.0", "--env", "production", "--yes")
+    assert r.exit_code == 0, r
+    assert _status(app_server, staging, "penguji:uji-rahasia") == "200"
+    assert run_cli("hosting", "list", "--json").json[0]["staging"] == "kept"
