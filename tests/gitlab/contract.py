@@ -248,7 +248,8 @@ def test_without_a_shared_key_each_project_gets_its_own_read_only_key(target: Ta
     a, b = (deploy_keys.public_key(state, c.request.id) for c in (first, second))
     assert a and b and a != b
     key_file = deploy_keys.current_path(state, first.request.id)
-    assert key_file.stat().st_mode & 0o777 == 0o600 and key_file.parent.stat().st_mode & 0o777 == 0o700
+    assert key_file.stat().st_mode & 0o777 == 0o600
+    assert key_file.parent.stat().st_mode & 0o777 == key_file.parent.parent.stat().st_mode & 0o777 == 0o700
     assert project_keys(first) == [(a, False)] and project_keys(second) == [(b, False)]
     assert first.plan().changes == [] and second.plan().changes == []
 
