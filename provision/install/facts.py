@@ -61,7 +61,16 @@ if out["facts"] is not None:
             lines = [l.split("\t") for l in r.stdout.splitlines() if "\t" in l]
             if r.returncode == 0:
                 peeled = [c for c, n in lines if n.endswith("^{}")]
-                out["commit"] = (peeled or [c for c, n in lines])[0] if lines else ""
+                sha = (peeled or [c for c, n in lines])[0] if lines else ""
+                if sha and not peeled:
+                    # A server that does not advertise peeled tags names an annotated tag's
+                    # object: its commit, when the cache holds that tag (else it is new).
+                    p = subprocess.run(["runuser", "-u", P["owner"], "--", "git", "-C", P["root"] + "/cache",
+                                        "rev-parse", "--verify", "--quiet", sha + "^{commit}"],
+                                       capture_output=True, text=True, timeout=30)
+                    if p.returncode == 0 and p.stdout.strip():
+                        sha = p.stdout.strip()
+                out["commit"] = sha
             else:
                 out["error"] = r.stderr.strip()[-300:]
         except (OSError, subprocess.TimeoutExpired) as e:
