@@ -6,7 +6,7 @@ project (read-only, on that project only) and keeps the private key in
 `<state_dir>/deploy-keys/<REQ>/id_ed25519` (directory 0700, key 0600). The public key is
 always derived from the private one, so the pair is one file and replacing it is one
 rename. The install copies the key into the deploy identity's home on the server (0600;
-no application runs as that user, docs/tenants.md); a project's key opens no other
+no application runs as that user, docs/hosting.md); a project's key opens no other
 project, so a leak is contained to one repository, read-only.
 
 `provision repo rotate-key REQ` makes the next key beside the current one
