@@ -163,6 +163,15 @@ class Pipeline:
             raise UsageError(f"no {env} install of {self.request_id} yet: say which release with --ref TAG.")
         inventory = load_app_inventory(self.app)
         target = resolve_target(self.app, self.request_id, env, inventory)  # type: ignore[arg-type]
+        if env == "staging" and last is not None and last.ref == ref:
+            production = last_install(self.app, self.request_id, "production")
+            if production is not None and production.ref == ref and not target.spec.hosting.keep_staging:
+                # Production serves this release and stopped staging as it went live: a
+                # re-run does not bring staging back (a new release does).
+                plan = Plan("install", self.request_id, existing=1, meta={"target": target.as_dict(), "ref": ref})
+                plan.notes.append(f"production serves {ref}; its staging instance was stopped when it went "
+                                  "live: nothing to do.")
+                return plan
         installed = None
         if last is not None and last.ref == ref:  # recorded here: does the server still hold exactly that?
             from provision.install.facts import read_installed
@@ -247,6 +256,12 @@ class Pipeline:
         last = last_install(self.app, self.request_id, env)
         if plan.empty:
             assert last is not None
+            if env == "production":  # staging was stopped before that install was recorded
+                from provision.install.install import load_app_inventory, record_staging
+                from provision.install.target import resolve_target
+
+                record_staging(self.app, resolve_target(self.app, self.request_id, env,  # type: ignore[arg-type]
+                                                        load_app_inventory(self.app)))
             self._record(f"{env} install", 14 if env == "staging" else 15, "skipped",
                          f"{last.ref} (commit {(last.commit or '?')[:12]}) already installed")
             return last

@@ -116,6 +116,10 @@ def install_cmd(app: Any, request_id: str, ref: str, env: str, checksum: str | N
             click.echo("Dry run: nothing installed.")
         return 0
     if plan.empty:
+        if target.env == "production":  # staging was stopped before that install was recorded
+            from provision.install.install import record_staging
+
+            record_staging(app, target)
         if as_json:
             print_document(plan, {**target.as_dict(), "ref": ref, "commit": installed.commit if installed else None,
                                   "changed": 0, "playbook_run": False})

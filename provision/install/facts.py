@@ -87,7 +87,8 @@ def written_files(target: InstallTarget) -> list[str]:
     """The files install.yml writes whose content an operator could edit by hand."""
     t = target
     files = [f"{t.app_root}/shared/.env", f"{t.app_root}/shared/.env.hosting",
-             f"/etc/nginx/sites-available/{t.instance}.conf"]
+             f"/etc/nginx/sites-available/{t.instance}.conf",
+             f"/etc/nginx/sites-enabled/{t.instance}.conf"]  # the link: gone when the site is stopped
     if t.kind == "php":
         files.append(f"/etc/php/{t.php_version}/fpm/pool.d/{t.instance}.conf")
     if t.kind in ("python", "node"):

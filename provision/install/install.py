@@ -178,26 +178,9 @@ class Installer:
         audit.succeeded(attempt, "install", change, {"commit": commit, "release": rel, "hosts": hosts,
                                                      "changed": result.changed})
         if action == "install":
-            self._record_staging(target)
+            record_staging(self.app, target)
         return InstallOutcome(target, install_id, ref, commit, rel, result.changed, hosts, result.duration,
                               prev_release)
-
-    def _record_staging(self, target: InstallTarget) -> None:
-        """The hosting registry's staging state, with its audit event in one transaction:
-        serving after a staging install, stopped or kept after a production one. A request
-        not hosted yet (step 14 comes before step 15) has no row: the installs table says it."""
-        from provision.store.models import Hosting
-
-        state = "serving" if target.env == "staging" else ("stopped" if target.retire else "kept")
-        with self.app.store.write() as s:
-            row = s.get(Hosting, target.request_id)
-            if row is None or row.staging == state:
-                return
-            before, row.staging = row.staging, state
-            self.app.audit.append_in(s, [dict(provider="install", action="staging", outcome="recorded",
-                                              target=f"{target.request_id} {instance_name(target.slug, 'staging')}",
-                                              before={"staging": before}, after={"staging": state},
-                                              request_id=target.request_id)])
 
     def _full_commit(self, target: InstallTarget, release: str) -> str | None:
         with self.app.store.read() as s:
@@ -236,6 +219,26 @@ class Installer:
             return BadRef(f"the ref {ref!r} does not exist in {target.repo_url}.",
                           "Push the tag or branch first, or name an existing one. " + keep)
         return InstallFailed(f"task '{f.task}' failed on {f.host}: {f.message}", keep)
+
+
+def record_staging(app: Any, target: InstallTarget) -> None:
+    """The hosting registry's staging state, with its audit event in one transaction:
+    serving after a staging install, stopped or kept after a production one (also when a
+    production install had nothing to do: its recorded install was written after the staging
+    was stopped). A request not hosted yet (step 14 comes before step 15) has no row: the
+    installs table says it."""
+    from provision.store.models import Hosting
+
+    state = "serving" if target.env == "staging" else ("stopped" if target.retire else "kept")
+    with app.store.write() as s:
+        row = s.get(Hosting, target.request_id)
+        if row is None or row.staging == state:
+            return
+        before, row.staging = row.staging, state
+        app.audit.append_in(s, [dict(provider="install", action="staging", outcome="recorded",
+                                     target=f"{target.request_id} {instance_name(target.slug, 'staging')}",
+                                     before={"staging": before}, after={"staging": state},
+                                     request_id=target.request_id)])
 
 
 class HostKeyRefused(AuthError):
