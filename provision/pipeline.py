@@ -89,6 +89,7 @@ class Pipeline:
     outcomes: list[StageOutcome] = field(default_factory=list)
     staged: list[Staged] = field(default_factory=list)  # the plans shown (plan())
     changed_stages: list[str] = field(default_factory=list)  # stages of this run that changed something
+    targets: dict[str, Any] = field(default_factory=dict)  # env -> the install target its last plan resolved
 
     # -- helpers ----------------------------------------------------------------------
     def _steps(self) -> dict[int, str]:
@@ -163,6 +164,7 @@ class Pipeline:
             raise UsageError(f"no {env} install of {self.request_id} yet: say which release with --ref TAG.")
         inventory = load_app_inventory(self.app)
         target = resolve_target(self.app, self.request_id, env, inventory)  # type: ignore[arg-type]
+        self.targets[env] = target
         if env == "staging" and last is not None and last.ref == ref:
             production = last_install(self.app, self.request_id, "production")
             if production is not None and production.ref == ref and not target.spec.hosting.keep_staging:
@@ -257,11 +259,9 @@ class Pipeline:
         if plan.empty:
             assert last is not None
             if env == "production":  # staging was stopped before that install was recorded
-                from provision.install.install import load_app_inventory, record_staging
-                from provision.install.target import resolve_target
+                from provision.install.install import record_staging
 
-                record_staging(self.app, resolve_target(self.app, self.request_id, env,  # type: ignore[arg-type]
-                                                        load_app_inventory(self.app)))
+                record_staging(self.app, self.targets[env])
             self._record(f"{env} install", 14 if env == "staging" else 15, "skipped",
                          f"{last.ref} (commit {(last.commit or '?')[:12]}) already installed")
             return last
