@@ -14,6 +14,7 @@ import os
 import re
 import string
 import tomllib
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -913,6 +914,37 @@ def _outside_aliases(s: Settings) -> list[Problem]:
                                     "and hosting.alias_suffixes: add its domain to hosting.alias_suffixes, or make "
                                     "it relative to the zone"))
     return problems
+
+
+#: PROVISION_* variables that are not settings (PROVISION_SECTION_KEY) nor secrets: read by
+#: the CLI or by one command.
+OTHER_VARIABLES = frozenset({
+    "PROVISION_CONFIG", "PROVISION_ACTOR", "PROVISION_REQUEST", "PROVISION_TODAY", "PROVISION_AUDIT_KEY_FILE",
+    "PROVISION_SYSLOG_ADDRESS", "PROVISION_COPY_TO_URL", "PROVISION_COPY_TO_PASSWORD",
+    "PROVISION_COPY_TO_PASSWORD_FILE", "PROVISION_PLAYBOOK_PARENT", "PROVISION_NIGHTLY_CHECK"})
+
+
+def known_variables() -> set[str]:
+    """Every PROVISION_* variable the toolkit reads."""
+    names = {f"{ENV_PREFIX}{sname.upper()}_{key.upper()}"
+             for sname, model in Settings.model_fields.items()
+             for key in model.annotation.model_fields}  # type: ignore[union-attr]
+    names |= {v for var in SECRETS.values() for v in (var, var + "_FILE")}
+    return names | OTHER_VARIABLES
+
+
+def unknown_variables(environ: Mapping[str, str]) -> list[str]:
+    """A warning for each PROVISION_* variable the toolkit does not read (a misspelt one is
+    otherwise ignored silently), naming the closest known variable."""
+    import difflib
+
+    known = known_variables()
+    out = []
+    for var in sorted(v for v in environ if v.startswith(ENV_PREFIX) and v not in known):
+        close = difflib.get_close_matches(var, known, n=1, cutoff=0.8)
+        hint = f"; did you mean {close[0]}?" if close else "."
+        out.append(f"{var} is not a setting of kominfo-provision and is ignored{hint}")
+    return out
 
 
 def load_config(explicit: str | None = None, environ: dict[str, str] | None = None,

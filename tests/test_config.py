@@ -295,3 +295,20 @@ def test_an_inventory_needs_pinned_host_keys(provision_home: Path) -> None:
     cfg.write_text(base + f'[hosting]\ninventory = "{inv}"\nknown_hosts = "{kh}"\n')
     r = run_cli("config", "check")
     assert r.exit_code == 0, r
+
+
+def test_a_misspelt_variable_is_named_with_the_closest_known_one(provision_home: Path,
+                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    from provision.config import known_variables, unknown_variables
+
+    assert {"PROVISION_DNS_ZONE", "PROVISION_GITLAB_TOKEN", "PROVISION_GITLAB_TOKEN_FILE",
+            "PROVISION_CONFIG"} <= known_variables()
+    assert unknown_variables({"PROVISION_DNS_ZONE": "x", "PATH": "/bin", "PROVISION_CONFIG": "f"}) == []
+    monkeypatch.setenv("PROVISION_DNS_ZONEE", "salah-ketik.example")
+    monkeypatch.setenv("PROVISION_XYZZY", "1")
+    r = run_cli("config", "show")
+    assert r.exit_code == 0, r
+    assert ("Warning: PROVISION_DNS_ZONEE is not a setting of kominfo-provision and is ignored; did you mean "
+            "PROVISION_DNS_ZONE?") in r.stderr
+    assert "Warning: PROVISION_XYZZY is not a setting of kominfo-provision and is ignored." in r.stderr
+    assert "salah-ketik.example" not in r.stdout  # the misspelt value was not taken

@@ -77,6 +77,10 @@ def run_main(group: click.Group, argv: list[str]) -> int:
         _print_error(e)
         return int(e.exit_code)
     debug = "--debug" in argv
+    from provision.config import unknown_variables
+
+    for warning in unknown_variables(os.environ):
+        err(f"Warning: {warning}")
     try:
         rv = group.main(args=argv, prog_name="provision", standalone_mode=False,
                         obj=State(argv=list(argv)))
