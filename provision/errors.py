@@ -27,6 +27,23 @@ class ExitCode(IntEnum):
     NOTHING_TO_CHECK = 12  # a check found nothing registered to check (an empty or wrong state)
 
 
+#: What each exit code means, in a command's help (one table for every command; docs/cli.md).
+EXIT_MEANINGS: dict[ExitCode, str] = {
+    ExitCode.OK: "done", ExitCode.FAILURE: "failed", ExitCode.USAGE: "bad usage or input, nothing touched",
+    ExitCode.CHECKS_FAILED: "tests or checks failed", ExitCode.UNSAFE_PLAN: "plan refused as unsafe",
+    ExitCode.PARTIAL_APPLY: "partly applied (the report says what)", ExitCode.LOCK_TIMEOUT: "request locked by "
+    "another run", ExitCode.CONFLICT: "changed since planned: plan again", ExitCode.UNREACHABLE: "server unreachable",
+    ExitCode.AUTH: "credentials refused", ExitCode.ABORTED: "declined or interrupted",
+    ExitCode.STATE: "state store unusable", ExitCode.NOTHING_TO_CHECK: "nothing to check",
+}
+
+
+def exit_codes_help() -> str:
+    """The exit-code table as the epilog of a command's --help (kept as written: \b)."""
+    return "\b\nExit codes (docs/cli.md):\n" + "\n".join(
+        f"  {int(code):>2}  {meaning}" for code, meaning in EXIT_MEANINGS.items())
+
+
 class ProvisionError(Exception):
     """Base of every expected error.
 

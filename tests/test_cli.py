@@ -121,3 +121,16 @@ def test_options_say_what_they_do(path: list[str], option: str, words: str) -> N
     assert r.exit_code == 0, r
     text = " ".join(r.stdout.split())
     assert option in text and words in text, r.stdout
+
+
+@pytest.mark.parametrize("argv", [["install", "--help"], ["dns", "apply", "--help"], ["request", "list", "--help"],
+                                  ["audit", "--help"]])
+def test_every_command_help_names_the_exit_codes(argv: list[str]) -> None:
+    from provision.errors import EXIT_MEANINGS, ExitCode
+
+    assert set(EXIT_MEANINGS) == set(ExitCode)  # a new code gets its line in every help
+    r = run_cli(*argv)
+    assert r.exit_code == 0, r
+    assert "Exit codes (docs/cli.md):" in r.stdout
+    for code, meaning in EXIT_MEANINGS.items():
+        assert f"{int(code):>2}  {meaning}" in r.stdout, (code, r.stdout)

@@ -40,6 +40,16 @@ def _available(name: str) -> bool:
     return importlib.util.find_spec(COMMANDS[name][0]) is not None
 
 
+def _with_exit_codes(command: click.Command) -> None:
+    """Every command's help ends with the exit codes (a group's with its subcommands')."""
+    from provision.errors import exit_codes_help
+
+    if command.epilog is None:
+        command.epilog = exit_codes_help()
+    for sub in getattr(command, "commands", {}).values():
+        _with_exit_codes(sub)
+
+
 class LazyGroup(click.Group):
     def list_commands(self, ctx: click.Context) -> list[str]:
         return [n for n in COMMANDS if _available(n)]
@@ -48,7 +58,9 @@ class LazyGroup(click.Group):
         if name not in COMMANDS or not _available(name):
             return None
         module = importlib.import_module(COMMANDS[name][0])
-        return getattr(module, name.replace("-", "_") + "_cmd")
+        command = getattr(module, name.replace("-", "_") + "_cmd")
+        _with_exit_codes(command)
+        return command  # type: ignore[no-any-return]
 
     def resolve_command(self, ctx: click.Context, args: list[str]) -> tuple[str | None, click.Command | None,
                                                                           list[str]]:
