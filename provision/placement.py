@@ -29,6 +29,12 @@ def cert_paths(tls_source: str, instance: str) -> tuple[str, str]:
     return f"{base}/fullchain.pem", f"{base}/privkey.pem"
 
 
+def staging_cert_paths(instance: str) -> tuple[str, str]:
+    """A staging instance's self-signed certificate and key, made on its server by the
+    install (roles/tls_cert, self_signed.yml): staging is served only over TLS."""
+    return cert_paths("local-ca", instance)
+
+
 def tls_paths(app: Any, request_id: str) -> tuple[str, str] | None:
     """For `provision install --env production`: the certificate and key the hosting put on
     the server for this request (pass them as app_tls_cert/app_tls_key so the install's

@@ -95,6 +95,8 @@ def written_files(target: InstallTarget) -> list[str]:
         files.append(f"/etc/systemd/system/{t.instance}.service")
     if t.auth_file:
         files.append(f"/etc/nginx/kominfo-auth/{t.instance}.htpasswd")
+    if t.tls_self_signed:  # staging's own certificate: a lost or replaced one is made again
+        files.append(t.tls_cert)
     return files
 
 

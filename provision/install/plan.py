@@ -73,7 +73,9 @@ def plan_install(target: InstallTarget, ref: str, last: Any, *, skip_installed: 
                                {"keys": keys, "mode": "0640", "owner": "root", "group": t.instance}))
     plan.changes.append(Change("update" if last is not None else "create", "install.vhost",
                                f"{t.instance} {where}", None,
-                               {"names": t.server_names, "tls": t.tls_cert or None}))
+                               {"names": t.server_names, "tls": t.tls_cert or None,
+                                **({"certificate": "self-signed, made on the server (staging)"}
+                                   if t.tls_self_signed else {})}))
     plan.changes.append(Change("update" if last is not None else "create", "install.switch",
                                f"{t.app_root}/current {where}", serving, {"release": f"the release of {ref}"}))
     plan.changes.append(Change("update", "install.restart", f"{_serving(t)} {where}", None,

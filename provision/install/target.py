@@ -14,7 +14,7 @@ from typing import Any, Literal
 
 from provision import deploy_keys
 from provision.errors import ConfigError, Problem, ValidationError
-from provision.placement import DEFAULT_PHP, app_port, php_version, tls_paths
+from provision.placement import DEFAULT_PHP, app_port, php_version, staging_cert_paths, tls_paths
 from provision.secrets import REDACTOR, check_secret_file
 
 Env = Literal["staging", "production"]
@@ -43,6 +43,9 @@ class InstallTarget:
     keep_releases: int = 5
     tls_cert: str = ""  # production: the certificate the hosting step put on the server
     tls_key: str = ""
+    # Staging: served only over TLS, with a self-signed certificate the install makes on
+    # the server (tls_cert/tls_key are where it is).
+    tls_self_signed: bool = False
     # Staging: who may reach it (hosting.staging_allow; an htpasswd file on the controller).
     allow: list[str] = field(default_factory=list)
     auth_file: str = ""
@@ -59,7 +62,7 @@ class InstallTarget:
             "app_env": self.env_vars, "app_deploy_key_file": self.deploy_key_file,
             "app_known_hosts": self.known_hosts, "app_secrets_file": self.secrets_file,
             "app_keep_releases": self.keep_releases,
-            "app_tls_cert": self.tls_cert, "app_tls_key": self.tls_key,
+            "app_tls_cert": self.tls_cert, "app_tls_key": self.tls_key, "app_tls_self_signed": self.tls_self_signed,
             "app_writable": list(self.spec.runtime.writable) if self.spec else [],
             "app_process_exec": bool(self.spec.runtime.process_exec) if self.spec else False,
             "app_allow": list(self.allow), "app_auth_file": self.auth_file,
@@ -165,6 +168,8 @@ def resolve_target(app: Any, request_id: str, env: Env, inventory: Any) -> Insta
     if env == "production":
         # The hosting's vhost has TLS: the install's vhost must keep it, not drop to HTTP.
         tls = tls_paths(app, request_id)
+    else:  # staging: only over TLS, its own self-signed certificate (no DNS record before step 15)
+        tls = staging_cert_paths(instance)
     return InstallTarget(
         request_id=request_id, env=env, host=spec.hosting.host, slug=spec.application.slug,
         instance=instance, app_root=f"{h.apps_root.rstrip('/')}/{instance}", kind=rt.kind,
@@ -173,7 +178,7 @@ def resolve_target(app: Any, request_id: str, env: Env, inventory: Any) -> Insta
         document_root=rt.document_root, start_command=rt.start_command or "",
         env_vars={**rt.env, "APP_ENV": env}, deploy_key_file=key, known_hosts=known,
         secrets_file=secrets, keep_releases=h.keep_releases,
-        tls_cert=tls[0] if tls else "", tls_key=tls[1] if tls else "",
+        tls_cert=tls[0] if tls else "", tls_key=tls[1] if tls else "", tls_self_signed=env == "staging",
         allow=list(h.staging_allow) if env == "staging" else [], auth_file=auth,
         retire=instance_name(spec.application.slug, "staging")
         if env == "production" and not spec.hosting.keep_staging else "")

@@ -134,6 +134,15 @@ def open_request(request_id: str, spec: Path | str, home: Path) -> None:
     assert r.exit_code == 0, r
 
 
+def request_args(name: str, path: str = "/") -> list[str]:
+    """curl's arguments that reach `name` inside the server: a staging name over HTTPS only,
+    pinning its self-signed certificate (which must cover the name); others over HTTP."""
+    if name.split(".")[0].endswith("-staging"):
+        cert = f"/etc/ssl/kominfo-provision/{name.split('.')[0]}/fullchain.pem"
+        return ["--cacert", cert, "--resolve", f"{name}:443:127.0.0.1", f"https://{name}{path}"]
+    return ["-H", f"Host: {name}", f"http://127.0.0.1{path}"]
+
+
 def served(server, name: str, path: str = "/") -> str:  # type: ignore[no-untyped-def]
     """The page nginx serves for `name` inside the server."""
-    return server.run(["curl", "-sS", "--max-time", "10", "-H", f"Host: {name}", f"http://127.0.0.1{path}"]).stdout
+    return server.run(["curl", "-sS", "--max-time", "10", *request_args(name, path)]).stdout

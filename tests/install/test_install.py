@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from tests.helpers import run_cli
-from tests.install.conftest import APPS, open_request, served
+from tests.install.conftest import APPS, open_request, request_args, served
 
 pytestmark = [pytest.mark.root, pytest.mark.slow]
 
@@ -332,9 +332,8 @@ def test_changed_host_key_is_refused(install_home: Path, app_server, sandbox) ->
 
 def _status(server, name: str, auth: str = "") -> str:  # type: ignore[no-untyped-def]
     """The HTTP status nginx answers for `name` inside the server ('000': no answer)."""
-    argv = ["curl", "-s", "-o", "/dev/null", "-w", "%{http_code}", "--max-time", "10", "-H", f"Host: {name}"]
-    argv += ["-u", auth] if auth else []
-    return server.run([*argv, "http://127.0.0.1/"], check=False).stdout.strip()
+    argv = ["curl", "-s", "-o", "/dev/null", "-w", "%{http_code}", "--max-time", "10", *(["-u", auth] if auth else [])]
+    return server.run([*argv, *request_args(name)], check=False).stdout.strip()
 
 
 def test_staging_answers_only_the_allowed_and_stops_when_production_is_live(install_home: Path, app_server,
@@ -355,6 +354,14 @@ def test_staging_answers_only_the_allowed_and_stops_when_production_is_live(inst
     r = run_cli("install", rid, "--ref", "v1.0.0", "--yes")
     assert r.exit_code == 0, r
     assert _status(app_server, staging) == "200"
+    # Only over TLS, with a certificate made on the server for the staging name (the pinned
+    # curl above verified it covers the name): no server block of it listens on port 80.
+    vhost = app_server.run(["cat", "/etc/nginx/sites-available/portal-tahap-staging.conf"]).stdout
+    assert "listen 443 ssl" in vhost and "listen 80" not in vhost and ":80;" not in vhost, vhost
+    cert = "/etc/ssl/kominfo-provision/portal-tahap-staging"
+    assert app_server.run(["stat", "-c", "%U %a", f"{cert}/privkey.pem"]).stdout.split() == ["root", "600"]
+    assert app_server.run(["openssl", "x509", "-in", f"{cert}/fullchain.pem", "-noout", "-checkend", "86400"],
+                          check=False).returncode == 0
     # Another network only: the same curl is refused.
     cfg.write_text(base + 'staging_allow = ["192.0.2.0/24"]\n')
     r = run_cli("install", rid, "--ref", "v1.0.0", "--yes")

@@ -112,3 +112,25 @@ def test_the_no_change_check_names_every_difference() -> None:
     plan = plan_install(t, "v1", SimpleNamespace(ref="v1", release="r", commit=c1), skip_installed=True,
                         installed=compare(t, "v1", edited))
     assert not plan.empty and "the playbook runs: /etc/nginx/sites-available/s-staging.conf" in plan.notes[0]
+
+
+def test_staging_is_served_over_tls_with_a_certificate_made_on_the_server() -> None:
+    from provision.install.facts import compare, written_files
+    from provision.install.plan import plan_install
+    from provision.placement import staging_cert_paths
+
+    cert, key = staging_cert_paths("s-staging")
+    assert (cert, key) == ("/etc/ssl/kominfo-provision/s-staging/fullchain.pem",
+                           "/etc/ssl/kominfo-provision/s-staging/privkey.pem")
+    t = InstallTarget("REQ-2026-0001", "staging", "web1", "s", "s-staging", "/srv/apps/s-staging", "static",
+                      "git://127.0.0.1/s.git", ["s-staging.example"], 20001, spec=None,
+                      tls_cert=cert, tls_key=key, tls_self_signed=True)
+    ev = t.extravars(ref="v1")
+    assert (ev["app_tls_cert"], ev["app_tls_key"], ev["app_tls_self_signed"]) == (cert, key, True)
+    assert cert in written_files(t) and key not in written_files(t)  # the key's digest is not recorded
+    vhost = next(c for c in plan_install(t, "v1", None).changes if c.kind == "install.vhost")
+    assert vhost.after["tls"] == cert and vhost.after["certificate"].startswith("self-signed")
+    # A lost or replaced certificate is a difference: the playbook runs and makes it again.
+    gone = _seen(t, "1" * 40)
+    gone["files"][cert] = None
+    assert compare(t, "v1", gone).reasons == [f"{cert} on the server differs from what the install wrote"]
