@@ -180,7 +180,7 @@ def register(apps: list[dict]) -> None:
                                 letter_number="005/DISDIK/2026", letter_date=dt.date(2026, 11, 2))
         assert req.id == a["rid"], (req.id, a["rid"])
         app.specs.set(req.id, spec_text(a, a["server"]), "bench")
-    now = dt.datetime.now(dt.timezone.utc)
+    now = dt.datetime.now(dt.UTC)
     with app.store.write() as s:
         for a in apps:
             s.add(Hosting(request_id=a["rid"], host=a["server"], domain=a["domain"], runtime=a["kind"],

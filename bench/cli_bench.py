@@ -57,7 +57,7 @@ def populate(url: str, n: int) -> None:
     from provision.store.models import Request, RequestStep
 
     store = Store(url)
-    now = dt.datetime.now(dt.timezone.utc)
+    now = dt.datetime.now(dt.UTC)
     reqs, steps = [], []
     for i in range(1, n + 1):
         rid = f"REQ-2026-{i:05d}"

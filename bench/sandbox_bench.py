@@ -86,7 +86,7 @@ def bench(runs: int, state: Path) -> list[Row]:
             services.append(time.perf_counter() - t)
             mems.append(pss_mb(s))
             disks.append(du_mb(s.dir / "upper"))
-            stops.append(_timed(lambda: sb.stop_server(s.name)))
+            stops.append(_timed(lambda s=s: sb.stop_server(s.name)))
         rows += [("start one server: sshd answering", _median(ssh_ready), ""),
                  ("start one server: all 5 services active", _median(services), "ssh nginx php-fpm mariadb postgresql"),
                  ("stop one server", _median(stops), "nothing left"),

@@ -30,9 +30,8 @@ import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Any
-
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy import func, select, update
 
@@ -40,9 +39,9 @@ from provision.auditkey import AuditKey
 from provision.errors import SecretError
 from provision.plan import Change
 from provision.secrets import REDACTOR
-from provision.textcheck import spreadsheet_safe
 from provision.store import Store
 from provision.store.models import AuditEvent, AuditHead, Document, Hosting, Request, RequestStep, Run
+from provision.textcheck import spreadsheet_safe
 
 GENESIS = "0" * 64
 _FIELDS = ("seq", "ts", "run_id", "request_id", "actor", "provider", "action", "target",
@@ -50,7 +49,7 @@ _FIELDS = ("seq", "ts", "run_id", "request_id", "actor", "provider", "action", "
 
 
 def utcnow() -> dt.datetime:
-    return dt.datetime.now(dt.timezone.utc)
+    return dt.datetime.now(dt.UTC)
 
 
 def _canonical(value: Any) -> str | None:
@@ -88,7 +87,7 @@ _UNCOVERED = {("hosting", "updated_at")}
 def _plain(v: Any) -> Any:
     """A column value as the same text on SQLite and PostgreSQL (times in UTC)."""
     if isinstance(v, dt.datetime):
-        v = v.replace(tzinfo=dt.timezone.utc) if v.tzinfo is None else v.astimezone(dt.timezone.utc)
+        v = v.replace(tzinfo=dt.UTC) if v.tzinfo is None else v.astimezone(dt.UTC)
         return v.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
     if isinstance(v, dt.date):
         return v.isoformat()
@@ -122,7 +121,7 @@ def state_of(s: Any, request_ids: list[str] | None = None) -> dict[str, dict[str
             q = q.where(t.c[rid_col].in_(request_ids))
         for row in s.execute(q).mappings():
             r = dict(row)
-            out.setdefault(r[rid_col], {})[_row_name(model, rid_col, r)] = row_digest(t.name, r)
+            out.setdefault(r[rid_col], {})[_row_name(model, rid_col, r)] = row_digest(model.__tablename__, r)
     return out
 
 
@@ -138,7 +137,7 @@ def reseal_run(s: Any, key: AuditKey, run_id: str) -> None:
     t = Run.__table__
     row = s.execute(select(t).where(t.c.id == run_id)).mappings().first()
     if row is not None:
-        s.execute(t.update().where(t.c.id == run_id).values(seal=run_seal(key, dict(row))))
+        s.execute(update(Run).where(Run.id == run_id).values(seal=run_seal(key, dict(row))))
 
 
 def current_actor(environ: dict[str, str] | None = None) -> tuple[str, str | None]:
@@ -325,7 +324,7 @@ def read_events(store: Store, request_id: str | None = None, since: dt.datetime 
     if request_id:
         q = q.where(AuditEvent.request_id == request_id)
     if since:
-        q = q.where(AuditEvent.ts >= since.astimezone(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S"))
+        q = q.where(AuditEvent.ts >= since.astimezone(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S"))
     if limit:
         q = q.limit(limit)
     with store.read() as s:
@@ -399,8 +398,8 @@ def verify(store: Store, key: AuditKey | None = None) -> VerifyResult:
                                        "(its keyed hash does not match)")
                 first_keyed_ts = first_keyed_ts or ev.ts
                 if ev.state:
-                    for rid, rows in json.loads(ev.state).items():
-                        expected[rid], vouched_by[rid] = rows, ev.seq
+                    for rid, vouched in json.loads(ev.state).items():
+                        expected[rid], vouched_by[rid] = vouched, ev.seq
             if ev.run_id:
                 run_ids.setdefault(ev.run_id, ev.seq)
             prev, expected_seq, n = ev.hash, ev.seq + 1, n + 1

@@ -1038,13 +1038,13 @@ def load_config(explicit: str | None = None, environ: dict[str, str] | None = No
                     and tuple(err["loc"][:2]) not in (("gitlab", "variables"), ("gitlab", "variable_files"))):
                 msg += f", got {type(err['input']).__name__} {_show(str(err['input']))}"
             problems.append(Problem(loc, REDACTOR.text(msg) + where))
-            sname, key = (list(err["loc"]) + [None, None])[:2]
-            if isinstance(data.get(sname), dict) and key in data[sname]:
-                data[sname].pop(key)
-                rejected.add(f"{sname}.{key}")
-            elif sname in data:
-                data.pop(sname)
-                rejected.add(str(sname))
+            bad_section, bad_key = (list(map(str, err["loc"])) + ["", ""])[:2]
+            if isinstance(data.get(bad_section), dict) and bad_key in data[bad_section]:
+                data[bad_section].pop(bad_key)
+                rejected.add(f"{bad_section}.{bad_key}")
+            elif bad_section and bad_section in data:
+                data.pop(bad_section)
+                rejected.add(str(bad_section))
     if settings is not None:
         problems += _outside_aliases(settings)
     if lenient and settings is not None:

@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+from collections.abc import Callable
 from functools import cached_property
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from provision.config import Config, load_config
 
@@ -45,9 +46,8 @@ class App:
 
     @cached_property
     def store(self) -> Any:
-        from provision.store import Store
-
         from provision.privatefiles import private_dir
+        from provision.store import Store
 
         private_dir(self.config.state_dir)  # 0700 whatever the umask
         password = self.config.secret("database", "password")

@@ -162,7 +162,7 @@ class Review:
 
 def _data_names(zone: Any, prefix: str) -> list[dns.name.Name]:
     ns = zone.rrsets.get((zone.origin, dns.rdatatype.NS))
-    glue = {rd.target for rd in ns.rdatas} if ns else set()  # type: ignore[attr-defined]
+    glue = {rd.target for rd in ns.rdatas} if ns else set()
     out = []
     for name in sorted(zone.by_name):
         if name == zone.origin or name in glue or not zone.by_name.get(name):
@@ -295,7 +295,7 @@ def plan_import(app: Any, estate: Estate, mapping: dict[str, Owner],
     dns_notes: list[str] = []
     adopted: dict[str, dict[str, Any]] = {}
     next_n = _next_number(app)
-    now = dt.datetime.now(dt.timezone.utc)
+    now = dt.datetime.now(dt.UTC)
     ttl = min(max(300, app.config.dns.ttl_min), app.config.dns.ttl_max)
     for c in candidates:
         assert c.owner is not None
@@ -351,7 +351,7 @@ def _registry_row(row: Any) -> dict[str, Any] | None:
         return None
     exp = row.tls_expiry
     if exp is not None and exp.tzinfo is None:
-        exp = exp.replace(tzinfo=dt.timezone.utc)
+        exp = exp.replace(tzinfo=dt.UTC)
     return {"host": row.host, "domain": row.domain, "runtime": row.runtime, "database": row.database,
             "tls_expiry": exp.isoformat() if exp else None, "status": row.status}
 

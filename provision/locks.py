@@ -14,7 +14,7 @@ import os
 import time
 from types import TracebackType
 
-from sqlalchemy import delete, select, text
+from sqlalchemy import Connection, delete, select, text
 
 from provision.audit import utcnow
 from provision.errors import LockTimeout
@@ -36,7 +36,7 @@ class RequestLock:
         self.store, self.request_id, self.run_id, self.actor = store, request_id, run_id, actor
         self.timeout, self.poll = timeout, poll
         self._fd: int | None = None
-        self._conn = None
+        self._conn: Connection | None = None
 
     def _try(self) -> bool:
         if self.store.dialect == "sqlite":

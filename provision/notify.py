@@ -124,7 +124,7 @@ def overdue_reminders(app: Any, today: dt.date) -> list[Reminder]:
     from provision.audit import read_events
 
     language = app.config.settings.notify.language
-    since = dt.datetime.combine(today, dt.time(0), tzinfo=dt.timezone.utc) - dt.timedelta(days=1)
+    since = dt.datetime.combine(today, dt.time(0), tzinfo=dt.UTC) - dt.timedelta(days=1)
     done = {(e.request_id, e.target) for e in read_events(app.store, since=since)
             if e.provider == "notify" and e.action == "remind" and (e.after or "").find(today.isoformat()) >= 0}
     out = []

@@ -287,7 +287,7 @@ class Pipeline:
             self._record("tests", 14, "skipped", gate.message)
         else:
             inventory = load_app_inventory(self.app)
-            target = resolve_target(self.app, self.request_id, "staging", inventory)  # type: ignore[arg-type]
+            target = resolve_target(self.app, self.request_id, "staging", inventory)
             report = AppTester(self.app, target, inventory).run()
             if not report.passed:
                 self._record("tests", 14, "failed", "; ".join(c.name for c in report.failed))

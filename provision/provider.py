@@ -87,8 +87,9 @@ class Provider:
         report.not_attempted += [c for c in plan.changes if id(c) not in attempted]
         if sent:
             done, failed = self._confirm([c for c, _ in sent], run, report)
-            ids = {id(c): i for c, i in sent}
-            self._settle(audit, [(ids[id(c)], c, d) for c, d in done], [(ids[id(c)], c, r) for c, r in failed])
+            event_of = {id(c): i for c, i in sent}
+            self._settle(audit, [(event_of[id(c)], c, d) for c, d in done],
+                         [(event_of[id(c)], c, r) for c, r in failed])
             report.applied += [c for c, _ in done]
             report.failed += failed
         return self._finish(report, run, stop)

@@ -9,17 +9,18 @@ import datetime as dt
 import json
 import re
 import unicodedata
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 
 from provision.attachments import AttachmentStore
 from provision.audit import AuditLog, utcnow
-from provision.secrets import REDACTOR
 from provision.errors import NotFound, Problem, RequestClosed, UsageError, ValidationError
+from provision.secrets import REDACTOR
 from provision.store import Store
 from provision.store.models import Request, RequestStep, StepAttachment
 
@@ -323,7 +324,7 @@ class RequestService:
         if req.status != "open":
             raise RequestClosed(f"request {request_id} is already closed.")
         with self.store.write() as s:
-            r = s.get(Request, request_id)
+            r = s.get_one(Request, request_id)
             r.status, r.closed_at, r.close_reason = "closed", utcnow(), REDACTOR.text(reason)
             r.current_due = None
         self.audit.record("request", "close", request_id, request_id=request_id,

@@ -18,8 +18,8 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 from provision.errors import ConfigError, ProvisionError, Unreachable
-from provision.names import DEPLOY_HOME, DEPLOY_USER
 from provision.install.access import ServerAccess
+from provision.names import DEPLOY_HOME, DEPLOY_USER
 from provision.placement import DEFAULT_PHP
 from provision.plan import ApplyReport, Change, Plan
 from provision.provider import Outcome, Provider

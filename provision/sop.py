@@ -95,7 +95,7 @@ class Sop(_Model):
 
 def _rules(data: dict[str, Any]) -> list[tuple[Path, str]]:
     out: list[tuple[Path, str]] = []
-    actors = data.get("actors") if isinstance(data.get("actors"), list) else []
+    actors: list[Any] = data["actors"] if isinstance(data.get("actors"), list) else []
     known: set[int] = set()
     for i, a in enumerate(actors):
         n = a.get("number") if isinstance(a, dict) else None
@@ -103,17 +103,17 @@ def _rules(data: dict[str, Any]) -> list[tuple[Path, str]]:
             if n in known:
                 out.append((("actors", i, "number"), f"actor {n} is defined twice"))
             known.add(n)
-    steps = data.get("steps") if isinstance(data.get("steps"), list) else []
+    steps = data["steps"] if isinstance(data.get("steps"), list) else []
     for i, s in enumerate(steps):
         if not isinstance(s, dict):
             continue
         n = s.get("number")
         if isinstance(n, int) and not isinstance(n, bool) and n != i + 1:
             out.append((("steps", i, "number"), f"steps are numbered 1, 2, 3... in order: expected {i + 1}, got {n}"))
-        for j, a in enumerate(s.get("actors") if isinstance(s.get("actors"), list) else []):
+        for j, a in enumerate(s["actors"] if isinstance(s.get("actors"), list) else []):
             if isinstance(a, int) and not isinstance(a, bool) and a not in known:
                 out.append((("steps", i, "actors", j), f"actor {a} is not defined under actors"))
-        for j, c in enumerate(s.get("automated_by") if isinstance(s.get("automated_by"), list) else []):
+        for j, c in enumerate(s["automated_by"] if isinstance(s.get("automated_by"), list) else []):
             if isinstance(c, str) and c not in COMMANDS:
                 out.append((("steps", i, "automated_by", j), f"{c!r} is not a provision command: one of {', '.join(sorted(COMMANDS))}"))
         if "days" in s and s.get("days") is None and not s.get("days_note"):

@@ -28,8 +28,17 @@ from pydantic_core import PydanticCustomError
 
 from . import names
 from .errors import Problem, ValidationError
-from .spec_rules import (_CONTROL, RECORD_TYPES, _zone, check_aliases,  # noqa: F401
-                         check_record_values, path_problem, record_fqdn, rule_checks, text_checks)
+from .spec_rules import (  # noqa: F401
+    _CONTROL,
+    RECORD_TYPES,
+    _zone,
+    check_aliases,
+    check_record_values,
+    path_problem,
+    record_fqdn,
+    rule_checks,
+    text_checks,
+)
 from .yamlsrc import RULE_ERROR, Path, format_path, line_for, load_yaml, problems_from_pydantic, type_name
 
 __all__ = [

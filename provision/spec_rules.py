@@ -130,13 +130,13 @@ def rule_checks(data: dict[str, Any], reserved: Iterable[str]) -> list[RuleProbl
     """Checks on the raw data that pydantic's per-field validators cannot place exactly.
     Defensive: parts with the wrong shape are skipped (pydantic reports those)."""
     out: list[RuleProblem] = []
-    app = data.get("application") if isinstance(data.get("application"), dict) else {}
+    app: dict[str, Any] = data["application"] if isinstance(data.get("application"), dict) else {}
     own: list[str] = []
     sub = app.get("subdomain") or app.get("slug")
     if isinstance(sub, str) and names.check_label(sub) is None:
         sub = names.to_ascii(sub)
         own.append(sub)
-    hosting = data.get("hosting") if isinstance(data.get("hosting"), dict) else {}
+    hosting = data["hosting"] if isinstance(data.get("hosting"), dict) else {}
     aliases = hosting.get("aliases")
     if isinstance(aliases, list):
         seen_alias: dict[str, int] = {}
@@ -160,7 +160,7 @@ def rule_checks(data: dict[str, Any], reserved: Iterable[str]) -> list[RuleProbl
                     out.append((path, msg))
                 else:
                     own.append(ascii_alias)
-    repo = data.get("repository") if isinstance(data.get("repository"), dict) else {}
+    repo = data["repository"] if isinstance(data.get("repository"), dict) else {}
     members = repo.get("members")
     if isinstance(members, list):
         users: set[str] = set()
@@ -170,7 +170,7 @@ def rule_checks(data: dict[str, Any], reserved: Iterable[str]) -> list[RuleProbl
                 if u.lower() in users:
                     out.append((("repository", "members", i, "username"), f"{u!r} is listed twice"))
                 users.add(u.lower())
-    dns = data.get("dns") if isinstance(data.get("dns"), dict) else {}
+    dns = data["dns"] if isinstance(data.get("dns"), dict) else {}
     records = dns.get("records")
     if isinstance(records, list):
         out += _record_checks(records, own)

@@ -249,7 +249,7 @@ def type_name(v: Any) -> str:
         return f"a number ({v})"
     if v is None:
         return "null"
-    names = {str: "a string", list: "a list", dict: "a mapping"}
+    names: dict[type, str] = {str: "a string", list: "a list", dict: "a mapping"}
     if type(v) in names:
         return names[type(v)]
     return f"a {type(v).__name__} ({v})"

@@ -55,7 +55,7 @@ def _recompute(url: str, edit: Any, key: Any = None, unkeyed: bool = False) -> N
     dicts; it may drop or change them), renumber, recompute every link and the head,
     write it all back. With `key` (someone who has it) the links are keyed MACs; else
     plain SHA-256 (`unkeyed` also clears key_id and state, the old format)."""
-    from provision.audit import GENESIS, _KEYED_FIELDS, event_hash
+    from provision.audit import _KEYED_FIELDS, GENESIS, event_hash
 
     eng = create_engine(url)
     with eng.begin() as c:
@@ -334,7 +334,7 @@ def _issue_rows(rid: str) -> None:
     from provision.store.models import Document, Hosting
 
     app = App()
-    now = dt.datetime(2026, 11, 2, 3, 4, 5, tzinfo=dt.timezone.utc)
+    now = dt.datetime(2026, 11, 2, 3, 4, 5, tzinfo=dt.UTC)
     with app.store.write() as s:
         s.add(Hosting(request_id=rid, host="web1", domain="sisekolah.batam.test", runtime="php",
                       database="mariadb", status="active", created_at=now, updated_at=now))
@@ -529,7 +529,7 @@ def _legacy_log(url: str) -> None:
     from alembic import command
     from alembic.config import Config as AlembicConfig
 
-    from provision.audit import GENESIS, _FIELDS, event_hash
+    from provision.audit import _FIELDS, GENESIS, event_hash
     from provision.store.db import MIGRATIONS
 
     if url.startswith("sqlite"):

@@ -25,7 +25,7 @@ from tests.test_requests import OPEN
 
 SPEC = 'version: 1\napplication:\n  slug: sisekolah\n  name: S\nruntime:\n  kind: php\n  version: "8.2"\nhosting:\n  host: web1\n'
 PASSWORD = "Kp-c0py-Target-Pw-7781"
-UTC = dt.timezone.utc
+UTC = dt.UTC
 
 
 def _ok(*args: str) -> Any:

@@ -146,7 +146,7 @@ def run_checks(app: Any, only: Iterable[str] | None = None, request_id: str | No
 
 
 def record(app: Any, results: list[Result]) -> None:
-    now = dt.datetime.now(dt.timezone.utc)
+    now = dt.datetime.now(dt.UTC)
     run_id = app.audit.run_id
     rows = [{"run_id": run_id, "request_id": r.request, "check": r.check, "name": r.name, "status": r.status,
              "message": r.message, "duration": r.duration, "created_at": now} for r in results]

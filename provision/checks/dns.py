@@ -13,6 +13,7 @@ Suffix List (bundled with tldextract, never fetched): the last two labels of
 
 from __future__ import annotations
 
+import functools
 import socket
 from concurrent.futures import ThreadPoolExecutor
 from functools import lru_cache
@@ -133,7 +134,7 @@ class DnsChecks:
                 servers = []  # the zone unit reports the failed transfer
         for server in servers:
             units.append(Unit(KIND, f"authoritative server {server_text(*server)}", rids,
-                              lambda d, s=server: self.server_results(s, d), timeout,
+                              functools.partial(self.server_results, server), timeout,
                               name=f"served by {server_text(*server)}"))
         return units
 
@@ -254,7 +255,7 @@ class DnsChecks:
     @staticmethod
     def _is_ns_glue(zone: ZoneState, name: dns.name.Name) -> bool:
         ns = zone.rrsets.get((zone.origin, dns.rdatatype.NS))
-        return bool(ns) and any(rd.target == name for rd in ns.rdatas)  # type: ignore[attr-defined]
+        return ns is not None and any(getattr(rd, "target", None) == name for rd in ns.rdatas)
 
     def _owner_of(self, zone: ZoneState, name: dns.name.Name, active: set[str]) -> str | None:
         owner = zone.owners.get(name)

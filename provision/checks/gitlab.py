@@ -11,6 +11,7 @@ becomes one Result, so a JUnit report shows which one failed.
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 from provision.checks.results import Result, failed, passed, warned
@@ -68,6 +69,10 @@ def _describe(change: Any) -> str:
     if kind == "gitlab.variable":
         return f"{change.target.rsplit(' ', 1)[-1]} differs"
     return f"{change.action} {change.target}"
+
+
+def _project_unit(app: Any, client: Any, target: AppTarget, deadline: Deadline) -> list[Result]:
+    return check_project(app, client, target)
 
 
 def check_project(app: Any, client: Any, target: AppTarget) -> list[Result]:
@@ -134,7 +139,7 @@ def gitlab_units(app: Any, targets: list[AppTarget], timeout: float) -> list[Uni
             raise ProvisionError(msg)
         return [Unit(KIND, "GitLab", [t.request_id for t in targets], broken, timeout, name="project")]
     units = [Unit(KIND, f"GitLab project of {t.request_id}", [t.request_id],
-                  lambda d, t=t: check_project(app, client, t), timeout, name="project") for t in targets]
+                  functools.partial(_project_unit, app, client, t), timeout, name="project") for t in targets]
     if targets:
         units.append(Unit(KIND, "GitLab installing runner", [t.request_id for t in targets],
                           lambda d: check_runners(app, client, targets), timeout, name="runner"))

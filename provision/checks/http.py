@@ -9,6 +9,7 @@ certificate problem is reported once, by the check that owns it.
 
 from __future__ import annotations
 
+import functools
 import http.client
 import socket
 import ssl
@@ -80,6 +81,14 @@ def smoke(target: AppTarget, test: Any, endpoints: Endpoints, deadline: Deadline
     return passed(KIND, rid, name, f"status {resp.status}{what}")
 
 
+def _smoke_unit(target: AppTarget, test: Any, endpoints: Endpoints, deadline: Deadline) -> list[Result]:
+    return [smoke(target, test, endpoints, deadline)]
+
+
+def _no_spec_unit(error: str, deadline: Deadline) -> list[Result]:
+    return _no_spec(error)
+
+
 def http_units(targets: list[AppTarget], endpoints: Endpoints, timeout: float) -> list[Unit]:
     units: list[Unit] = []
     for t in targets:
@@ -87,13 +96,13 @@ def http_units(targets: list[AppTarget], endpoints: Endpoints, timeout: float) -
             continue  # no smoke tests recorded for an imported application: the TLS check reaches it
         if t.spec is None:
             units.append(Unit(KIND, f"smoke tests of {t.request_id}", [t.request_id],
-                              lambda d, e=t.spec_error: _no_spec(e),
+                              functools.partial(_no_spec_unit, t.spec_error),
                               timeout, name="smoke tests"))
             continue
         for test in t.spec.tests.smoke:
             scheme = "https" if t.tls else "http"
             units.append(Unit(KIND, f"GET {scheme}://{t.domain}{test.path}", [t.request_id],
-                              lambda d, t=t, test=test: [smoke(t, test, endpoints, d)], timeout))
+                              functools.partial(_smoke_unit, t, test, endpoints), timeout))
     return units
 
 

@@ -9,6 +9,7 @@ expired certificate is reported as expired, with its date, not as a bare "verify
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import socket
 import ssl
 
@@ -44,6 +45,11 @@ def _raw_context() -> ssl.SSLContext:
     return unverified_context()
 
 
+def _certificate_unit(target: AppTarget, endpoints: Endpoints, ctx: ssl.SSLContext, warn_days: int,
+                      fail_days: int, deadline: Deadline) -> list[Result]:
+    return [check_certificate(target, endpoints, ctx, warn_days, fail_days, deadline)]
+
+
 def check_certificate(target: AppTarget, endpoints: Endpoints, ctx: ssl.SSLContext, warn_days: int,
                       fail_days: int, deadline: Deadline, now: dt.datetime | None = None) -> Result:
     rid, domain = target.request_id, target.domain
@@ -66,7 +72,7 @@ def check_certificate(target: AppTarget, endpoints: Endpoints, ctx: ssl.SSLConte
         return failed(KIND, rid, name, f"no TLS handshake with {addr}:{port}: {why}")
     cert = x509.load_der_x509_certificate(der)
     expiry = cert.not_valid_after_utc
-    now = now or dt.datetime.now(dt.timezone.utc)
+    now = now or dt.datetime.now(dt.UTC)
     days = (expiry - now).total_seconds() / 86400
     when = expiry.strftime("%Y-%m-%d %H:%M UTC")
     if days < 0:
@@ -96,5 +102,5 @@ def tls_units(targets: list[AppTarget], endpoints: Endpoints, ca_bundle: str, wa
               fail_days: int, timeout: float) -> list[Unit]:
     ctx = verifying_context(ca_bundle)
     return [Unit(KIND, f"certificate of {t.domain}", [t.request_id],
-                 lambda d, t=t: [check_certificate(t, endpoints, ctx, warn_days, fail_days, d)], timeout)
+                 functools.partial(_certificate_unit, t, endpoints, ctx, warn_days, fail_days), timeout)
             for t in targets if t.tls]

@@ -60,7 +60,7 @@ class LazyGroup(click.Group):
         module = importlib.import_module(COMMANDS[name][0])
         command = getattr(module, name.replace("-", "_") + "_cmd")
         _with_exit_codes(command)
-        return command  # type: ignore[no-any-return]
+        return command
 
     def resolve_command(self, ctx: click.Context, args: list[str]) -> tuple[str | None, click.Command | None,
                                                                           list[str]]:

@@ -37,7 +37,7 @@ def log(app: Any, request_id: str | None, since: dt.datetime | None, as_json: bo
     from provision.audit import event_dict, read_events
 
     if since is not None and since.tzinfo is None:
-        since = since.replace(tzinfo=dt.timezone.utc)
+        since = since.replace(tzinfo=dt.UTC)
     events = [event_dict(e) for e in read_events(app.store, request_id, since)]
     if as_json:
         print_json(events)

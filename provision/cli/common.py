@@ -13,8 +13,9 @@ import json
 import os
 import sys
 import traceback
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 import click
 
@@ -257,7 +258,6 @@ def table(rows: list[dict[str, Any]], columns: list[tuple[str, str]]) -> None:
     if sys.stdout.isatty() and os.environ.get("TERM") != "dumb" and len(rows) < 2000:
         from rich.console import Console
         from rich.table import Table
-
         from rich.text import Text
 
         t = Table(show_edge=False, header_style="bold")

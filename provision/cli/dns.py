@@ -6,8 +6,18 @@ from typing import Any
 
 import click
 
-from provision.cli.common import (change_options, check_checksum, command, confirm_apply, json_option,
-                                  print_document, print_json, render_plan, stop_before_apply, table)
+from provision.cli.common import (
+    change_options,
+    check_checksum,
+    command,
+    confirm_apply,
+    json_option,
+    print_document,
+    print_json,
+    render_plan,
+    stop_before_apply,
+    table,
+)
 from provision.cli.params import CHECKSUM, HOSTNAME, REASON
 from provision.errors import UsageError
 
@@ -200,7 +210,7 @@ def list_(app: Any, zone: str | None, as_json: bool) -> int:
         print_json(rows)
         return 0
     for r in rows:
-        r["types"] = ",".join(r["types"])  # type: ignore[arg-type]
+        r["types"] = ",".join(r["types"])
         r["owner"] = r["owner"] or "(made by hand)"
     table(rows, [("name", "NAME"), ("types", "TYPES"), ("owner", "OWNER"), ("opd", "OPD")])
     return 0

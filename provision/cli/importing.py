@@ -7,8 +7,7 @@ from typing import Any
 
 import click
 
-from provision.cli.common import (change_options, check_checksum, command, confirm_apply, print_document,
-                                  render_plan)
+from provision.cli.common import change_options, check_checksum, command, confirm_apply, print_document, render_plan
 from provision.cli.params import CHECKSUM
 
 

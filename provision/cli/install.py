@@ -7,7 +7,15 @@ from typing import Any
 
 import click
 
-from provision.cli.common import State, change_options, check_checksum, command, confirm_apply, print_document, print_json
+from provision.cli.common import (
+    State,
+    change_options,
+    check_checksum,
+    command,
+    confirm_apply,
+    print_document,
+    print_json,
+)
 from provision.cli.params import CHECKSUM, COMMIT, REF
 
 ENV_CHOICE = click.Choice(["staging", "production"])

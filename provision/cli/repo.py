@@ -6,8 +6,16 @@ from typing import Any
 
 import click
 
-from provision.cli.common import (change_options, check_checksum, command, confirm_apply, json_option,
-                                  print_document, print_json, render_plan)
+from provision.cli.common import (
+    change_options,
+    check_checksum,
+    command,
+    confirm_apply,
+    json_option,
+    print_document,
+    print_json,
+    render_plan,
+)
 from provision.cli.params import CHECKSUM, REASON
 from provision.errors import RequestClosed, UsageError
 

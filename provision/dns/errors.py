@@ -14,8 +14,15 @@ import dns.rcode
 import dns.tsig
 import dns.xfr
 
-from provision.errors import (AuthError, ConfigError, Conflict, OwnershipError, ProviderError,
-                              ProvisionError, Unreachable)
+from provision.errors import (
+    AuthError,
+    ConfigError,
+    Conflict,
+    OwnershipError,
+    ProviderError,
+    ProvisionError,
+    Unreachable,
+)
 
 
 class DnsUnreachable(Unreachable):

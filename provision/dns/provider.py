@@ -29,18 +29,25 @@ import dns.rdatatype
 
 from provision.config import Dns as DnsSettings
 from provision.dns.errors import DnsTimeout, PrerequisiteFailed, ReadBackMismatch, ZoneChanged
-from provision.dns.records import key_text
 from provision.dns.planner import PROVIDER, make_delete_plan, make_plan, owners_table
+from provision.dns.records import key_text
 from provision.dns.transport import Transport, load_keyring, parse_server, server_text
 from provision.dns.update import build, groups_of, pack
 from provision.dns.validate import validate_spec, zone_name
-from provision.dns.verify import (Progress, ServerResult, before_of, changed_state, expected_of, mismatches,
-                                  servers_from, verify_servers)
+from provision.dns.verify import (
+    Progress,
+    ServerResult,
+    before_of,
+    changed_state,
+    expected_of,
+    mismatches,
+    servers_from,
+    verify_servers,
+)
 from provision.dns.zone import ZoneState
 from provision.errors import ChecksFailed, PartialApply, ProvisionError
 from provision.plan import ApplyReport, Change, Plan
 from provision.provider import Outcome, Provider, Recorder
-
 
 #: How often apply_replanning() tries when concurrent writers keep moving the zone: more
 #: than the runs a team starts at once (each lost round is another run's win).
@@ -175,7 +182,7 @@ class DnsProvider(Provider):
                 except ProvisionError as e:
                     run.error = e
                     return
-                expected = (int(run.soa.serial) + 1) % 2**32  # type: ignore[attr-defined]
+                expected = (int(run.soa.serial) + 1) % 2**32
                 if int(now.serial) != expected:  # type: ignore[attr-defined]
                     run.error = ZoneChanged(f"the zone changed during the apply (serial {now.serial} after "  # type: ignore[attr-defined]
                                             f"part {run.index}, expected {expected}).",

@@ -12,8 +12,8 @@ import dns.flags
 import dns.message
 import dns.name
 import dns.query
-import dns.rdata
 import dns.rcode
+import dns.rdata
 import dns.rdatatype
 import dns.tsig
 import dns.tsigkeyring
@@ -23,7 +23,6 @@ import dns.zone
 from provision.addresses import parse_server, server_text  # noqa: F401 (parse_server: DNS modules import it from here)
 from provision.dns.errors import DnsKeyError, rcode_error, translate
 from provision.secrets import check_secret_file
-
 
 #: The TSIG algorithms accepted, with the shortest secret (bytes) for each: the hash
 #: length (RFC 8945 section 6; hmac-md5 and hmac-sha1 are refused).
@@ -54,7 +53,7 @@ def load_keyring(path: str) -> dict[dns.name.Name, dns.tsig.Key]:
             raise DnsKeyError(f"dns.tsig_key_file {p}: the key {name}'s secret is {len(key.secret)} bytes; "
                               f"{algorithm} needs at least {TSIG_ALGORITHMS[algorithm]} (the hash length).",
                               "Make a new key with `tsig-keygen -a hmac-sha256 NAME` and put it in named.conf too.")
-    return keyring  # type: ignore[return-value]
+    return keyring
 
 
 class Transport:

@@ -57,7 +57,7 @@ def check_records(records: Iterable[RecordLike], settings: DnsSettings, origin: 
         field = f"dns.records[{i}]"
 
         def add(sub: str, msg: str, path: tuple[object, ...] = base) -> None:
-            problems.append(Problem(f"{field}.{sub}", msg, _line(spec, path + (sub,))))
+            problems.append(Problem(f"{field}.{sub}", msg, _line(spec, path + (sub,))))  # noqa: B023 - called in the same iteration
 
         if rec.name in ("@", "") or rec.name.endswith("."):
             add("name", f"{rec.name!r}: give a name relative to the zone (apex and absolute names are refused)")

@@ -15,8 +15,8 @@ from dataclasses import dataclass, field
 
 import dns.message
 import dns.name
-import dns.rdata
 import dns.rcode
+import dns.rdata
 import dns.rdatatype
 
 from provision.dns.records import Key, RRset, key_text

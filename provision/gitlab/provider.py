@@ -21,13 +21,13 @@ Contract:
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from provision.errors import PartialApply, ProvisionError
 from provision.gitlab.client import GitLabClient, GitLabError, enc
 from provision.gitlab.desired import Desired, desired_state
-from provision.gitlab.planner import (PROVIDER, Planner, project_facts, project_url, protection_patch,
-                                      refuse_if_archived)
+from provision.gitlab.planner import PROVIDER, Planner, project_facts, project_url, protection_patch, refuse_if_archived
 from provision.gitlab.seed import SEED_MESSAGE, blob_id, commit_actions, seed_files
 from provision.plan import ApplyReport, Change, Plan
 from provision.provider import Outcome, Provider

@@ -60,7 +60,7 @@ def dns_credentials(key_file: str, server: str, workdir: Path) -> Path:
     p = Path(key_file).expanduser()
     check_secret_file(p, "hosting.acme_tsig_key_file")
     try:
-        keyring = dns.tsigkeyring.from_file(str(p))  # type: ignore[attr-defined]
+        keyring = dns.tsigkeyring.from_file(str(p))
     except Exception as e:  # dnspython raises several kinds for a malformed file
         raise ConfigError(f"hosting.acme_tsig_key_file {p} is not a tsig-keygen key file: {e}.",
                           "Make it with `tsig-keygen -a hmac-sha256 acme-key > FILE`.") from e
@@ -123,7 +123,7 @@ def failure(message: str, host: str) -> AcmeFailed:
     """The AcmeFailed for a play that stopped with the tls_cert role's ACME message."""
     text = " ".join(message.split())
     challenge = "DNS-01" if "with dns-01" in text else "HTTP-01"
-    for pattern, stage, hint, code in _STAGES:
+    for pattern, stage, _hint, _code in _STAGES:
         if re.search(pattern, text, re.I):
             if stage == "the challenge validation":
                 stage = f"the {challenge} challenge validation"

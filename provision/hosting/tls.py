@@ -40,7 +40,7 @@ class CertInfo:
         return set(n.lower() for n in names) <= set(n.lower() for n in self.names)
 
     def due(self, now: dt.datetime | None = None, renew_days: int = RENEW_DAYS) -> bool:
-        now = now or dt.datetime.now(dt.timezone.utc)
+        now = now or dt.datetime.now(dt.UTC)
         return self.not_after - now < dt.timedelta(days=renew_days)
 
 
@@ -83,10 +83,10 @@ class LocalCA:
             raise CertificateError(f"the certificate cannot be issued: the local CA ({self.cert_path}, "
                                    f"{self.key_path}) cannot be read: {e}.",
                                    "Check hosting.local_ca_cert and hosting.local_ca_key_file. Nothing was changed.") from e
-        if cert.public_key().public_numbers() != key.public_key().public_numbers():
+        if _spki(cert.public_key()) != _spki(key.public_key()):
             raise CertificateError("the certificate cannot be issued: hosting.local_ca_key_file is not the key of "
                                    "hosting.local_ca_cert.", "Point both at the same CA. Nothing was changed.")
-        now = dt.datetime.now(dt.timezone.utc)
+        now = dt.datetime.now(dt.UTC)
         if cert.not_valid_after_utc < now + dt.timedelta(days=1):
             raise CertificateError(f"the certificate cannot be issued: the local CA expired or expires on "
                                    f"{cert.not_valid_after_utc:%Y-%m-%d}.", "Renew the CA. Nothing was changed.")
@@ -110,7 +110,7 @@ class LocalCA:
 
         ca_cert, ca_key = self._load()
         key = ec.generate_private_key(ec.SECP256R1())
-        now = dt.datetime.now(dt.timezone.utc)
+        now = dt.datetime.now(dt.UTC)
         not_after = min(now + dt.timedelta(days=LIFETIME_DAYS), ca_cert.not_valid_after_utc)
         cert = (
             x509.CertificateBuilder()
@@ -136,6 +136,13 @@ class LocalCA:
         return chain, keyfile, info
 
 
+def _spki(public_key: Any) -> bytes:
+    """A public key as its SubjectPublicKeyInfo DER, comparable whatever its type."""
+    from cryptography.hazmat.primitives import serialization
+
+    return bytes(public_key.public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo))
+
+
 def _write_private(directory: Path, prefix: str, data: bytes) -> Path:
     fd, name = tempfile.mkstemp(prefix=prefix, suffix=".pem", dir=directory)
     try:
@@ -156,7 +163,7 @@ def make_ca(directory: Path, name: str = "Kominfo Sandbox CA", days: int = 3650,
 
     key = ec.generate_private_key(ec.SECP256R1())
     subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
-    now = dt.datetime.now(dt.timezone.utc)
+    now = dt.datetime.now(dt.UTC)
     cert = (
         x509.CertificateBuilder().subject_name(subject).issuer_name(subject).public_key(key.public_key())
         .serial_number(x509.random_serial_number()).not_valid_before(now - dt.timedelta(days=1))

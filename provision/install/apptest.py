@@ -128,8 +128,8 @@ class AppTester:
         t = self.t
         conn = remote.connect(self.app.config, self.inventory, t.host)
         try:
-            release = remote.run(conn, f"readlink {shlex.quote(t.app_root + '/current')}").stdout.strip()
-            release = release.rsplit("/", 1)[-1] if release else None
+            link = remote.run(conn, f"readlink {shlex.quote(t.app_root + '/current')}").stdout.strip()
+            release = link.rsplit("/", 1)[-1] if link else None
             report = TestReport(t.request_id, t.env, t.host, self._commit(release), release)
             if not release:
                 report.checks.append(Check.of("infra", msg("infra.release"), "fail",

@@ -116,7 +116,7 @@ raise SystemExit(code)
 def mitogen_env(strategy: str = "mitogen_linear") -> dict[str, str]:
     """Environment selecting a Mitogen strategy (pip install mitogen); ConfigError if absent."""
     try:
-        import ansible_mitogen  # type: ignore[import-not-found]
+        import ansible_mitogen
     except ImportError as e:
         from provision.errors import ConfigError
 

@@ -17,8 +17,8 @@ from __future__ import annotations
 
 import hashlib
 import io
-import os
 import json
+import os
 import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -84,7 +84,7 @@ def qr_scale(payload: str) -> int:
     """The module size (pixels) of the mark's QR code: the largest that fits its height."""
     import segno
 
-    return MARK_H // segno.make(payload, error="m").symbol_size(scale=1, border=1)[1]
+    return int(MARK_H // segno.make(payload, error="m").symbol_size(scale=1, border=1)[1])
 
 
 def mark(number: str, pdf_sha256: str, signer: str, when: str) -> Any:
@@ -162,7 +162,9 @@ def sign_document(app: Any, request_id: str, doc: Any) -> Signed:
     cfg = app.config
     name = signer.signing_cert.subject.native.get("common_name", "")
     writer = IncrementalPdfFileWriter(io.BytesIO(issued))
-    fields.append_signature_field(writer, fields.SigFieldSpec(FIELD, on_page=page, box=box))
+    fields.append_signature_field(writer, fields.SigFieldSpec(FIELD, on_page=page,
+                                                                      box=(round(box[0]), round(box[1]),
+                                                                           round(box[2]), round(box[3]))))
     meta = signers.PdfSignatureMetadata(field_name=FIELD, reason=cfg.reports.sign_reason, location=cfg.general.city,
                                         subfilter=fields.SigSeedSubFilter.PADES, md_algorithm="sha256")
     buf = io.BytesIO()

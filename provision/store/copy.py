@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import DateTime, Table, func, inspect, select, text
+from sqlalchemy import DateTime, Table, delete, func, inspect, select, text, update
 from sqlalchemy.engine import Connection, make_url
 from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 
@@ -307,15 +307,15 @@ def _copy(plan: CopyPlan, target: Store, run_id: str | None, key: AuditKey,
             filled = _rows(d, ts)  # again, inside the transaction
             if filled:
                 raise _not_empty(plan.target_shown, filled)
-            d.execute(AuditHead.__table__.delete())  # the genesis link the migration seeded
+            d.execute(delete(AuditHead))  # the genesis link the migration seeded
             for t in ts:
                 counts[t.name] = _copy_table(s, d, t)
                 if on_table:
                     on_table(t.name, counts[t.name])
             head = s.execute(select(AuditHead.seq, AuditHead.hash).where(AuditHead.id == 1)).one()
             if run_id:  # this command's run: it ends with the copy
-                d.execute(Run.__table__.update().where(Run.id == run_id).values(
-                    ended_at=dt.datetime.now(dt.timezone.utc), outcome="ok", exit_code=0))
+                d.execute(update(Run).where(Run.id == run_id).values(
+                    ended_at=dt.datetime.now(dt.UTC), outcome="ok", exit_code=0))
                 reseal_run(d, key, run_id)
             if target.dialect == "postgresql":
                 moved = _move_sequences(d, ts)
@@ -349,7 +349,7 @@ def _copy_table(s: Connection, d: Connection, t: Table) -> int:
 def _utc(v: Any) -> Any:
     """SQLite keeps times without their zone (the toolkit writes UTC): say so, for PostgreSQL."""
     if isinstance(v, dt.datetime):
-        return v.replace(tzinfo=dt.timezone.utc) if v.tzinfo is None else v.astimezone(dt.timezone.utc)
+        return v.replace(tzinfo=dt.UTC) if v.tzinfo is None else v.astimezone(dt.UTC)
     return v
 
 

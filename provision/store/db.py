@@ -10,8 +10,8 @@ import os
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.exc import OperationalError, ProgrammingError, SQLAlchemyError
@@ -70,7 +70,7 @@ class Store:
                     rev = None
         except SQLAlchemyError as e:
             raise StateError(f"cannot open the state database {self.shown_url}: "
-                             f"{REDACTOR.text(str(e.orig) if getattr(e, 'orig', None) else str(e)).splitlines()[0]}",
+                             f"{REDACTOR.text(str(getattr(e, 'orig', None) or e)).splitlines()[0]}",
                              "Check database.url / PROVISION_DATABASE_URL and that the server is up.") from e
         if rev == HEAD_REVISION:
             return
@@ -125,7 +125,7 @@ def _known_revision(rev: str) -> bool:
 
 def _sqlite_setup(engine: Engine) -> None:
     @event.listens_for(engine, "connect")
-    def _connect(dbapi_conn, _record) -> None:  # type: ignore[no-untyped-def]
+    def _connect(dbapi_conn, _record) -> None:
         dbapi_conn.isolation_level = None  # we issue BEGIN ourselves
         cur = dbapi_conn.cursor()
         cur.execute("PRAGMA busy_timeout=60000")
@@ -135,7 +135,7 @@ def _sqlite_setup(engine: Engine) -> None:
         cur.close()
 
     @event.listens_for(engine, "begin")
-    def _begin(conn) -> None:  # type: ignore[no-untyped-def]
+    def _begin(conn) -> None:
         write = conn.get_execution_options().get("provision_write")
         conn.exec_driver_sql("BEGIN IMMEDIATE" if write else "BEGIN")
 

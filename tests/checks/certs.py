@@ -29,7 +29,7 @@ class CA:
     def new(cls, name: str = "Kominfo Test CA") -> CA:
         key = _key()
         subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, name)])
-        now = dt.datetime.now(dt.timezone.utc)
+        now = dt.datetime.now(dt.UTC)
         cert = (x509.CertificateBuilder().subject_name(subject).issuer_name(subject)
                 .public_key(key.public_key()).serial_number(x509.random_serial_number())
                 .not_valid_before(now - dt.timedelta(days=400)).not_valid_after(now + dt.timedelta(days=3650))
@@ -46,7 +46,7 @@ class CA:
     def leaf(self, names: list[str], days_left: float, days_old: float = 30) -> tuple[bytes, bytes]:
         """(certificate PEM, key PEM) for `names`, expiring `days_left` days from now (negative: expired)."""
         key = _key()
-        now = dt.datetime.now(dt.timezone.utc)
+        now = dt.datetime.now(dt.UTC)
         cert = (x509.CertificateBuilder()
                 .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, names[0])]))
                 .issuer_name(self.cert.subject).public_key(key.public_key())

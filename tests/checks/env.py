@@ -72,7 +72,7 @@ def register(rid: str, host: str, domain: str, runtime: str = "php", database: s
     from provision.store.models import Hosting
 
     app = App()
-    now = dt.datetime.now(dt.timezone.utc)
+    now = dt.datetime.now(dt.UTC)
     with app.store.write() as s:
         s.merge(Hosting(request_id=rid, host=host, domain=domain, runtime=runtime, database=database,
                         tls_expiry=None, status=status, created_at=now, updated_at=now))

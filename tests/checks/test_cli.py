@@ -154,8 +154,8 @@ def test_old_results_are_pruned(one_app: tuple[str, int], provision_home: Path) 
     from provision.store.models import CheckResult
 
     app = App()
-    old = dt.datetime.now(dt.timezone.utc) - dt.timedelta(days=400)
-    recent = dt.datetime.now(dt.timezone.utc) - dt.timedelta(days=300)
+    old = dt.datetime.now(dt.UTC) - dt.timedelta(days=400)
+    recent = dt.datetime.now(dt.UTC) - dt.timedelta(days=300)
     with app.store.write() as s:
         s.add(CheckResult(check="tls", name="old", status="pass", created_at=old))
         s.add(CheckResult(check="tls", name="recent", status="pass", created_at=recent))

@@ -5,7 +5,6 @@ artefacts drift (its php-fpm pool removed, its database dropped)."""
 from __future__ import annotations
 
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest

@@ -182,7 +182,7 @@ def test_dead_server_reported_within_timeout(provision_home: Path, hosted: dict[
     assert code == 3 and "checks failed" in err
     # 13 units, 8 at once, 2 s each at most: two waves, whatever the set-up took.
     assert json_seconds[0] - json_setup[0] < 5.5, (json_seconds, json_setup, elapsed)
-    for slug, rid in hosted.items():
+    for rid in hosted.values():
         [h] = by(results, request=rid, check="host")
         assert h["status"] == "fail" and h["message"] == f"host {s.name} did not answer within 2 s", h
         assert 1.9 < h["duration"] < 2.5

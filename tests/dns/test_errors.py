@@ -13,11 +13,31 @@ import dns.update
 import pytest
 
 from provision.dns import DnsProvider
-from provision.dns.errors import (DnsTimeout, DnsUnreachable, NotAuthoritative, NotZone, PrerequisiteFailed,
-                                  ServerFailure, TsigBadKey, TsigBadSignature, UpdateRefused, ZoneChanged)
+from provision.dns.errors import (
+    DnsTimeout,
+    DnsUnreachable,
+    NotAuthoritative,
+    NotZone,
+    PrerequisiteFailed,
+    ServerFailure,
+    TsigBadKey,
+    TsigBadSignature,
+    UpdateRefused,
+    ZoneChanged,
+)
 from provision.errors import ExitCode, SecretError
-from tests.dns.conftest import (OPD, REQ, ZONE, CountingProvider, MemoryRecorder, checked_zone, dig, make_spec,
-                                nsupdate, settings_for)
+from tests.dns.conftest import (
+    OPD,
+    REQ,
+    ZONE,
+    CountingProvider,
+    MemoryRecorder,
+    checked_zone,
+    dig,
+    make_spec,
+    nsupdate,
+    settings_for,
+)
 from tests.sandbox import free_port
 from tests.sandbox.bind import BindPair
 

@@ -203,8 +203,8 @@ def test_secondary_refusing_transfers_verified_record_by_record(bind_factory: An
     assert ver[bind.primary_addr]["method"] == "read back"
     # and a wrong answer there is caught: delete by hand on the primary, the secondary follows
     nsupdate(bind, "update delete www.sisekolah.batam.test. CNAME")
-    from provision.dns.verify import verify_servers
     from provision.dns.transport import parse_server
+    from provision.dns.verify import verify_servers
     results = verify_servers(cp.provider.transport, [parse_server(bind.secondary_addr)], 2026010103,
                              {c.data.key: c.data.new for c in report.applied}, 1.0, 2026010101,
                              {c.data.key: c.data.old for c in report.applied})

@@ -12,7 +12,17 @@ import provision.dns.provider as provider_mod
 import provision.dns.update as update_mod
 from provision.dns import DnsPartialApply, DnsProvider
 from provision.errors import ExitCode
-from tests.dns.conftest import OPD, REQ, CountingProvider, MemoryRecorder, checked_zone, dig, make_spec, nsupdate, settings_for
+from tests.dns.conftest import (
+    OPD,
+    REQ,
+    CountingProvider,
+    MemoryRecorder,
+    checked_zone,
+    dig,
+    make_spec,
+    nsupdate,
+    settings_for,
+)
 from tests.sandbox.bind import BindPair
 
 

@@ -110,7 +110,7 @@ def test_ownership_record_is_one_string_of_at_most_255_bytes() -> None:
 
 def test_old_multi_string_ownership_record_read_as_is_and_joined() -> None:
     from dns.rdtypes.ANY.TXT import TXT
-    old = [b"kominfo-provision", b"request=REQ-2026-0001", "opd=Dinas Pendidikan".encode(), b"types=A,TXT"]
+    old = [b"kominfo-provision", b"request=REQ-2026-0001", b"opd=Dinas Pendidikan", b"types=A,TXT"]
     for strings in (old, [b"".join(old)], [b"".join(old)[:20], b"".join(old)[20:]]):  # as written, joined, re-chunked
         rd = TXT(dns.rdataclass.IN, dns.rdatatype.TXT, strings)
         owner = parse_owner(frozenset({rd}))

@@ -143,13 +143,13 @@ def install(spec: KillSpec | None, trace: str | None, seen: set[str] | None = No
     import dns.update
     import requests.adapters
 
+    from provision import audit as audit_mod
     from provision.dns import DnsProvider
     from provision.hosting import HostingProvider
     from provision.install.apptest import AppTester
     from provision.install.runner import AnsibleRunner
     from provision.pipeline import Pipeline
     from provision.reports import berita_acara, pdf, rekomendasi
-    from provision import audit as audit_mod
 
     pts = Points(spec, trace, seen)
 

@@ -62,7 +62,7 @@ def world(provision_home: Path, gitlab: GitLabEmulator, monkeypatch: pytest.Monk
 
 
 def test_the_job_runs_only_for_protected_tags_and_proves_who_it_is_for(world: dict[str, Any]) -> None:
-    emulator, home, rid = world["emulator"], world["home"], world["rid"]
+    emulator, home = world["emulator"], world["home"]
     p = last_pipeline(emulator, "v1.0.0")
     assert p.config_project == OPS
     run = gitlab_ci_local(home / "ci", p.content, p.variables)

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import pytest
-
 from pathlib import Path
+
+import pytest
 
 from provision.gitlab.desired import check_variable, fingerprint, key_body, read_deploy_key
 from provision.gitlab.planner import protection_patch

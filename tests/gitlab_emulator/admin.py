@@ -5,12 +5,12 @@ They make no HTTP calls, so they never show in the call counters.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Sequence
-
-from .git_store import FileAction
-from .models import OWNER, Member, Namespace, Project, User
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
 
 from .api_projects import first_branch_created, protect, remove_project
+from .git_store import FileAction
+from .models import OWNER, Member, Namespace, Project, User
 
 if TYPE_CHECKING:
     from .app import App

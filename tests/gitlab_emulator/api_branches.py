@@ -5,13 +5,12 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from .api_protected import rules_for
 from .app import App
+from .branch_rules import push_denied
 from .errors import ApiError, bad_request, forbidden, not_found
 from .models import DEVELOPER, MAINTAINER, Project
 from .routing import ROUTER, Paged, Request, Response
-
-from .api_protected import rules_for
-from .branch_rules import push_denied
 
 _REF_RE = re.compile(r"^(?!/)(?!.*(?:\.\.|//|@\{|\\))[^\x00-\x20~^:?*\[\x7f]+(?<![/.])$")
 

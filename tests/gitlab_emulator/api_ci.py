@@ -6,12 +6,11 @@ from __future__ import annotations
 import secrets
 from typing import Any
 
+from .api_protected_tags import tag_is_protected
 from .app import App
 from .errors import ApiError, forbidden, not_found
 from .models import MAINTAINER, Runner
 from .routing import ROUTER, Paged, Request
-
-from .api_protected_tags import tag_is_protected
 
 
 def _tag_json(app: App, project_id: int, name: str, protected: bool) -> dict[str, Any] | None:

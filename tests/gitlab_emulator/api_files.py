@@ -4,16 +4,16 @@ from __future__ import annotations
 
 import base64
 import hashlib
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
+from .api_projects import first_branch_created
 from .app import App
 from .branch_rules import push_denied
 from .errors import ApiError, bad_request, forbidden, not_found
 from .git_store import FileAction, RefUpdateRace
 from .models import DEVELOPER, Project
 from .routing import ROUTER, Request, Response
-
-from .api_projects import first_branch_created
 
 EXISTS = "A file with this name already exists"
 MISSING = "A file with this name doesn't exist"

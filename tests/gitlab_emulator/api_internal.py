@@ -4,15 +4,15 @@ from __future__ import annotations
 
 import hmac
 import json
-from typing import Any, Mapping
+from collections.abc import Mapping
+from typing import Any
 
+from .api_projects import first_branch_created
+from .api_protected_tags import tag_push_denied
 from .app import App
 from .branch_rules import push_denied
 from .git_store import ZERO
 from .models import DEVELOPER, Project, User
-
-from .api_projects import first_branch_created
-from .api_protected_tags import tag_push_denied
 from .pipelines import simulate
 
 SECRET_HEADER = "Gitlab-Shared-Secret"
@@ -88,7 +88,7 @@ def post_receive(app: App, data: dict[str, Any]) -> dict[str, Any]:
         head = app.repos.head_branch(project.id)
         first_branch_created(app, project, head if head in created else created[0])
     user, _ = _actor(app, str(data.get("gl_id", "")))
-    for old, new, ref, _ in data.get("changes", []):
+    for _old, new, ref, _ in data.get("changes", []):
         if new == ZERO or not ref.startswith(("refs/heads/", "refs/tags/")):
             continue
         tag = ref.startswith("refs/tags/")

@@ -6,13 +6,12 @@ import datetime as dt
 import re
 from typing import Any
 
+from .api_groups import VISIBILITIES, valid_path
 from .app import App
 from .errors import ApiError, bad_request, missing
 from .git_store import FileAction
 from .models import MAINTAINER, OWNER, AccessLevel, Project, ProtectedBranch
 from .routing import ROUTER, Paged, Request, Response
-
-from .api_groups import VISIBILITIES, valid_path
 
 PROJECT_PATH_RULE = "can contain only letters, digits, '_', '-' and '.'. Cannot start with '-', end in '.git' or end in '.atom'"
 _RANK = {"private": 0, "internal": 10, "public": 20}

@@ -5,12 +5,11 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from .api_projects import protect
 from .app import App
 from .errors import ApiError, conflict, forbidden, not_found, unprocessable
 from .models import MAINTAINER, AccessLevel, Project, ProtectedBranch
 from .routing import ROUTER, Paged, Request, Response
-
-from .api_projects import protect
 
 PROTECTION_LEVELS = (0, 30, 40, 60)
 _KINDS = (("push", "push_access_levels"), ("merge", "merge_access_levels"), ("unprotect", "unprotect_access_levels"))

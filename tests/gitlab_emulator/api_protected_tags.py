@@ -9,12 +9,11 @@ from __future__ import annotations
 
 from typing import Any
 
+from .api_protected import matches
 from .app import App
 from .errors import ApiError, conflict, forbidden, not_found
 from .models import DEVELOPER, MAINTAINER, NO_ACCESS, AccessLevel, Project, ProtectedTag, User
 from .routing import ROUTER, Paged, Request, Response
-
-from .api_protected import matches
 
 TAG_LEVELS = (NO_ACCESS, DEVELOPER, MAINTAINER)
 

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import datetime as dt
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from .errors import ApiError, forbidden, not_found
 from .git_store import GitRepos
@@ -188,4 +189,4 @@ class App:
         }
 
     def touch(self, project: Project) -> None:
-        project.last_activity_at = dt.datetime.now(dt.timezone.utc).isoformat()
+        project.last_activity_at = dt.datetime.now(dt.UTC).isoformat()

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
+from .api_protected import rules_for
 from .app import App
 from .models import ADMIN, DEVELOPER, NO_ACCESS, AccessLevel, Project, User
-
-from .api_protected import rules_for
 
 
 def _entry_allows(entry: AccessLevel, level: int, user: User | None, deploy_key_id: int | None) -> bool:

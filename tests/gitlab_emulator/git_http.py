@@ -6,7 +6,8 @@ import base64
 import os
 import re
 import subprocess
-from typing import TYPE_CHECKING, Mapping
+from collections.abc import Mapping
+from typing import TYPE_CHECKING
 
 from .models import DEVELOPER, Project, Token, User
 

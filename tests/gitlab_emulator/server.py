@@ -11,15 +11,26 @@ import traceback
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import TYPE_CHECKING, Any
 
+from . import (  # noqa: F401  (routes)  # noqa: F401
+    api_branches,
+    api_ci,
+    api_deploy_keys,
+    api_files,
+    api_groups,
+    api_internal,
+    api_members,
+    api_projects,
+    api_protected,
+    api_protected_tags,
+    api_users,
+    api_variables,
+    git_http,
+)
 from .errors import ApiError, insufficient_scope, route_not_found, unauthorized
 from .faults import Call, Fault
 from .models import READ_SCOPES
 from .pagination import paginate
 from .routing import ROUTER, Paged, Request, Response, parse_body, parse_query
-
-from . import api_branches, api_deploy_keys, api_files, api_groups, api_members, api_projects  # noqa: F401  (routes)
-from . import api_ci, api_protected, api_protected_tags, api_users, api_variables  # noqa: F401
-from . import api_internal, git_http
 
 if TYPE_CHECKING:
     from .emulator import GitLabEmulator

@@ -21,9 +21,9 @@ from .models import (
     Namespace,
     Project,
     ProtectedBranch,
-    Token,
     ProtectedTag,
     Runner,
+    Token,
     User,
     Variable,
 )

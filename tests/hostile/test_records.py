@@ -16,8 +16,23 @@ import yaml
 from sqlalchemy import create_engine, text
 
 from tests.helpers import run_cli
-from tests.hostile.corpus import (BAD_TEXT, FORMAT, IDNA_VALUES, INVISIBLE, INVISIBLE_VALUES, JINJA_TEXT_VALUES,
-                                  NAMES, NEWLINE_NUL, OVERLONG, SHELL, TRAVERSAL, WRONG_TYPE, YAML, Case, register)
+from tests.hostile.corpus import (
+    BAD_TEXT,
+    FORMAT,
+    IDNA_VALUES,
+    INVISIBLE,
+    INVISIBLE_VALUES,
+    JINJA_TEXT_VALUES,
+    NAMES,
+    NEWLINE_NUL,
+    OVERLONG,
+    SHELL,
+    TRAVERSAL,
+    WRONG_TYPE,
+    YAML,
+    Case,
+    register,
+)
 from tests.test_requests import OPEN
 
 ROOT = Path(__file__).resolve().parents[2]

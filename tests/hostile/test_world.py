@@ -22,10 +22,26 @@ import pytest
 
 from tests.gitlab.cli_env import SPEC, setup_emulator
 from tests.helpers import CliResult, run_cli
-from tests.hosting.conftest import _environment
-from tests.hostile.corpus import (BAD_TEXT, FORMAT, IDNA_VALUES, INVISIBLE, JINJA, LOOKALIKE, NEWLINE_NUL, NGINX,
-                                  OVERLONG, SHELL, SQL, TRAVERSAL, WRONG_TYPE, YAML, Case, register)
+from tests.hostile.corpus import (
+    BAD_TEXT,
+    FORMAT,
+    IDNA_VALUES,
+    INVISIBLE,
+    JINJA,
+    LOOKALIKE,
+    NEWLINE_NUL,
+    NGINX,
+    OVERLONG,
+    SHELL,
+    SQL,
+    TRAVERSAL,
+    WRONG_TYPE,
+    YAML,
+    Case,
+    register,
+)
 from tests.hostile.test_records import snapshot
+from tests.hosting.conftest import _environment
 from tests.sandbox.bind import BindPair
 from tests.sandbox.bind_fixtures import HAND_RECORDS, ZONE
 

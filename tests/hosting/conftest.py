@@ -55,7 +55,7 @@ class HostingEnv:
         from provision.store.models import Install, TestRun
 
         app = App()
-        now = dt.datetime.now(dt.timezone.utc)
+        now = dt.datetime.now(dt.UTC)
         with app.store.write() as s:
             s.add(Install(request_id=rid, env="staging", ref="v1.0.0", commit=commit, status="succeeded",
                           started_at=now, ended_at=now))

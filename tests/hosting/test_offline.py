@@ -123,7 +123,7 @@ def test_registry_list_and_exports(offline_env: HostingEnv) -> None:
     offline_env.open_request("REQ-2026-0006", "silist", name="Sistem | Daftar")
     app = App()
     registry.upsert(app.store, "REQ-2026-0006", host="web1", domain="silist.batam.go.id", runtime="php 8.2",
-                    database="mariadb", tls_expiry=dt.datetime(2027, 2, 1, tzinfo=dt.timezone.utc), status="active")
+                    database="mariadb", tls_expiry=dt.datetime(2027, 2, 1, tzinfo=dt.UTC), status="active")
     r = cli("hosting", "list", "--json")
     assert r.exit_code == 0, r
     row = r.json[0]
@@ -194,7 +194,7 @@ def test_local_ca_that_cannot_issue(tmp_path: Path) -> None:
     _, other_key = make_ca(tmp_path / "b")
     with pytest.raises(CertificateError, match="is not the key of"):
         LocalCA(cert, other_key).issue(["x.batam.go.id"], tmp_path / "w")
-    old_cert, old_key = make_ca(tmp_path / "c", not_after=dt.datetime.now(dt.timezone.utc) + dt.timedelta(hours=1))
+    old_cert, old_key = make_ca(tmp_path / "c", not_after=dt.datetime.now(dt.UTC) + dt.timedelta(hours=1))
     with pytest.raises(CertificateError, match="expired or expires"):
         LocalCA(old_cert, old_key).issue(["x.batam.go.id"], tmp_path / "w")
     key.chmod(0o644)

@@ -14,7 +14,7 @@ def _hosted(env: HostingEnv, rid: str) -> None:
     from provision.hosting import registry
 
     registry.upsert(App().store, rid, host="web1", domain="sisekolah.batam.go.id", runtime="php 8.2",
-                    database="mariadb", tls_expiry=dt.datetime(2027, 1, 31, tzinfo=dt.timezone.utc), status="active")
+                    database="mariadb", tls_expiry=dt.datetime(2027, 1, 31, tzinfo=dt.UTC), status="active")
 
 
 def test_rekomendasi_cites_the_berita_acara(offline_env: HostingEnv) -> None:

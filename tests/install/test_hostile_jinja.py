@@ -64,7 +64,7 @@ def _hostile_store(rid: str, spec: dict[str, Any], home: Path, monkeypatch: pyte
     with app.store.write() as s:
         version = len(s.query(SpecVersion).filter_by(request_id=rid).all()) + 1
         s.add(SpecVersion(request_id=rid, version=version, text=text, sha256=hashlib.sha256(text.encode()).hexdigest(),
-                          created_at=dt.datetime.now(dt.timezone.utc), created_by="hostile-test"))
+                          created_at=dt.datetime.now(dt.UTC), created_by="hostile-test"))
     monkeypatch.setattr("provision.spec.text_checks", lambda data, path=(): [])
     monkeypatch.setattr("provision.spec.path_problem", lambda value, directory_ok=False: None)
     assert run_cli("spec", "show", rid).stdout.count("lookup") >= 1

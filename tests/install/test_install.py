@@ -389,7 +389,7 @@ def test_staging_answers_only_the_allowed_and_stops_when_production_is_live(inst
     assert "uji-rahasia" not in json.dumps(audit_events(rid))
     # Hosted (the registry row step 15 writes), then production goes live: staging stops.
     app = App()
-    now = dt.datetime.now(dt.timezone.utc)
+    now = dt.datetime.now(dt.UTC)
     with app.store.write() as s:
         s.add(Hosting(request_id=rid, host=app_server.name, domain=production, runtime="static", database="none",
                       tls_expiry=None, status="active", created_at=now, updated_at=now, staging="serving"))

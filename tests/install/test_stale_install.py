@@ -21,7 +21,7 @@ def test_a_dead_run_s_install_is_marked_interrupted(provision_home: Path) -> Non
     r = run_cli("request", "open", "--opd-code", "disdik", "--opd-name", "Dinas Pendidikan", "--app", "Aplikasi A",
                 "--letter-number", "005/A/2026", "--letter-date", "2026-11-02", "--id", "REQ-2026-0001")
     assert r.exit_code == 0, r
-    now = dt.datetime.now(dt.timezone.utc)
+    now = dt.datetime.now(dt.UTC)
     app = App()
     with app.store.write() as s:  # a dead run's row, a finished one, another request's running one
         s.add(Install(request_id="REQ-2026-0001", run_id="dead-run", env="staging", ref="v1.0.0",

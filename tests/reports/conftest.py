@@ -98,7 +98,7 @@ def record_test(rid: str, results: list[dict], passed: bool = True) -> None:
     from provision.store.models import Install, TestRun
 
     app = App()
-    now = dt.datetime(2026, 12, 3, 3, 0, tzinfo=dt.timezone.utc)
+    now = dt.datetime(2026, 12, 3, 3, 0, tzinfo=dt.UTC)
     with app.store.write() as s:
         s.add(Install(request_id=rid, env="staging", ref="v1.0.0", commit=COMMIT, status="succeeded",
                       started_at=now, ended_at=now, hosts=json.dumps({"web1": "ok"})))

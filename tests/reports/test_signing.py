@@ -28,7 +28,7 @@ def make_ca_and_signer(folder: Path, password: str) -> tuple[Path, Path]:
     from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
     folder.mkdir(parents=True, exist_ok=True)
-    now = dt.datetime.now(dt.timezone.utc)
+    now = dt.datetime.now(dt.UTC)
     ca_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
     ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "Uji CA Tanda Tangan Elektronik"),
                          x509.NameAttribute(NameOID.ORGANIZATION_NAME, "Uji")])

@@ -31,8 +31,17 @@ import yaml
 
 from tests.sandbox import SandboxError, free_port, pid_alive, port_is_free, require_root, run, tail
 from tests.sandbox.registry import (  # noqa: F401 (re-exported: callers import them from here)
-    _TOOLS, NETNS_PREFIX, REGISTRY, ServerRecord, _tool, clean_orphans, destroy, kill_netns, load_records,
-    netns_list, netns_pids,
+    _TOOLS,
+    NETNS_PREFIX,
+    REGISTRY,
+    ServerRecord,
+    _tool,
+    clean_orphans,
+    destroy,
+    kill_netns,
+    load_records,
+    netns_list,
+    netns_pids,
 )
 from tests.sandbox.rootfs import ensure_rootfs
 

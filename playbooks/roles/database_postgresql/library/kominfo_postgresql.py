@@ -57,7 +57,7 @@ def main() -> None:
     module.exit_json(**out["result"])
 
 
-def as_postgres(fn):  # type: ignore[no-untyped-def]
+def as_postgres(fn):
     """Run fn() in a child that became the postgres user (peer authentication on the
     socket); the parent stays root, so Ansible's payload remains readable."""
     r, w = os.pipe()
@@ -92,7 +92,7 @@ class Unavailable(Exception):
     pass
 
 
-def work(p, check_mode):  # type: ignore[no-untyped-def]
+def work(p, check_mode):
     import psycopg2
 
     try:

@@ -6,9 +6,8 @@ Rows written before this revision have none (NULL: not recorded).
 Revision ID: 0005
 Revises: 0004
 """
-from alembic import op
 import sqlalchemy as sa
-
+from alembic import op
 
 revision = '0005'
 down_revision = '0004'
