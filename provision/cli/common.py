@@ -78,10 +78,13 @@ def run_main(group: click.Group, argv: list[str]) -> int:
         _print_error(e)
         return int(e.exit_code)
     debug = "--debug" in argv
-    from provision.config import unknown_variables
+    if any(v.startswith("PROVISION_") for v in os.environ) and argv and not {"-h", "--help", "--version"} & set(argv):
+        # The settings are known once the configuration module is loaded, which every
+        # command does anyway; help and --version stay fast.
+        from provision.config import unknown_variables
 
-    for warning in unknown_variables(os.environ):
-        err(f"Warning: {warning}")
+        for warning in unknown_variables(os.environ):
+            err(f"Warning: {warning}")
     try:
         rv = group.main(args=argv, prog_name="provision", standalone_mode=False,
                         obj=State(argv=list(argv)))
