@@ -16,6 +16,7 @@ import json
 import re
 import subprocess
 import threading
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -164,6 +165,19 @@ def test_http01_first_issue_through_the_catch_all(acme: AcmeEnv) -> None:
     hook = srv("cat /etc/letsencrypt/renewal-hooks/deploy/kominfo-provision-nginx").stdout
     assert "nginx -t" in hook and "systemctl reload nginx" in hook
     assert srv("ls /etc/letsencrypt/ | grep -c kominfo- || true").stdout.strip() == "0"
+    # The timer's renewal takes the lock the toolkit's certbot runs take: while a toolkit
+    # run holds it, the renewal waits (activating), then runs once it is free.
+    unit = srv("systemctl cat certbot.service").stdout
+    lock = "/run/lock/kominfo-provision-certbot.lock"
+    assert f"ExecStart=/usr/bin/flock --wait 900 {lock} /usr/bin/certbot -q renew" in unit, unit
+    srv(f"setsid -f flock {lock} sleep 6 </dev/null >/dev/null 2>&1; sleep 0.5; systemctl start --no-block certbot.service")
+    time.sleep(2)
+    assert srv("systemctl is-active certbot.service", check=False).stdout.strip() == "activating"
+    for _ in range(60):
+        if srv("systemctl is-active certbot.service", check=False).stdout.strip() != "activating":
+            break
+        time.sleep(1)
+    assert srv("systemctl show -p Result --value certbot.service").stdout.strip() == "success"
     events = _events(A)
     assert [e["outcome"] for e in events].count("succeeded") == 4 and any(e["action"] in ("create", "update")
                                                                           and "tls" in json.dumps(e) for e in events)
