@@ -84,9 +84,9 @@ def spec_text(a: dict, server: str) -> str:
 
 
 def setup(args: argparse.Namespace, work: Path) -> tuple[dict, list, object]:
-    from tests.gitlab_emulator import GitLabEmulator
-    from tests.sandbox.bind import BindPair
-    from tests.sandbox.server import Sandbox
+    from devstack.gitlab_emulator import GitLabEmulator
+    from devstack.sandbox.bind import BindPair
+    from devstack.sandbox.server import Sandbox
 
     t0 = time.monotonic()
     sandbox = Sandbox(work / "sandbox")

@@ -6,7 +6,7 @@ the same N runs one after the other (the anchor: one sysadmin doing them in turn
     sudo -E .venv/bin/python bench/concurrent_apply_bench.py [--requests 4] [--json FILE]
     sudo -E .venv/bin/python bench/concurrent_apply_bench.py --smoke   # 2 at once against 2 in turn (CI)
 
-Builds its own sandbox (python -m tests.sandbox up --state-dir <tmp>: one Kominfo server,
+Builds its own sandbox (python -m devstack.sandbox up --state-dir <tmp>: one Kominfo server,
 BIND, the GitLab emulator), prepares 2N requests up to step 13 (steps recorded in-process;
 step 11 and the developer's push of v1.0.0 as in scripts/demo.sh), then times both ways.
 Every run must exit 0 and the audit chain must verify; prints a table and the ratio.
@@ -77,7 +77,7 @@ def main() -> int:
     args = parser.parse_args()
     if args.smoke:
         args.requests = 2
-    from tests.sandbox.__main__ import cmd_down, cmd_up
+    from devstack.sandbox.__main__ import cmd_down, cmd_up
 
     state = Path(tempfile.mkdtemp(prefix="kp-bench-concurrent-"))
     state.chmod(0o755)  # BIND runs as nobody and must traverse it

@@ -35,7 +35,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from tests.sandbox.bind import BindPair  # noqa: E402
+from devstack.sandbox.bind import BindPair  # noqa: E402
 
 ZONE = "batam.test."
 VENV = Path("/tmp/octodns-venv")

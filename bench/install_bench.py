@@ -30,14 +30,14 @@ sys.path.insert(0, str(ROOT))
 
 from types import SimpleNamespace  # noqa: E402
 
+from devstack.sandbox import free_port  # noqa: E402
+from devstack.sandbox.server import Sandbox  # noqa: E402
+from devstack.sandbox.tunnel import Tunnel  # noqa: E402
 from provision.install.facts import expected, read_installed  # noqa: E402
 from provision.install.inventory import load_inventory  # noqa: E402
 from provision.install.runner import AnsibleRunner  # noqa: E402
 from provision.install.target import InstallTarget  # noqa: E402
 from tests.install.conftest import GitServer  # noqa: E402
-from tests.sandbox import free_port  # noqa: E402
-from tests.sandbox.server import Sandbox  # noqa: E402
-from tests.sandbox.tunnel import Tunnel  # noqa: E402
 
 CONFIGS = {
     "project": {"settings": "project", "strategy": "linear"},

@@ -22,8 +22,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from tests.sandbox import rootfs  # noqa: E402
-from tests.sandbox.server import Sandbox, Server, netns_pids  # noqa: E402
+from devstack.sandbox import rootfs  # noqa: E402
+from devstack.sandbox.server import Sandbox, Server, netns_pids  # noqa: E402
 
 Row = tuple[str, str, str]
 
@@ -107,14 +107,14 @@ def bench(runs: int, state: Path) -> list[Row]:
     finally:
         sb.stop_all()
 
-    cli = [sys.executable, "-m", "tests.sandbox", "--state-dir", str(state / "cli")]
+    cli = [sys.executable, "-m", "devstack.sandbox", "--state-dir", str(state / "cli")]
     root = Path(__file__).resolve().parents[1]
     t = time.perf_counter()
     subprocess.run([*cli, "up"], cwd=root, check=True, capture_output=True)
     up = time.perf_counter() - t
     again = _timed(lambda: subprocess.run([*cli, "up"], cwd=root, check=True, capture_output=True))
     down = _timed(lambda: subprocess.run([*cli, "down"], cwd=root, check=True, capture_output=True))
-    rows += [("`python -m tests.sandbox up` (cached rootfs)", f"{up:.2f} s", "one server, services active"),
+    rows += [("`python -m devstack.sandbox up` (cached rootfs)", f"{up:.2f} s", "one server, services active"),
              ("`up` again (idempotent)", f"{again:.2f} s", ""), ("`down`", f"{down:.2f} s", "")]
     return rows
 
@@ -131,7 +131,7 @@ def main() -> int:
         print("the sandbox benchmark needs root", file=sys.stderr)
         return 2
     state = Path(tempfile.mkdtemp(prefix="kp-bench-", dir="/var/tmp"))
-    state.chmod(0o755)  # BIND (in `python -m tests.sandbox up`) runs as nobody and must traverse it
+    state.chmod(0o755)  # BIND (in `python -m devstack.sandbox up`) runs as nobody and must traverse it
     try:
         rows = (bench_cold() if args.cold else []) + bench(args.runs, state)
     finally:

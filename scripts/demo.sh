@@ -2,7 +2,7 @@
 # The toolkit's main job on the local sandbox: one request from the OPD's letter to the
 # Surat Rekomendasi, on the embedded defaults (SQLite state under .sandbox/, BIND, the
 # GitLab emulator and a throwaway Kominfo server, all on loopback or in namespaces).
-# Run as root on Debian 12: bash scripts/demo.sh   (stop the sandbox: python -m tests.sandbox down)
+# Run as root on Debian 12: bash scripts/demo.sh   (stop the sandbox: python -m devstack.sandbox down)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 start=$(date +%s)
@@ -11,12 +11,12 @@ export PATH="$PWD/.venv/bin:$PATH"
 say() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
 
 say "The sandbox: a Kominfo server, BIND (zone batam.test), the GitLab emulator"
-python -m tests.sandbox down >/dev/null 2>&1 || true   # a clean slate each run
+python -m devstack.sandbox down >/dev/null 2>&1 || true   # a clean slate each run
 rm -rf .sandbox/state
-python -m tests.sandbox up
+python -m devstack.sandbox up
 sb=.sandbox
 # The checks reach the app through the sandbox's forwarders on 127.0.0.1.
-fwd=$(python -m tests.sandbox status --json | python3 -c 'import json,sys; s=json.load(sys.stdin)["servers"][0]["forwards"]; print(s["80"], s["443"])')
+fwd=$(python -m devstack.sandbox status --json | python3 -c 'import json,sys; s=json.load(sys.stdin)["servers"][0]["forwards"]; print(s["80"], s["443"])')
 read -r p80 p443 <<<"$fwd"
 cp "$sb/provision.toml" "$sb/demo.toml"
 cat >> "$sb/demo.toml" <<TOML
@@ -85,4 +85,4 @@ echo "The application: https://sisekolah.batam.test/ (resolve it with: dig @127.
 echo "  curl --cacert $sb/pebble/root.pem --resolve sisekolah.batam.test:$p443:127.0.0.1 https://sisekolah.batam.test:$p443/"
 echo "Documents: $(ls "$sb"/state/reports/*/* 2>/dev/null | tr '\n' ' ')"
 echo "Audit log: PROVISION_CONFIG=$PROVISION_CONFIG provision audit log $rid"
-echo "Stop the sandbox: python -m tests.sandbox down"
+echo "Stop the sandbox: python -m devstack.sandbox down"

@@ -588,9 +588,9 @@ def _before_pg_stop(server: Any) -> None:
 
 def install_hooks() -> None:
     try:
-        from tests.sandbox.bind import BindPair
-        from tests.sandbox.postgres import PostgresServer
-        from tests.sandbox.server import Server
+        from devstack.sandbox.bind import BindPair
+        from devstack.sandbox.postgres import PostgresServer
+        from devstack.sandbox.server import Server
     except ImportError:
         return
     _wrap(Server, "stop", _before_server_stop)
@@ -607,7 +607,7 @@ def install_hooks() -> None:
         start._secret_sweep = True  # type: ignore[attr-defined]
         PostgresServer.start = start  # type: ignore[method-assign]
     try:
-        from tests.gitlab_emulator.emulator import GitLabEmulator
+        from devstack.gitlab_emulator.emulator import GitLabEmulator
     except ImportError:
         return
     _wrap(GitLabEmulator, "reset", lambda emu: _capture_emulator(emu))

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
+from devstack.gitlab_emulator import GitLabEmulator
 from tests.gitlab.cli_env import Env, setup_emulator
-from tests.gitlab_emulator import GitLabEmulator
 from tests.helpers import run_cli
 
 

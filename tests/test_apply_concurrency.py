@@ -20,13 +20,13 @@ from pathlib import Path
 import pytest
 import yaml
 
+from devstack.gitlab_emulator import GitLabEmulator
+from devstack.sandbox.bind import BindPair
 from tests.dns.conftest import ZONE, dig, nsupdate
 from tests.dns.test_cli import write_config
 from tests.gitlab.cli_env import Env, setup_emulator
-from tests.gitlab_emulator import GitLabEmulator
 from tests.gitlab_emulator.testing import api
 from tests.helpers import run_cli
-from tests.sandbox.bind import BindPair
 
 ROOT = Path(__file__).resolve().parents[1]
 

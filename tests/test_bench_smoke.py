@@ -24,7 +24,7 @@ SMOKE: dict[str, tuple[list[str], bool]] = {
     "dns_bench.py": (["provider (plan+apply+verify)", "CLI `provision dns apply --yes`",
                       "octoDNS + octodns-bind sync", "CLI / octoDNS:"], False),
     "gitlab_bench.py": (["anchors: first run", "second apply wrote nothing", "anchors / ours, first apply"], False),
-    "sandbox_bench.py": (["start one server", "`python -m tests.sandbox up` (cached rootfs)"], True),
+    "sandbox_bench.py": (["start one server", "`python -m devstack.sandbox up` (cached rootfs)"], True),
     "install_bench.py": (["project vs defaults: fresh x"], True),
     "check_bench.py": (["one after another (concurrency 1)", "speed-up: whole command",
                         "identical across all"], True),

@@ -32,7 +32,7 @@ class Sb:
         self.env.update(KOMINFO_SANDBOX_DIR=str(self.state), PROVISION_ACTOR="doctor-test", PYTHONPATH=str(CHECKOUT))
 
     def sandbox(self, *args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run([PY, "-m", "tests.sandbox", "--state-dir", str(self.state), *args], cwd=CHECKOUT,
+        return subprocess.run([PY, "-m", "devstack.sandbox", "--state-dir", str(self.state), *args], cwd=CHECKOUT,
                               capture_output=True, text=True, timeout=900)
 
     def variant(self, name: str, extra: str = "", replace: tuple[str, str] | None = None) -> Path:

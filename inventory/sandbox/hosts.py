@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Ansible dynamic inventory of the running sandbox servers (`python -m tests.sandbox up`).
+"""Ansible dynamic inventory of the running sandbox servers (`python -m devstack.sandbox up`).
 
 `ansible-playbook -i inventory/sandbox ...` runs this script; it prints the inventory that
 the sandbox wrote to <checkout>/.sandbox/inventory.json (or $KOMINFO_SANDBOX_DIR), where

@@ -11,10 +11,10 @@ from pathlib import Path
 
 import pytest
 
+from devstack.sandbox.bind import BindPair
 from tests.checks.env import by, open_request, register, spec_dict, write_config
 from tests.dns.conftest import ZONE, nsupdate
 from tests.helpers import run_cli
-from tests.sandbox.bind import BindPair
 
 pytestmark = [pytest.mark.root, pytest.mark.slow]
 

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
+from devstack.gitlab_emulator import GitLabEmulator
 from tests.checks.env import by, open_request, problems, register, spec_dict, write_config
 from tests.gitlab.cli_env import setup_emulator
-from tests.gitlab_emulator import GitLabEmulator
 from tests.helpers import run_cli
 
 MEMBERS = [{"username": "budi.dev", "role": "developer"}, {"username": "siti_lead", "role": "maintainer"}]

@@ -13,11 +13,11 @@ from pathlib import Path
 
 import pytest
 
+from devstack.sandbox.server import Server
 from tests.checks.certs import CA
 from tests.checks.env import by, open_request, problems, register, spec_dict, write_config
 from tests.checks.hosting import install_app, reload
 from tests.helpers import run_cli
-from tests.sandbox.server import Server
 
 pytestmark = [pytest.mark.root, pytest.mark.slow]
 

@@ -9,11 +9,11 @@ from typing import Any
 import pytest
 import yaml
 
+from devstack.sandbox.bind import BindPair
 from provision.config import Dns
 from provision.dns import DnsProvider
 from provision.plan import Change
 from provision.spec import Spec, load_spec
-from tests.sandbox.bind import BindPair
 from tests.sandbox.bind_fixtures import ZONE  # bind_zone, bind_factory: plugin in tests/conftest.py
 
 REQ = "REQ-2026-0001"

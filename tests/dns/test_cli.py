@@ -9,9 +9,9 @@ from typing import Any
 import pytest
 import yaml
 
+from devstack.sandbox.bind import BindPair
 from tests.dns.conftest import ZONE, dig
 from tests.helpers import run_cli
-from tests.sandbox.bind import BindPair
 
 SPEC = {"version": 1, "application": {"slug": "sisekolah", "name": "Sistem Informasi Sekolah"},
         "runtime": {"kind": "php", "version": "8.2"}, "hosting": {"host": "web1", "aliases": ["lama"]},
@@ -145,7 +145,7 @@ def test_bad_key_exit_9(provision_home: Path, bind_zone: BindPair) -> None:
 
 
 def test_unreachable_exit_8(provision_home: Path, bind_zone: BindPair) -> None:
-    from tests.sandbox import free_port
+    from devstack.sandbox import free_port
     write_config(provision_home, bind_zone, primary=f"127.0.0.1:{free_port()}")
     rid = new_request(provision_home)
     r = run_cli("dns", "apply", rid, "--yes")

@@ -12,6 +12,8 @@ import dns.name
 import dns.update
 import pytest
 
+from devstack.sandbox import free_port
+from devstack.sandbox.bind import BindPair
 from provision.dns import DnsProvider
 from provision.dns.errors import (
     DnsTimeout,
@@ -38,8 +40,6 @@ from tests.dns.conftest import (
     nsupdate,
     settings_for,
 )
-from tests.sandbox import free_port
-from tests.sandbox.bind import BindPair
 
 SPEC = [{"name": "sisekolah", "type": "A", "values": ["203.0.113.50"]}]
 

@@ -10,8 +10,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from devstack.sandbox.bind import BindPair
 from tests.dns.conftest import OPD, REQ, CountingProvider, MemoryRecorder, dig, make_spec, nsupdate, settings_for
-from tests.sandbox.bind import BindPair
 from tests.sandbox.bind_fixtures import ZONE
 
 # No ';' in TXT values here: octoDNS wants them escaped in its own files, not our subject.

@@ -7,10 +7,10 @@ from typing import Any
 
 import pytest
 
+from devstack.sandbox.bind import BindPair
 from provision.dns.errors import NotOwned
 from provision.errors import ExitCode, UsageError
 from tests.dns.conftest import OPD, REQ, CountingProvider, MemoryRecorder, checked_zone, dig, make_spec, nsupdate
-from tests.sandbox.bind import BindPair
 
 APP: list[dict[str, Any]] = [{"name": "sisekolah", "type": "A", "values": ["203.0.113.50", "203.0.113.51"]},
        {"name": "sisekolah", "type": "TXT", "values": ["v=spf1 -all; made by provision"]},

@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
+from devstack.sandbox import SandboxError, pid_alive
+from devstack.sandbox.bind import dns_toml, sandbox_down, sandbox_up
 from tests.dns.conftest import dig
-from tests.sandbox import SandboxError, pid_alive
-from tests.sandbox.bind import dns_toml, sandbox_down, sandbox_up
 
 
 @pytest.fixture

@@ -10,6 +10,7 @@ import pytest
 
 import provision.dns.provider as provider_mod
 import provision.dns.update as update_mod
+from devstack.sandbox.bind import BindPair
 from provision.dns import DnsPartialApply, DnsProvider
 from provision.errors import ExitCode
 from tests.dns.conftest import (
@@ -23,7 +24,6 @@ from tests.dns.conftest import (
     nsupdate,
     settings_for,
 )
-from tests.sandbox.bind import BindPair
 
 
 def bulk(n: int, txt_bytes: int = 0, start: int = 0) -> list[dict[str, Any]]:

@@ -1,5 +1,5 @@
 """The whole sandbox stack for end-to-end tests, built with the same building blocks as
-scripts/demo.sh: `python -m tests.sandbox --state-dir DIR up` (a Kominfo server in a
+scripts/demo.sh: `python -m devstack.sandbox --state-dir DIR up` (a Kominfo server in a
 network namespace, BIND with the zone batam.test, the GitLab emulator, the tunnels, the
 local CA and provision.toml), then requests taken through the manual steps the way the
 demo does (scripts/demo-spec.yaml with another slug, scripts/demo_push.py).
@@ -53,7 +53,7 @@ class Stack:
         return self.state / "e2e.toml"
 
     def sandbox(self, *args: str, timeout: float = 900) -> Proc:
-        argv = [PY, "-m", "tests.sandbox", "--state-dir", str(self.state), *args]
+        argv = [PY, "-m", "devstack.sandbox", "--state-dir", str(self.state), *args]
         p = subprocess.run(argv, cwd=CHECKOUT, capture_output=True, text=True, timeout=timeout)
         return Proc(argv, p.returncode, p.stdout, p.stderr)
 

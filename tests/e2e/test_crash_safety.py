@@ -1,6 +1,6 @@
 """Crash safety of `provision apply` (issue 9, item 3), on the whole sandbox stack.
 
-One stack (tests/e2e/stack.py: `python -m tests.sandbox up` in a temp dir), two requests:
+One stack (tests/e2e/stack.py: `python -m devstack.sandbox up` in a temp dir), two requests:
 
 - the reference (`kpref`): steps 11, 14 and 15 applied without interruption, traced by
   tests/e2e/killable.py; it runs in a forked child while the crash chain runs;

@@ -15,9 +15,9 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
+from devstack.gitlab_emulator import GitLabEmulator
 from provision.gitlab.seed import ops_ci_file
 from tests.gitlab.cli_env import setup_emulator
-from tests.gitlab_emulator import GitLabEmulator
 from tests.helpers import run_cli
 
 OPS = "pemko-batam/ops/ci"

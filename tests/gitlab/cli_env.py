@@ -6,7 +6,7 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
-from tests.gitlab_emulator import GitLabEmulator
+from devstack.gitlab_emulator import GitLabEmulator
 from tests.helpers import CliResult, run_cli
 
 SPEC = """\

@@ -6,7 +6,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from tests.gitlab_emulator import GitLabEmulator
+from devstack.gitlab_emulator import GitLabEmulator
 
 from .target import Target
 

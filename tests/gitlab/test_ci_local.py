@@ -19,9 +19,9 @@ from typing import Any
 
 import pytest
 
+from devstack.gitlab_emulator import GitLabEmulator
 from tests.gitlab.ci_env import OPS, Vendor, gitlab_config, last_pipeline, open_and_apply, prepare_gitlab
 from tests.gitlab.cli_env import SPEC
-from tests.gitlab_emulator import GitLabEmulator
 
 ROOT = Path(__file__).resolve().parents[2]
 GCL = ROOT / ".tools" / "gcl" / "node_modules" / ".bin" / "gitlab-ci-local"

@@ -20,10 +20,10 @@ from typing import Any
 
 import pytest
 
+from devstack.gitlab_emulator import GitLabEmulator
 from provision.errors import ExitCode
 from tests.gitlab.ci_env import EVIL_CI, OPS, Vendor, gitlab_config, last_pipeline, open_and_apply, prepare_gitlab
 from tests.gitlab.cli_env import SPEC
-from tests.gitlab_emulator import GitLabEmulator
 from tests.helpers import run_cli
 
 PATH = "pemko-batam/disdik/sisekolah"

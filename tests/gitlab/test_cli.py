@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
+from devstack.gitlab_emulator import GitLabEmulator
 from provision.errors import ExitCode
 from provision.gitlab.desired import fingerprint
-from tests.gitlab_emulator import GitLabEmulator
 from tests.helpers import run_cli
 
 from .cli_env import Env, apply, setup_emulator
@@ -121,7 +121,7 @@ def test_revoked_token_exit_9(env: Env, monkeypatch: pytest.MonkeyPatch) -> None
 
 
 def test_unreachable_exit_8(env: Env) -> None:
-    from tests.gitlab_emulator.ssh_server import free_port
+    from devstack.gitlab_emulator.ssh_server import free_port
 
     env.config(url=f'"http://127.0.0.1:{free_port()}"', max_retries=1)
     rid = env.open_request()

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
+from devstack.gitlab_emulator import GitLabEmulator
 from provision.errors import ProviderError
 from provision.gitlab.demo import push_sample_app
-from tests.gitlab_emulator import GitLabEmulator
 from tests.gitlab_emulator.testing import git, ssh_env
 from tests.helpers import run_cli
 

@@ -1,9 +1,2 @@
-"""A GitLab REST v4 emulator for the tests: real HTTP on loopback, real git repositories behind it.
-
-See docs/gitlab-emulator.md.
-"""
-
-from .app import Settings
-from .emulator import GitLabEmulator
-
-__all__ = ["GitLabEmulator", "Settings"]
+"""Tests of the GitLab emulator (devstack.gitlab_emulator), its pytest fixtures (fixtures.py)
+and the helpers for tests that use it (testing.py)."""

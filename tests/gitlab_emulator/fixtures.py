@@ -11,7 +11,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from .emulator import GitLabEmulator
+from devstack.gitlab_emulator.emulator import GitLabEmulator
 
 
 @pytest.fixture(scope="module")

@@ -5,7 +5,8 @@ from __future__ import annotations
 import gitlab.exceptions as glexc
 import pytest
 
-from .emulator import GitLabEmulator
+from devstack.gitlab_emulator.emulator import GitLabEmulator
+
 from .testing import api
 
 

@@ -1,4 +1,4 @@
-"""`python -m tests.gitlab_emulator`: serves, writes credentials, keeps state across restarts."""
+"""`python -m devstack.gitlab_emulator`: serves, writes credentials, keeps state across restarts."""
 
 from __future__ import annotations
 
@@ -14,13 +14,13 @@ import gitlab as gitlab_lib
 import pytest
 import requests
 
-from .emulator import GitLabEmulator
+from devstack.gitlab_emulator.emulator import GitLabEmulator
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
 def _start(state: Path) -> tuple[subprocess.Popen[str], dict[str, str]]:
-    proc = subprocess.Popen([sys.executable, "-m", "tests.gitlab_emulator", "--state", str(state), "--no-ssh"],
+    proc = subprocess.Popen([sys.executable, "-m", "devstack.gitlab_emulator", "--state", str(state), "--no-ssh"],
                             cwd=REPO_ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     credentials = state / "credentials.json"
     deadline = time.monotonic() + 20
@@ -77,7 +77,7 @@ def test_context_manager_stops_the_server() -> None:
 
 
 def test_start_fails_with_the_reason_when_sshd_is_missing(monkeypatch: pytest.MonkeyPatch) -> None:
-    from . import ssh_server
+    from devstack.gitlab_emulator import ssh_server
 
     monkeypatch.setattr(ssh_server, "SSHD", "/nonexistent/sshd")
     emulator = GitLabEmulator()
@@ -88,7 +88,7 @@ def test_start_fails_with_the_reason_when_sshd_is_missing(monkeypatch: pytest.Mo
 
 
 def test_a_handler_bug_is_a_500_and_is_recorded(monkeypatch: pytest.MonkeyPatch) -> None:
-    from . import api_users
+    from devstack.gitlab_emulator import api_users
 
     def broken(app: object, req: object) -> None:
         raise KeyError("bug")

@@ -8,7 +8,8 @@ import gitlab.exceptions as glexc
 import pytest
 import requests
 
-from .emulator import GitLabEmulator
+from devstack.gitlab_emulator.emulator import GitLabEmulator
+
 from .testing import api
 
 

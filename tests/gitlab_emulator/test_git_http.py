@@ -6,8 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from .emulator import GitLabEmulator
-from .models import DEVELOPER, MAINTAINER, REPORTER
+from devstack.gitlab_emulator.emulator import GitLabEmulator
+from devstack.gitlab_emulator.models import DEVELOPER, MAINTAINER, REPORTER
+
 from .testing import git
 
 

@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from .emulator import GitLabEmulator
+from devstack.gitlab_emulator.emulator import GitLabEmulator
+
 from .testing import git, make_key, ssh_env
 
 

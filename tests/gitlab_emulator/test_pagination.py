@@ -6,7 +6,8 @@ from urllib.parse import parse_qs, urlparse
 
 import requests
 
-from .emulator import GitLabEmulator
+from devstack.gitlab_emulator.emulator import GitLabEmulator
+
 from .testing import api
 
 

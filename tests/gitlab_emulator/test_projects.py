@@ -5,8 +5,9 @@ from __future__ import annotations
 import gitlab.exceptions as glexc
 import pytest
 
-from .emulator import GitLabEmulator
-from .models import MAINTAINER, OWNER
+from devstack.gitlab_emulator.emulator import GitLabEmulator
+from devstack.gitlab_emulator.models import MAINTAINER, OWNER
+
 from .testing import api
 
 

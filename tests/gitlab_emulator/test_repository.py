@@ -10,9 +10,10 @@ import threading
 import gitlab.exceptions as glexc
 import pytest
 
-from .emulator import GitLabEmulator
-from .git_store import FileAction, RefUpdateRace
-from .models import DEVELOPER
+from devstack.gitlab_emulator.emulator import GitLabEmulator
+from devstack.gitlab_emulator.git_store import FileAction, RefUpdateRace
+from devstack.gitlab_emulator.models import DEVELOPER
+
 from .testing import api
 
 

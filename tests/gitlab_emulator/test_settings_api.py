@@ -7,8 +7,9 @@ from pathlib import Path
 import gitlab.exceptions as glexc
 import pytest
 
-from .emulator import GitLabEmulator
-from .models import DEVELOPER, MAINTAINER, NO_ACCESS
+from devstack.gitlab_emulator.emulator import GitLabEmulator
+from devstack.gitlab_emulator.models import DEVELOPER, MAINTAINER, NO_ACCESS
+
 from .testing import api, make_key
 
 

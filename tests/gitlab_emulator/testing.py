@@ -9,7 +9,7 @@ from typing import Any
 
 import requests
 
-from .emulator import GitLabEmulator
+from devstack.gitlab_emulator.emulator import GitLabEmulator
 
 
 def git(*args: str, cwd: Path | None = None, env: dict[str, str] | None = None, check: bool = True) -> subprocess.CompletedProcess[str]:

@@ -20,6 +20,7 @@ from typing import Any
 
 import pytest
 
+from devstack.sandbox.bind import BindPair
 from tests.gitlab.cli_env import SPEC, setup_emulator
 from tests.helpers import CliResult, run_cli
 from tests.hostile.corpus import (
@@ -42,7 +43,6 @@ from tests.hostile.corpus import (
 )
 from tests.hostile.test_records import snapshot
 from tests.hosting.conftest import _environment
-from tests.sandbox.bind import BindPair
 from tests.sandbox.bind_fixtures import HAND_RECORDS, ZONE
 
 SERVER_STATE = ("find /etc/nginx /etc/php /srv -xdev \\( -type f -o -type l \\) -print0 2>/dev/null | sort -z "

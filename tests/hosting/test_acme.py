@@ -28,12 +28,12 @@ import dns.tsigkeyring
 import dns.zone
 import pytest
 
+from devstack.sandbox import SandboxError
+from devstack.sandbox.bind import BindPair
+from devstack.sandbox.pebble import Pebble, inside_directory
+from devstack.sandbox.tunnel import Tunnel
 from provision.errors import ExitCode
 from tests.hosting.conftest import ZONE, HostingEnv, _environment, cli
-from tests.sandbox import SandboxError
-from tests.sandbox.bind import BindPair
-from tests.sandbox.pebble import Pebble, inside_directory
-from tests.sandbox.tunnel import Tunnel
 from tests.secret_sweep import remember
 
 pytestmark = [pytest.mark.root, pytest.mark.slow]

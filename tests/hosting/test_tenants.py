@@ -81,7 +81,7 @@ def tenants(hosting_env: HostingEnv) -> HostingEnv:
 
 
 def _host(env: HostingEnv) -> Any:
-    from tests.sandbox.clients import pinned_testinfra_host
+    from devstack.sandbox.clients import pinned_testinfra_host
 
     return pinned_testinfra_host(env.server)
 

@@ -15,8 +15,8 @@ from pathlib import Path
 
 import pytest
 
+from devstack.sandbox import free_port
 from tests.helpers import run_cli
-from tests.sandbox import free_port
 
 APPS = Path(__file__).resolve().parents[1] / "apps"
 GIT_ENV = {"GIT_CONFIG_NOSYSTEM": "1", "GIT_CONFIG_GLOBAL": "/dev/null", "GIT_AUTHOR_NAME": "Pengembang",
@@ -92,7 +92,7 @@ def git_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[GitServer]:
 @pytest.fixture(scope="module")
 def app_server(kominfo_server, git_server: GitServer):  # type: ignore[no-untyped-def]
     """The module's sandbox server, with git daemon reachable inside at 127.0.0.1:<same port>."""
-    from tests.sandbox.tunnel import Tunnel
+    from devstack.sandbox.tunnel import Tunnel
 
     tunnel = Tunnel(kominfo_server, git_server.port)
     try:

@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
+from devstack.gitlab_emulator import GitLabEmulator
 from tests.gitlab.ci_env import OPS, Vendor, gitlab_config, last_pipeline, open_and_apply, prepare_gitlab
 from tests.gitlab.test_ci_local import gitlab_ci_local
-from tests.gitlab_emulator import GitLabEmulator
 from tests.helpers import run_cli
 from tests.install.conftest import APPS, served, write_config
 
@@ -23,7 +23,7 @@ PATH = "pemko-batam/disdik/portal-statis"
 def test_a_protected_tag_is_installed_by_kominfos_pipeline(provision_home: Path, sandbox, kominfo_server,  # type: ignore[no-untyped-def]
                                                            gitlab: GitLabEmulator,
                                                            monkeypatch: pytest.MonkeyPatch) -> None:
-    from tests.sandbox.tunnel import Tunnel
+    from devstack.sandbox.tunnel import Tunnel
 
     port = int(gitlab.url.rsplit(":", 1)[1])
     tunnel = Tunnel(kominfo_server, port)

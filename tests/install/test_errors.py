@@ -5,9 +5,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from devstack.sandbox import free_port
 from tests.helpers import run_cli
 from tests.install.conftest import APPS, open_request
-from tests.sandbox import free_port
 
 
 def _config(home: Path, inventory: str) -> None:

@@ -12,8 +12,8 @@ from typing import Any
 
 import pytest
 
-from tests.sandbox import SandboxError
-from tests.sandbox.bind import BindPair
+from devstack.sandbox import SandboxError
+from devstack.sandbox.bind import BindPair
 
 ZONE = "batam.test."
 

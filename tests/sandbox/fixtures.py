@@ -26,10 +26,10 @@ from pathlib import Path
 
 import pytest
 
-from tests.sandbox import SandboxError
-from tests.sandbox.mariadb import MariaDBServer
-from tests.sandbox.postgres import PostgresServer
-from tests.sandbox.server import Sandbox, Server
+from devstack.sandbox import SandboxError
+from devstack.sandbox.mariadb import MariaDBServer
+from devstack.sandbox.postgres import PostgresServer
+from devstack.sandbox.server import Sandbox, Server
 
 SERVER_FIXTURES = {"sandbox", "kominfo_server", "fresh_kominfo_server", "server_factory"}
 TEST_STATE_ROOT = Path(os.environ.get("KOMINFO_SANDBOX_STATE", "/var/lib/kominfo-provision-sandbox")) / "tests"

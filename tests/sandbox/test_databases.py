@@ -11,11 +11,11 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from tests.sandbox import SandboxError, pid_alive, port_is_free
-from tests.sandbox import mariadb as mariadb_mod
-from tests.sandbox import postgres as postgres_mod
-from tests.sandbox.mariadb import MariaDBServer
-from tests.sandbox.postgres import PostgresServer
+from devstack.sandbox import SandboxError, pid_alive, port_is_free
+from devstack.sandbox import mariadb as mariadb_mod
+from devstack.sandbox import postgres as postgres_mod
+from devstack.sandbox.mariadb import MariaDBServer
+from devstack.sandbox.postgres import PostgresServer
 
 _seen_urls: list[str] = []
 

@@ -1,4 +1,4 @@
-"""`python -m tests.sandbox up|status|down`, the sandbox for people."""
+"""`python -m devstack.sandbox up|status|down`, the sandbox for people."""
 
 from __future__ import annotations
 
@@ -11,13 +11,13 @@ from pathlib import Path
 
 import pytest
 
-from tests.sandbox.server import netns_list
+from devstack.sandbox.server import netns_list
 
 CHECKOUT = Path(__file__).resolve().parents[2]
 
 
 def _cli(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "tests.sandbox", *args], cwd=CHECKOUT, capture_output=True,
+    return subprocess.run([sys.executable, "-m", "devstack.sandbox", *args], cwd=CHECKOUT, capture_output=True,
                           text=True, timeout=600)
 
 
@@ -81,7 +81,7 @@ def test_up_is_idempotent_status_reports_and_down_cleans() -> None:
     assert down.returncode == 0, down.stderr
     assert "stopped: kominfo1, BIND, ACME CA (pebble), GitLab emulator" in down.stdout
     assert not (Path(state) / "bind.json").exists()
-    from tests.sandbox.gitlab_stack import _alive
+    from devstack.sandbox.gitlab_stack import _alive
 
     assert not _alive(gitlab_pid)  # gone (or a zombie waiting for an init that does not reap)
     assert netns not in netns_list()

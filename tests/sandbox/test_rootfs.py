@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.sandbox import SandboxError, rootfs
+from devstack.sandbox import SandboxError, rootfs
 
 
 def _apt(tmp_path: Path, sources: dict[str, str], legacy: str | None = None) -> Path:

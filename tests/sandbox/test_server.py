@@ -14,10 +14,10 @@ from pathlib import Path
 import paramiko
 import pytest
 
-from tests.sandbox import SandboxError
-from tests.sandbox import server as server_mod
-from tests.sandbox.clients import fabric_connection, pinned_testinfra_host, ssh_client
-from tests.sandbox.server import SERVICES, Sandbox, Server, clean_orphans, netns_list
+from devstack.sandbox import SandboxError
+from devstack.sandbox import server as server_mod
+from devstack.sandbox.clients import fabric_connection, pinned_testinfra_host, ssh_client
+from devstack.sandbox.server import SERVICES, Sandbox, Server, clean_orphans, netns_list
 
 VENV_BIN = str(Path(sys.executable).parent)
 
@@ -183,7 +183,7 @@ def test_servers_of_a_dead_process_are_cleaned_at_next_start(sandbox: Sandbox, t
     code = textwrap.dedent(f"""
         import os
         from pathlib import Path
-        from tests.sandbox.server import Sandbox
+        from devstack.sandbox.server import Sandbox
         s = Sandbox(Path({str(tmp_path / 'crashed')!r})).start_server("crashed")
         print(s.netns, flush=True)
         os._exit(0)  # dies without stopping it, like a killed test run

@@ -23,8 +23,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from tests.sandbox import SandboxError
-from tests.sandbox.server import Server, _tool
+from devstack.sandbox import SandboxError
+from devstack.sandbox.server import Server, _tool
 
 
 class Tunnel:

@@ -21,7 +21,7 @@ import time
 from pathlib import Path
 from types import TracebackType
 
-from tests.sandbox import SandboxError, chown_to, find_binary, free_port, pid_alive, run, tail, terminate
+from devstack.sandbox import SandboxError, chown_to, find_binary, free_port, pid_alive, run, tail, terminate
 
 _PREFIX = "kp-my-"
 _NAME_RE = re.compile(r"^[a-z_][a-z0-9_]{0,63}$")

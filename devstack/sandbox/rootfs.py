@@ -26,7 +26,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from tests.sandbox import SandboxError, require_root, tail
+from devstack.sandbox import SandboxError, require_root, tail
 
 SUITE = "bookworm"
 # Bumped whenever BUILD_SCRIPT or the steps around it change what ends up in the tree.

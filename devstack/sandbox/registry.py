@@ -3,7 +3,7 @@
 Each server is recorded in REGISTRY/<netns>.json (on /run: gone at reboot, with the
 namespaces) before anything of it exists, with the process that started it. A server
 whose owner died (or, for `up`'s persistent servers, whose namespace is gone) is an
-orphan: the next start anywhere, or `python -m tests.sandbox down`, destroys it.
+orphan: the next start anywhere, or `python -m devstack.sandbox down`, destroys it.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from tests.sandbox import SandboxError, pid_alive
+from devstack.sandbox import SandboxError, pid_alive
 
 REGISTRY = Path(os.environ.get("KOMINFO_SANDBOX_REGISTRY", "/run/kominfo-provision-sandbox"))
 NETNS_PREFIX = "kp-"
@@ -64,7 +64,7 @@ class ServerRecord:
     netns: str
     state_dir: str
     owner_pid: int  # the process that started it
-    persistent: bool = False  # `python -m tests.sandbox up`: outlives its owner until `down`
+    persistent: bool = False  # `python -m devstack.sandbox up`: outlives its owner until `down`
     init_pid: int = 0
     forwards: dict[str, int] | None = None  # "inside port" -> host pid of its socat listener
 

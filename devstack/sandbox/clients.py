@@ -14,7 +14,7 @@ if TYPE_CHECKING:
     import fabric
     import paramiko
 
-    from tests.sandbox.server import Server
+    from devstack.sandbox.server import Server
 
 
 def _lookup(server: Server) -> dict[str, Any]:

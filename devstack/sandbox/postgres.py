@@ -20,7 +20,7 @@ import time
 from pathlib import Path
 from types import TracebackType
 
-from tests.sandbox import SandboxError, as_user, chown_to, find_binary, free_port, pid_alive, run, tail
+from devstack.sandbox import SandboxError, as_user, chown_to, find_binary, free_port, pid_alive, run, tail
 
 _PREFIX = "kp-pg-"
 _NAME_RE = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
@@ -131,7 +131,7 @@ class PostgresServer:
         raise SandboxError(f"PostgreSQL did not start: {last.strip()[-1500:]}")
 
     def _connect(self, dbname: str = "postgres"):  # type: ignore[no-untyped-def]
-        import psycopg  # the test extra; imported late so `import tests.sandbox` stays light
+        import psycopg  # the test extra; imported late so `import devstack.sandbox` stays light
 
         return psycopg.connect(host=self.host, port=self.port, user="postgres", dbname=dbname,
                                autocommit=True, connect_timeout=10)

@@ -1,4 +1,4 @@
-"""The sandbox's GitLab: the emulator run in the background for `python -m tests.sandbox up`,
+"""The sandbox's GitLab: the emulator run in the background for `python -m devstack.sandbox up`,
 seeded with the root group, the Kominfo team and a developer, a token file and a deploy key
 for the toolkit.
 
@@ -21,7 +21,7 @@ from typing import Any
 
 import requests
 
-from tests.sandbox import SandboxError
+from devstack.sandbox import SandboxError
 
 CHECKOUT = Path(__file__).resolve().parents[2]
 ROOT_GROUP = "pemko-batam"
@@ -71,7 +71,7 @@ def gitlab_up(state_dir: Path) -> dict[str, Any]:
     creds = data / "credentials.json"
     creds.unlink(missing_ok=True)
     log = (data / "emulator.log").open("ab")
-    proc = subprocess.Popen([sys.executable, "-m", "tests.gitlab_emulator", "--state", str(data)],
+    proc = subprocess.Popen([sys.executable, "-m", "devstack.gitlab_emulator", "--state", str(data)],
                             cwd=CHECKOUT, stdout=log, stderr=log, stdin=subprocess.DEVNULL,
                             start_new_session=True)
     deadline = time.monotonic() + 60
@@ -99,7 +99,7 @@ def gitlab_up(state_dir: Path) -> dict[str, Any]:
 def tunnels_up(state_dir: Path, servers: list[Any], info: dict[str, Any]) -> None:
     """Make the emulator's SSH port reachable at the same port on 127.0.0.1 inside each
     server (the install clones from there). Pids are kept for gitlab_down."""
-    from tests.sandbox.tunnel import Tunnel
+    from devstack.sandbox.tunnel import Tunnel
 
     record = state_dir / "tunnels.json"
     pids: dict[str, list[int]] = json.loads(record.read_text()) if record.exists() else {}

@@ -30,7 +30,7 @@ import dns.message
 import dns.query
 import dns.rdatatype
 
-from tests.sandbox import SandboxError, as_user, chown_to, find_binary, free_port, pid_alive, run, tail, terminate
+from devstack.sandbox import SandboxError, as_user, chown_to, find_binary, free_port, pid_alive, run, tail, terminate
 
 KEY_NAME = "provision-key"
 ACME_KEY_NAME = "acme-key"  # certbot's DNS-01 key: may change only the _acme-challenge TXT records

@@ -29,8 +29,8 @@ from pathlib import Path
 
 import yaml
 
-from tests.sandbox import SandboxError, free_port, pid_alive, port_is_free, require_root, run, tail
-from tests.sandbox.registry import (  # noqa: F401 (re-exported: callers import them from here)
+from devstack.sandbox import SandboxError, free_port, pid_alive, port_is_free, require_root, run, tail
+from devstack.sandbox.registry import (  # noqa: F401 (re-exported: callers import them from here)
     _TOOLS,
     NETNS_PREFIX,
     REGISTRY,
@@ -43,7 +43,7 @@ from tests.sandbox.registry import (  # noqa: F401 (re-exported: callers import 
     netns_list,
     netns_pids,
 )
-from tests.sandbox.rootfs import ensure_rootfs
+from devstack.sandbox.rootfs import ensure_rootfs
 
 __all__ = ["BOOT_SCRIPT", "NETNS_PREFIX", "REGISTRY", "SERVICES", "Sandbox", "Server", "ServerRecord", "check_host",
            "clean_orphans", "destroy", "kill_netns", "load_records", "netns_list", "netns_pids"]
@@ -237,7 +237,7 @@ class Sandbox:
     """A set of servers sharing one client key, ssh_config, known_hosts and inventory.
 
     `persistent=False` (tests): servers belong to this process; if it dies, the next start
-    anywhere cleans them. `persistent=True` (`python -m tests.sandbox up`): they stay up
+    anywhere cleans them. `persistent=True` (`python -m devstack.sandbox up`): they stay up
     until `down`. Another process opening the same `state_dir` sees the running servers.
     """
 
@@ -351,12 +351,12 @@ class Sandbox:
             # another sandbox (another test run) may have a server of the same name.
             hostvars[s.name] = {"ansible_host": s.name, "ansible_ssh_common_args": f"-F {self.ssh_config}",
                                 "ansible_control_path_dir": str(self.state_dir / "cp")}
-        self.ssh_config.write_text("# Written by tests/sandbox; regenerated at each start and stop.\n\n"
+        self.ssh_config.write_text("# Written by devstack/sandbox; regenerated at each start and stop.\n\n"
                                    + "\n".join(cfg))
         self.known_hosts.write_text("\n".join(known) + ("\n" if known else ""))
         common = {"ansible_user": "root", "ansible_python_interpreter": "/usr/bin/python3"}
         # YAML for `-i inventory.yml`; the JSON form feeds inventory/sandbox/hosts.py.
-        self.inventory.write_text("# Written by tests/sandbox: the running sandbox servers.\n" + yaml.safe_dump(
+        self.inventory.write_text("# Written by devstack/sandbox: the running sandbox servers.\n" + yaml.safe_dump(
             {"all": {"vars": common, "children": {"kominfo": {"hosts": hostvars or None}}}}, sort_keys=True))
         self.inventory.with_suffix(".json").write_text(json.dumps(
             {"kominfo": {"hosts": sorted(hostvars), "vars": common}, "_meta": {"hostvars": hostvars}}, indent=1))

@@ -1,16 +1,16 @@
-"""`python -m tests.sandbox up|down|status`: the local stack for people (root, Debian 12).
+"""`python -m devstack.sandbox up|down|status`: the local stack for people (root, Debian 12).
 
-    sudo python -m tests.sandbox up            # builds the root filesystem once, starts kominfo1
-    sudo python -m tests.sandbox up --servers 3
-    sudo python -m tests.sandbox status [--json]
-    sudo python -m tests.sandbox down
+    sudo python -m devstack.sandbox up            # builds the root filesystem once, starts kominfo1
+    sudo python -m devstack.sandbox up --servers 3
+    sudo python -m devstack.sandbox status [--json]
+    sudo python -m devstack.sandbox down
 
 State (client key, ssh_config, known_hosts, inventory, provision.toml) lives in
 <checkout>/.sandbox, or $KOMINFO_SANDBOX_DIR. `up` is idempotent: servers already running
-are kept, missing ones started. It also starts the BIND pair of tests/sandbox/bind.py
-(zone batam.test) and the GitLab emulator (tests/sandbox/gitlab_stack.py), and writes
+are kept, missing ones started. It also starts the BIND pair of devstack/sandbox/bind.py
+(zone batam.test) and the GitLab emulator (devstack/sandbox/gitlab_stack.py), and writes
 their [dns] and [gitlab] sections. With `--tls acme` (the default) it also starts an ACME
-CA, pebble (tests/sandbox/pebble.py), validating at the first server's port-80
+CA, pebble (devstack/sandbox/pebble.py), validating at the first server's port-80
 forwarder and resolving through the sandbox BIND, and configures the production path
 (`tls_source = "acme"`); `--tls local-ca` signs certificates with the sandbox's local CA
 instead. Everything outlives this command until `down`.
@@ -23,9 +23,9 @@ import json
 import sys
 from pathlib import Path
 
-from tests.sandbox import SandboxError, bind, gitlab_stack, pebble
-from tests.sandbox.rootfs import prune_old_trees
-from tests.sandbox.server import SERVICES, Sandbox, Server, clean_orphans, load_records
+from devstack.sandbox import SandboxError, bind, gitlab_stack, pebble
+from devstack.sandbox.rootfs import prune_old_trees
+from devstack.sandbox.server import SERVICES, Sandbox, Server, clean_orphans, load_records
 
 CHECKOUT = Path(__file__).resolve().parents[2]
 
@@ -40,7 +40,7 @@ def provision_toml(sb: Sandbox, hosting_extra: str = "") -> str:
     """The toolkit's configuration pointing at this sandbox (other sandbox parts add their sections)."""
     state = sb.state_dir
     return (
-        "# Written by `python -m tests.sandbox up`: the toolkit configured against the sandbox.\n"
+        "# Written by `python -m devstack.sandbox up`: the toolkit configured against the sandbox.\n"
         "# Use it with: PROVISION_CONFIG=" + str(state / "provision.toml") + " python cli.py ...\n\n"
         "[general]\n"
         f'state_dir = "{state / "state"}"\n\n'
@@ -143,7 +143,7 @@ def print_usage(sb: Sandbox, dns: dict[str, object] | None) -> None:
     host, _, port = str(dns["primary"]).rpartition(":") if dns else ("127.0.0.1", "", "53")
     custom = sb.state_dir != default_state_dir().resolve()
     env = f"KOMINFO_SANDBOX_DIR={sb.state_dir} " if custom else ""
-    down = f"python -m tests.sandbox --state-dir {sb.state_dir} down" if custom else "python -m tests.sandbox down"
+    down = f"python -m devstack.sandbox --state-dir {sb.state_dir} down" if custom else "python -m devstack.sandbox down"
     print(f"""
 Use it:
   ssh -F {rel}/ssh_config {first}
@@ -160,7 +160,7 @@ def cmd_status(state: Path, as_json: bool) -> int:
     if as_json:
         print(json.dumps({"state_dir": str(sb.state_dir), "servers": info, "bind": _dns_info(state)}, indent=2))
     elif not info:
-        print(f"no sandbox servers running for {sb.state_dir} (start: python -m tests.sandbox up)")
+        print(f"no sandbox servers running for {sb.state_dir} (start: python -m devstack.sandbox up)")
     else:
         print_usage(sb, _dns_info(state))
     return 0 if all(i["alive"] for i in info) else 3
@@ -188,7 +188,7 @@ def cmd_down(state: Path) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m tests.sandbox", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m devstack.sandbox", description=__doc__.split("\n")[0])
     parser.add_argument("--state-dir", type=Path, default=None, help="default: <checkout>/.sandbox")
     sub = parser.add_subparsers(dest="command", required=True)
     up = sub.add_parser("up", help="start the sandbox servers (idempotent)")
@@ -212,7 +212,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {e}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
-        print("interrupted: run `python -m tests.sandbox down` to clean up", file=sys.stderr)
+        print("interrupted: run `python -m devstack.sandbox down` to clean up", file=sys.stderr)
         return 10
 
 

@@ -35,7 +35,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
-from tests.sandbox import SandboxError, as_user, chown_to, find_binary, free_port, pid_alive, tail, terminate
+from devstack.sandbox import SandboxError, as_user, chown_to, find_binary, free_port, pid_alive, tail, terminate
 
 PEBBLE_USER = "nobody"
 INSIDE_PORT = 14000  # where certbot inside a sandbox server finds the directory
@@ -198,7 +198,7 @@ class Pebble:
 
     def tunnel_into(self, server: Any) -> Any:
         """The directory at https://127.0.0.1:INSIDE_PORT/dir inside `server` (a started Tunnel)."""
-        from tests.sandbox.tunnel import Tunnel
+        from devstack.sandbox.tunnel import Tunnel
 
         return Tunnel(server, target_port=self.port, port=INSIDE_PORT).start()
 
@@ -246,7 +246,7 @@ def sandbox_up(state_dir: Path, dns_server: str, server: Any) -> dict[str, Any]:
         sandbox_down(state_dir)
     ca = Pebble(dns_server=dns_server, http_port=server.forward(80), base_dir=state_dir / "pebble")
     ca.start()
-    from tests.sandbox.tunnel import Tunnel
+    from devstack.sandbox.tunnel import Tunnel
 
     tunnels = []
     try:

@@ -159,7 +159,7 @@ class AdminHelpers:
 
     @property
     def pipelines(self) -> list[Any]:
-        """Every pipeline a push created since the last reset (tests/gitlab_emulator/pipelines.py)."""
+        """Every pipeline a push created since the last reset (devstack/gitlab_emulator/pipelines.py)."""
         return self.app.pipelines
 
     def commit_file(self, path: str, file_path: str, content: str | bytes | None, branch: str | None = None,

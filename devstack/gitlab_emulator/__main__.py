@@ -1,4 +1,4 @@
-"""Run the emulator for people: `python -m tests.gitlab_emulator --port 8929 --state DIR`.
+"""Run the emulator for people: `python -m devstack.gitlab_emulator --port 8929 --state DIR`.
 
 Prints the URL, the root token and the SSH details, writes them to DIR/credentials.json,
 and serves until interrupted.
@@ -16,7 +16,7 @@ from .emulator import GitLabEmulator
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m tests.gitlab_emulator", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m devstack.gitlab_emulator", description=__doc__)
     parser.add_argument("--port", type=int, default=0, help="HTTP port on 127.0.0.1 (0: a free one)")
     parser.add_argument("--state", type=Path, required=True, help="directory for repositories and state.json (kept)")
     parser.add_argument("--host", default="127.0.0.1", help="loopback address to listen on")

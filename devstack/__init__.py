@@ -1,0 +1,10 @@
+"""devstack: a tool for trying the whole stack on one machine, not part of the product.
+
+- `sandbox`: throwaway Kominfo servers, databases, BIND, pebble (ACME) and the GitLab
+  emulator behind them; `python -m devstack.sandbox up|status|down` (docs/sandbox.md).
+- `gitlab_emulator`: a GitLab REST v4 emulator with real git behind it
+  (`python -m devstack.gitlab_emulator`, docs/gitlab-emulator.md).
+
+Used by scripts/demo.sh, bench/ and tests/. Never imported by `provision/`
+(tests/test_layers.py), and the wheel does not carry it.
+"""
