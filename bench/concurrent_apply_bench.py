@@ -61,7 +61,7 @@ def prepare(n: int, state: Path) -> list[str]:
         rids.append(rid)
     wait([cli("apply", rid, "--until", "11", "--yes") for rid in rids], "apply --until 11")
     for rid in rids:
-        subprocess.run([sys.executable, str(ROOT / "scripts" / "demo_push.py"), rid,
+        subprocess.run([sys.executable, "-m", "devstack.demo_push", rid,
                         str(state / "gitlab" / "credentials.json")], check=True, cwd=ROOT,
                        capture_output=True, env={**os.environ, "PYTHONPATH": str(ROOT)})
         app.requests.step(rid, 12, "done")

@@ -4,6 +4,7 @@
   emulator behind them; `python -m devstack.sandbox up|status|down` (docs/sandbox.md).
 - `gitlab_emulator`: a GitLab REST v4 emulator with real git behind it
   (`python -m devstack.gitlab_emulator`, docs/gitlab-emulator.md).
+- `demo_push`: the developer's part of the demo (push the sample app, tag v1.0.0).
 
 Used by scripts/demo.sh, bench/ and tests/. Never imported by `provision/`
 (tests/test_layers.py), and the wheel does not carry it.

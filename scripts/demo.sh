@@ -57,7 +57,7 @@ say "Step 11: the repository on GitLab"
 provision apply "$rid" --until 11 --yes
 
 say "Steps 12-13: the developer pushes the application and presents it"
-python scripts/demo_push.py "$rid" "$sb/gitlab/credentials.json"
+python -m devstack.demo_push "$rid" "$sb/gitlab/credentials.json"
 provision request step "$rid" 12 --done --note "Pengembangan selesai, rilis v1.0.0"
 provision request step "$rid" 13 --done --note "Presentasi hasil: UAT, uji penetrasi, panduan"
 

@@ -122,7 +122,7 @@ def test_a_wrong_token(sb: Sb) -> None:
 
 
 def test_a_token_without_the_api_scope(sb: Sb) -> None:
-    from provision.gitlab.demo import developer_token
+    from devstack.demo_push import developer_token
 
     creds = json.loads((sb.state / "gitlab" / "credentials.json").read_text())
     token = sb.base / "read-token"

@@ -2,7 +2,7 @@
 scripts/demo.sh: `python -m devstack.sandbox --state-dir DIR up` (a Kominfo server in a
 network namespace, BIND with the zone batam.test, the GitLab emulator, the tunnels, the
 local CA and provision.toml), then requests taken through the manual steps the way the
-demo does (scripts/demo-spec.yaml with another slug, scripts/demo_push.py).
+demo does (scripts/demo-spec.yaml with another slug, devstack/demo_push.py).
 """
 
 from __future__ import annotations
@@ -131,7 +131,7 @@ signatory_nip = "19700101 199001 1 001"
 
     def developer_steps(self, rid: str) -> None:
         """Steps 12-13 as in the demo: push the sample app, tag v1.0.0, record the steps."""
-        argv = [PY, str(CHECKOUT / "scripts" / "demo_push.py"), rid, str(self.state / "gitlab" / "credentials.json")]
+        argv = [PY, "-m", "devstack.demo_push", rid, str(self.state / "gitlab" / "credentials.json")]
         p = subprocess.run(argv, cwd=CHECKOUT, env=self.env, capture_output=True, text=True, timeout=300)
         if p.returncode != 0:
             raise StackError(f"demo_push failed: {p.stderr}")

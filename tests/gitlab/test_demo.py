@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
+from devstack.demo_push import push_sample_app
 from devstack.gitlab_emulator import GitLabEmulator
 from provision.errors import ProviderError
-from provision.gitlab.demo import push_sample_app
 from tests.gitlab_emulator.testing import git, ssh_env
 from tests.helpers import run_cli
 
@@ -74,8 +74,8 @@ def test_a_developer_cannot_push_to_the_protected_default_branch(env: Env) -> No
 
 
 def test_push_as_developer_for_the_sandbox(env: Env, tmp_path: Path) -> None:
+    from devstack.demo_push import push_as_developer
     from provision.context import App
-    from provision.gitlab.demo import push_as_developer
 
     rid = env.open_request()
     assert apply(rid).exit_code == 0

@@ -2,13 +2,20 @@
 clone over HTTPS with the developer's personal access token, commit, push a branch and a
 release tag. Used by the sandbox demo and the tests; the token never appears in argv or in
 the clone's `.git/config` (it travels in `GIT_CONFIG_*` environment variables).
+
+    python -m devstack.demo_push REQUEST_ID STATE/gitlab/credentials.json
+
+is the developer's part of scripts/demo.sh (SOP step 12): budi.dev pushes the sample
+application with its step-13 documents and tags the release v1.0.0.
 """
 
 from __future__ import annotations
 
 import base64
+import json
 import os
 import subprocess
+import sys
 import tempfile
 from pathlib import Path
 
@@ -108,3 +115,34 @@ def push_as_developer(app: object, request_id: str, admin_token: str, username: 
     config = app.config  # type: ignore[attr-defined]
     token = developer_token(config.gitlab.url, admin_token, username, ca_bundle=config.gitlab.ca_bundle)
     return push_sample_app(info["http_url"], token, base=info.get("default_branch") or "main", tag=tag)
+
+
+# The step-13 documents the demo's developer hands over with the application.
+DEMO_DOCS: dict[str, str] = {
+    "docs/panduan-pengguna.md": "# Panduan Pengguna\n\nBuka halaman utama, masuk dengan NIP.\n",
+    "docs/kebutuhan-sistem.md": "# Kebutuhan Sistem\n\nPHP 8.2, MariaDB 10.11, nginx.\n",
+    "docs/pengujian/uat.md": "# Hasil UAT\n\nSemua skenario diterima oleh Tim Teknis OPD.\n",
+}
+
+
+def main(argv: list[str] | None = None) -> int:
+    """The demo's step 12: push SAMPLE_PHP_APP and DEMO_DOCS as budi.dev, print the commit id."""
+    from provision.context import App
+    from provision.gitlab.info import project_info
+
+    args = sys.argv[1:] if argv is None else argv
+    if len(args) != 2:
+        print("usage: python -m devstack.demo_push REQUEST_ID STATE/gitlab/credentials.json", file=sys.stderr)
+        return 2
+    request_id, credentials = args
+    app = App()
+    root_token = json.loads(Path(credentials).read_text())["root_token"]
+    info = project_info(app, request_id)
+    token = developer_token(app.config.gitlab.url, root_token, "budi.dev")
+    print(push_sample_app(info["http_url"], token, files={**SAMPLE_PHP_APP, **DEMO_DOCS},
+                          base=info.get("default_branch") or "main"))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
