@@ -36,7 +36,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from tests.checks.certs import CA  # noqa: E402
+from devstack.ca import CA  # noqa: E402
 from tests.checks.env import toml_value  # noqa: E402
 from tests.checks.hosting import PHP_LOCATION, POOL, VHOST  # noqa: E402
 

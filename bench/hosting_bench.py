@@ -27,8 +27,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from devstack.ca import make_ca  # noqa: E402
 from devstack.sandbox.server import Sandbox  # noqa: E402
-from provision.hosting.tls import make_ca  # noqa: E402
 
 
 def setup_env(home: Path, sandbox: Sandbox, strategy: str) -> None:

@@ -5,6 +5,7 @@
 - `gitlab_emulator`: a GitLab REST v4 emulator with real git behind it
   (`python -m devstack.gitlab_emulator`, docs/gitlab-emulator.md).
 - `demo_push`: the developer's part of the demo (push the sample app, tag v1.0.0).
+- `ca`: the local CA of the sandbox and the tests.
 
 Used by scripts/demo.sh, bench/ and tests/. Never imported by `provision/`
 (tests/test_layers.py), and the wheel does not carry it.

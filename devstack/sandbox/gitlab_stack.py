@@ -141,7 +141,7 @@ def gitlab_down(state_dir: Path, timeout: float = 10.0) -> bool:
 
 def hosting_keys(state_dir: Path, info: dict[str, Any]) -> str:
     """[hosting] keys for installing from the emulator and the local CA (tls_source is set by the caller)."""
-    from provision.hosting.tls import make_ca
+    from devstack.ca import make_ca
 
     ca_dir = state_dir / "ca"
     cert, key = ca_dir / "ca.pem", ca_dir / "ca.key"

@@ -19,7 +19,7 @@ RID = "REQ-2026-0101"
 
 @pytest.fixture(scope="module")
 def hosted(tmp_path_factory: pytest.TempPathFactory, sandbox: Any, kominfo_server: Any) -> Iterator[HostingEnv]:
-    from provision.hosting.tls import make_ca
+    from devstack.ca import make_ca
 
     home = tmp_path_factory.mktemp("checks-hosting")
     ca_cert, ca_key = make_ca(home / "ca")

@@ -94,7 +94,7 @@ def _environment(home: Path) -> pytest.MonkeyPatch:
 @pytest.fixture(scope="module")
 def hosting_env(tmp_path_factory: pytest.TempPathFactory, sandbox: Any, kominfo_server: Any) -> Iterator[HostingEnv]:
     """One provision environment for the module, hosting on the module's sandbox server."""
-    from provision.hosting.tls import make_ca
+    from devstack.ca import make_ca
 
     home = tmp_path_factory.mktemp("hosting")
     ca_cert, ca_key = make_ca(home / "ca")
@@ -108,7 +108,7 @@ def hosting_env(tmp_path_factory: pytest.TempPathFactory, sandbox: Any, kominfo_
 def offline_env(tmp_path: Path) -> Iterator[HostingEnv]:
     """A provision environment with a static inventory (host web1) and no server: for what is
     refused before any server is contacted."""
-    from provision.hosting.tls import make_ca
+    from devstack.ca import make_ca
 
     ca_cert, ca_key = make_ca(tmp_path / "ca")
     inv = tmp_path / "inventory.yml"

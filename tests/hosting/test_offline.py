@@ -146,10 +146,11 @@ def test_registry_list_and_exports(offline_env: HostingEnv) -> None:
 
 
 def test_planner_refusals_and_decisions(tmp_path: Path) -> None:
+    from devstack.ca import make_ca
     from provision.hosting import planner
     from provision.hosting.probe import HostState
     from provision.hosting.target import HostingTarget
-    from provision.hosting.tls import LocalCA, make_ca
+    from provision.hosting.tls import LocalCA
 
     t = HostingTarget("REQ-1", "Dinas", "App", "web1", "app", "/srv/apps/app", "php", "8.2", "public", 0,
                       ["app.batam.go.id", "www.app.batam.go.id"], "mariadb", "app", True, "local-ca")
@@ -188,7 +189,8 @@ def test_planner_refusals_and_decisions(tmp_path: Path) -> None:
 
 
 def test_local_ca_that_cannot_issue(tmp_path: Path) -> None:
-    from provision.hosting.tls import CertificateError, LocalCA, make_ca, parse_pem
+    from devstack.ca import make_ca
+    from provision.hosting.tls import CertificateError, LocalCA, parse_pem
 
     cert, key = make_ca(tmp_path / "a")
     _, other_key = make_ca(tmp_path / "b")

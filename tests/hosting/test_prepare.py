@@ -91,7 +91,7 @@ def prepare_env(tmp_path: Path, sandbox: Any, fresh_kominfo_server: Any) -> Any:
                      "provision_ntp_servers": ["127.0.0.1"]})
     inv = tmp_path / "inventory.json.yml"
     inv.write_text(json.dumps({"web": {"hosts": {server.name: hostvars}}}))
-    from provision.hosting.tls import make_ca
+    from devstack.ca import make_ca
 
     ca_cert, ca_key = make_ca(tmp_path / "ca")
     write_config(tmp_path, ca_cert, ca_key, str(inv), str(sandbox.ssh_config), str(sandbox.known_hosts))

@@ -185,7 +185,7 @@ def test_out_of_disk(hosting_env: HostingEnv, monkeypatch: pytest.MonkeyPatch) -
 
 def test_certificate_that_cannot_be_issued_and_broken_nginx(hosting_env: HostingEnv,
                                                            monkeypatch: pytest.MonkeyPatch) -> None:
-    from provision.hosting.tls import make_ca
+    from devstack.ca import make_ca
 
     env = hosting_env
     spec = json.loads((env.home / f"{A}.yaml").read_text())

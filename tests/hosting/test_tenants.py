@@ -40,7 +40,7 @@ APPS = (
 ZONE = "batam.go.id"
 SEVERE = {"MEDIUM", "HIGH", "CRITICAL"}
 # testssl.sh findings that come from the sandbox's own CA, not from the server's settings:
-# the local CA (provision.hosting.tls.make_ca) issues certificates with no OCSP responder,
+# the local CA (devstack.ca.make_ca) issues certificates with no OCSP responder,
 # no CRL distribution point and no Certificate Transparency SCTs; testssl rates the missing
 # revocation information. A public CA's certificate has them. Nothing else is excused.
 SANDBOX_CA_FINDINGS = {

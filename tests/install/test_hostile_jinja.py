@@ -136,7 +136,7 @@ def test_hosting_apply_hands_hostile_text_to_ansible_as_data(install_home: Path,
                                                              monkeypatch: pytest.MonkeyPatch) -> None:
     """`hosting apply` with a hostile application name (the placeholder page's title): the
     site is hosted, the page shows the name verbatim (HTML-escaped), nothing ran."""
-    from provision.hosting.tls import make_ca
+    from devstack.ca import make_ca
     from tests.hosting.conftest import HostingEnv
 
     ca_cert, ca_key = make_ca(install_home / "ca")

@@ -16,10 +16,10 @@ from pathlib import Path
 import pytest
 import yaml
 
+from devstack.ca import CA
 from devstack.gitlab_emulator import GitLabEmulator
 from devstack.sandbox.bind import BindPair
 from devstack.sandbox.server import Server
-from tests.checks.certs import CA
 from tests.checks.env import by, write_config
 from tests.checks.hosting import install_app, reload
 from tests.helpers import run_cli
