@@ -37,8 +37,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from devstack.ca import CA  # noqa: E402
-from tests.checks.env import toml_value  # noqa: E402
-from tests.checks.hosting import PHP_LOCATION, POOL, VHOST  # noqa: E402
+from devstack.sandbox.hosting import PHP_LOCATION, POOL, VHOST  # noqa: E402
+from devstack.toml import toml_value  # noqa: E402
 
 ZONE = "batam.test."
 PY = sys.executable
@@ -112,7 +112,7 @@ def setup(args: argparse.Namespace, work: Path) -> tuple[dict, list, object]:
         list(pool.map(lay, servers))
     # The sandbox's socat forwarder starts two processes per connection; at hundreds of
     # concurrent checks that is what would be measured: relay in-process instead.
-    from tests.checks.forward import NetnsForwarder
+    from devstack.sandbox.forward import NetnsForwarder
 
     forwarders = [NetnsForwarder(s.netns, p) for s in servers for p in (80, 443)]
     ports = {s.name: (forwarders[2 * i].port, forwarders[2 * i + 1].port) for i, s in enumerate(servers)}

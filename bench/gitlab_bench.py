@@ -24,10 +24,10 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from devstack.gitlab_emulator import GitLabEmulator  # noqa: E402
+from devstack.gitlab_target import Recorder, Target, make_config, make_request, make_spec  # noqa: E402
 from provision.gitlab import GitLabProvider  # noqa: E402
 from provision.gitlab.client import GitLabClient, enc  # noqa: E402
 from provision.gitlab.seed import seed_files  # noqa: E402
-from tests.gitlab.target import Recorder, Target, make_config, make_request, make_spec  # noqa: E402
 
 USERS = ["budi.dev", "siti_lead", "kominfo.ops"]
 

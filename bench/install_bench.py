@@ -30,6 +30,7 @@ sys.path.insert(0, str(ROOT))
 
 from types import SimpleNamespace  # noqa: E402
 
+from devstack.git_server import GitServer  # noqa: E402
 from devstack.sandbox import free_port  # noqa: E402
 from devstack.sandbox.server import Sandbox  # noqa: E402
 from devstack.sandbox.tunnel import Tunnel  # noqa: E402
@@ -37,7 +38,6 @@ from provision.install.facts import expected, read_installed  # noqa: E402
 from provision.install.inventory import load_inventory  # noqa: E402
 from provision.install.runner import AnsibleRunner  # noqa: E402
 from provision.install.target import InstallTarget  # noqa: E402
-from tests.install.conftest import GitServer  # noqa: E402
 
 CONFIGS = {
     "project": {"settings": "project", "strategy": "linear"},
@@ -106,7 +106,7 @@ def main() -> int:
     daemon = subprocess.Popen(["git", "daemon", "--reuseaddr", "--listen=127.0.0.1", f"--port={port}",
                                f"--base-path={tmp / 'git'}", "--export-all", str(tmp / "git")],
                               start_new_session=True, stderr=subprocess.DEVNULL)
-    git = GitServer(tmp / "git", port)
+    git = GitServer(tmp / "git", port, ROOT / "tests" / "apps")
     git.create("php", "catatan")
     sandbox = Sandbox(tmp / "sandbox")
     results: dict[str, list[dict[str, float]]] = {n: [] for n in names}

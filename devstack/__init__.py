@@ -6,6 +6,8 @@
   (`python -m devstack.gitlab_emulator`, docs/gitlab-emulator.md).
 - `demo_push`: the developer's part of the demo (push the sample app, tag v1.0.0).
 - `ca`: the local CA of the sandbox and the tests.
+- `git_server`, `gitlab_target`, `toml`: what the benchmarks share with the tests (a git
+  daemon's repositories of sample apps, the GitLab the provider runs against, TOML values).
 
 Used by scripts/demo.sh, bench/ and tests/. Never imported by `provision/`
 (tests/test_layers.py), and the wheel does not carry it.

@@ -5,6 +5,8 @@ Modules:
 - `rootfs`: the cached Debian bookworm root filesystem the servers boot from.
 - `server`: `Server`, one throwaway host (own filesystem, processes, network namespace).
 - `bind`, `pebble`, `gitlab_stack`: BIND, the ACME server and the GitLab emulator beside them.
+- `forward`: a light TCP forwarder into a server's network namespace (the benchmarks).
+- `hosting`: hosting state laid out on a server directly, as the playbooks lay it out.
 
 The pytest fixtures are in tests/sandbox/fixtures.py and bind_fixtures.py (loaded by
 tests/conftest.py).

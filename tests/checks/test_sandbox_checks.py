@@ -14,9 +14,9 @@ from pathlib import Path
 import pytest
 
 from devstack.ca import CA
+from devstack.sandbox.hosting import install_app, reload
 from devstack.sandbox.server import Server
 from tests.checks.env import by, open_request, problems, register, spec_dict, write_config
-from tests.checks.hosting import install_app, reload
 from tests.helpers import run_cli
 
 pytestmark = [pytest.mark.root, pytest.mark.slow]

@@ -7,8 +7,7 @@ from collections.abc import Iterator
 import pytest
 
 from devstack.gitlab_emulator import GitLabEmulator
-
-from .target import Target
+from devstack.gitlab_target import Target
 
 USERS = ["budi.dev", "siti_lead", "kominfo.ops", "ani.tester"]
 

@@ -10,13 +10,12 @@ from typing import Any
 
 import pytest
 
+from devstack.gitlab_target import Recorder, Target, make_config, make_request, make_spec
 from provision import deploy_keys
 from provision.errors import ValidationError
 from provision.gitlab import GitLabProvider
 from provision.gitlab.desired import key_body
 from provision.gitlab.planner import ProjectArchived
-
-from .target import Recorder, Target, make_config, make_request, make_spec
 
 
 def new_key(tmp: Path, name: str) -> str:

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import pytest
 
+from devstack.gitlab_target import Target
+
 from .contract import *  # noqa: F403 - the shared contract tests
-from .target import Target
 
 
 @pytest.fixture

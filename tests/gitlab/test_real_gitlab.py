@@ -14,8 +14,9 @@ from collections.abc import Iterator
 
 import pytest
 
+from devstack.gitlab_target import Target, real_target_from_env
+
 from .contract import *  # noqa: F403 - the shared contract tests
-from .target import Target, real_target_from_env
 
 _TARGET = real_target_from_env()
 

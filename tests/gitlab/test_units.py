@@ -69,10 +69,9 @@ def test_blob_id_is_gits() -> None:
 
 
 def _desired(**gitlab: object) -> object:
+    from devstack.gitlab_target import make_request, make_spec
     from provision.config import Config, Settings
     from provision.gitlab.desired import desired_state
-
-    from .target import make_request, make_spec
 
     cfg = Config(Settings.model_validate({"gitlab": {"url": "http://x", "root_group": "pemko-batam", **gitlab}}),
                  {}, None)

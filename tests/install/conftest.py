@@ -5,61 +5,19 @@ provision environment whose hosting settings point at the sandbox."""
 from __future__ import annotations
 
 import os
-import shutil
 import signal
 import subprocess
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
+from devstack.git_server import GitServer
 from devstack.sandbox import free_port
 from tests.helpers import run_cli
 
 APPS = Path(__file__).resolve().parents[1] / "apps"
-GIT_ENV = {"GIT_CONFIG_NOSYSTEM": "1", "GIT_CONFIG_GLOBAL": "/dev/null", "GIT_AUTHOR_NAME": "Pengembang",
-           "GIT_AUTHOR_EMAIL": "dev@example.test", "GIT_COMMITTER_NAME": "Pengembang",
-           "GIT_COMMITTER_EMAIL": "dev@example.test"}
-
-
-def git(*args: str, cwd: Path) -> str:
-    proc = subprocess.run(["git", *args], cwd=cwd, env={**os.environ, **GIT_ENV}, capture_output=True,
-                          text=True, timeout=60)
-    if proc.returncode != 0:
-        raise AssertionError(f"git {' '.join(args)}: {proc.stderr}")
-    return proc.stdout.strip()
-
-
-@dataclass
-class GitServer:
-    """Bare repositories under `root`, served read-only by git daemon on 127.0.0.1:port."""
-
-    root: Path
-    port: int
-
-    def create(self, app: str, slug: str) -> Path:
-        """A work tree of sample app `app`, pushed as <slug>.git with tag v1.0.0; returns the work tree."""
-        work = self.root / "work" / slug
-        if work.exists():
-            return work
-        shutil.copytree(APPS / app, work)
-        git("init", "-q", "-b", "main", cwd=work)
-        git("add", "-A", cwd=work)
-        git("commit", "-qm", "versi 1", cwd=work)
-        git("tag", "v1.0.0", cwd=work)
-        git("clone", "-q", "--bare", str(work), str(self.root / f"{slug}.git"), cwd=self.root)
-        return work
-
-    def commit_and_tag(self, work: Path, tag: str, edits: dict[str, str]) -> str:
-        for rel, text in edits.items():
-            (work / rel).write_text(text)
-        git("commit", "-qam", tag, cwd=work)
-        git("tag", tag, cwd=work)
-        bare = self.root / f"{work.name}.git"
-        git("push", "-q", str(bare), "main", tag, cwd=work)
-        return git("rev-parse", "HEAD", cwd=work)
 
 
 @pytest.fixture(scope="module")
@@ -84,7 +42,7 @@ def git_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[GitServer]:
             time.sleep(0.05)
     else:
         pytest.fail("git daemon did not listen within 10 s", pytrace=False)
-    yield GitServer(root, port)
+    yield GitServer(root, port, APPS)
     os.killpg(proc.pid, signal.SIGTERM)
     proc.wait(timeout=10)
 

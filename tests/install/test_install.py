@@ -224,7 +224,7 @@ def test_no_change_install_runs_no_playbook_until_something_changes(install_home
                                                                     git_server) -> None:
     """The server's fact file: a no-change install is one SSH command; a changed environment,
     spec, commit behind the tag or a hand-edited file runs the playbook again."""
-    from tests.install.conftest import git
+    from devstack.git_server import git
 
     rid = "REQ-2026-0105"
     work = git_server.create("static", "papan-info")
@@ -306,7 +306,7 @@ def test_no_change_install_runs_no_playbook_until_something_changes(install_home
 
 
 def git_server_commit(work: Path, ref: str) -> str:
-    from tests.install.conftest import git
+    from devstack.git_server import git
 
     return git("rev-list", "-n1", ref, cwd=work)
 

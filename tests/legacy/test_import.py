@@ -19,9 +19,9 @@ import yaml
 from devstack.ca import CA
 from devstack.gitlab_emulator import GitLabEmulator
 from devstack.sandbox.bind import BindPair
+from devstack.sandbox.hosting import install_app, reload
 from devstack.sandbox.server import Server
 from tests.checks.env import by, write_config
-from tests.checks.hosting import install_app, reload
 from tests.helpers import run_cli
 
 pytestmark = [pytest.mark.root, pytest.mark.slow]

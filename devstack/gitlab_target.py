@@ -1,4 +1,4 @@
-"""What the provider contract tests run against: the emulator, or a real GitLab.
+"""What the GitLab provider contract tests (and bench/gitlab_bench.py) run against: the emulator, or a real GitLab.
 
 A `Target` gives the URL, the provisioner's token, the root group, existing usernames,
 an admin python-gitlab client (to plant drift through the API, the same way on both), and
