@@ -19,7 +19,7 @@ import ast
 import json
 import re
 import sys
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -201,6 +201,50 @@ def stem_pattern(s: str) -> re.Pattern[str]:
     return re.compile(r"\s*(?:\{[^{}]*\}|\S*?)\s*".join(parts))
 
 
+# A document's entry: a `### E-AREA-NN ...` heading, the message quoted in backticks and
+# the exit code (`Exit N` / `Kode keluar N`); tests/test_docs.py keeps the two documents so.
+TROUBLESHOOTING = ROOT / "docs" / "troubleshooting.md"
+HEADING = re.compile(r"^### (E-[A-Z]+-\d{2})\b", re.M)
+CODE_SPAN = re.compile(r"``\s?(.+?)\s?``|`([^`\n]+)`")
+
+
+@dataclass
+class DocEntry:
+    code: str
+    text: str
+    quotes: list[str] = field(default_factory=list)
+
+    def exit_codes(self, word: str) -> set[int]:
+        m = re.search(rf"{word} ((?:\d+)(?:(?:, | or | atau )\d+)*)", self.text)
+        return {int(n) for n in re.findall(r"\d+", m.group(1))} if m else set()
+
+
+def entries(path: Path) -> dict[str, DocEntry]:
+    """A document's entries (`### E-AREA-NN` headings), by code."""
+    text = path.read_text()
+    found: dict[str, DocEntry] = {}
+    marks = list(HEADING.finditer(text))
+    for i, m in enumerate(marks):
+        body = text[m.start(): marks[i + 1].start() if i + 1 < len(marks) else len(text)]
+        body = body.split("\n## ", 1)[0]  # an area's last entry ends at the next area
+        assert m.group(1) not in found, f"{path.name}: {m.group(1)} appears twice"
+        quotes = [" ".join((a or b).split()) for a, b in CODE_SPAN.findall(body)]
+        found[m.group(1)] = DocEntry(m.group(1), body, quotes)
+    return found
+
+
+def covering(e: Entry, docs: dict[str, DocEntry]) -> list[DocEntry]:
+    """The entries of `docs` that quote `e`'s message."""
+    pattern = stem_pattern(e.stem)
+    return [d for d in docs.values() if any(pattern.search(q) for q in d.quotes)]
+
+
+def uncovered(catalogue: list[Entry], docs: dict[str, DocEntry] | None = None) -> list[Entry]:
+    """The messages of `catalogue` no entry of `docs` (default: docs/troubleshooting.md) covers."""
+    docs = entries(TROUBLESHOOTING) if docs is None else docs
+    return [e for e in catalogue if not e.passthrough and not covering(e, docs)]
+
+
 def _enclosing_functions(tree: ast.Module) -> dict[ast.AST, ast.AST]:
     """Each node's innermost enclosing function (ast.walk visits outer ones first)."""
     parent: dict[ast.AST, ast.AST] = {}
@@ -246,9 +290,6 @@ def main(argv: list[str] | None = None) -> int:
     args = ap.parse_args(argv)
     entries = catalogue()
     if args.missing:
-        sys.path.insert(0, str(ROOT))
-        from tests.test_docs import uncovered
-
         entries = uncovered(entries)
     if args.json:
         print(json.dumps([asdict(e) | {"passthrough": e.passthrough} for e in entries],

@@ -2,7 +2,8 @@
 an entry in docs/troubleshooting.md, with its exit code, and the same entry (same code,
 same message quoted in English) in docs/id/pemecahan-masalah.md.
 
-The catalogue comes from scripts/error_catalogue.py (an `ast` walk over provision/).
+The catalogue (an `ast` walk over provision/) and the reading of the entries come from
+scripts/error_catalogue.py.
 An entry is a `### E-AREA-NN ...` heading followed by the message quoted in backticks and
 a line giving the exit code (`Exit N` / `Kode keluar N`); a message is covered when an
 entry quotes its first literal words (its stem), with anything in place of placeholders.
@@ -14,15 +15,11 @@ import functools
 import importlib.util
 import re
 import sys
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
-EN = ROOT / "docs" / "troubleshooting.md"
 ID = ROOT / "docs" / "id" / "pemecahan-masalah.md"
-HEADING = re.compile(r"^### (E-[A-Z]+-\d{2})\b", re.M)
-CODE_SPAN = re.compile(r"``\s?(.+?)\s?``|`([^`\n]+)`")
 # Entries for what Click or the error boundary print themselves (not a raise site).
 NOT_RAISED = ("E-CLI-", "E-VERIFY-")  # E-VERIFY-: what `audit verify` prints
 
@@ -37,45 +34,17 @@ def _load_catalogue() -> Any:
 
 
 catalogue_module = _load_catalogue()
+# How a document's entries are read and matched lives with the catalogue, so that
+# `python scripts/error_catalogue.py --missing` uses it without importing the tests.
+EN = catalogue_module.TROUBLESHOOTING
+entries = catalogue_module.entries
+covering = catalogue_module.covering
+uncovered = catalogue_module.uncovered
 
 
 @functools.cache
 def _catalogue() -> tuple[Any, ...]:
     return tuple(catalogue_module.catalogue())
-
-
-@dataclass
-class DocEntry:
-    code: str
-    text: str
-    quotes: list[str] = field(default_factory=list)
-
-    def exit_codes(self, word: str) -> set[int]:
-        m = re.search(rf"{word} ((?:\d+)(?:(?:, | or | atau )\d+)*)", self.text)
-        return {int(n) for n in re.findall(r"\d+", m.group(1))} if m else set()
-
-
-def entries(path: Path) -> dict[str, DocEntry]:
-    text = path.read_text()
-    found: dict[str, DocEntry] = {}
-    marks = list(HEADING.finditer(text))
-    for i, m in enumerate(marks):
-        body = text[m.start(): marks[i + 1].start() if i + 1 < len(marks) else len(text)]
-        body = body.split("\n## ", 1)[0]  # an area's last entry ends at the next area
-        assert m.group(1) not in found, f"{path.name}: {m.group(1)} appears twice"
-        quotes = [" ".join((a or b).split()) for a, b in CODE_SPAN.findall(body)]
-        found[m.group(1)] = DocEntry(m.group(1), body, quotes)
-    return found
-
-
-def covering(e: Any, docs: dict[str, DocEntry]) -> list[DocEntry]:
-    pattern = catalogue_module.stem_pattern(e.stem)
-    return [d for d in docs.values() if any(pattern.search(q) for q in d.quotes)]
-
-
-def uncovered(catalogue: list[Any], docs: dict[str, DocEntry] | None = None) -> list[Any]:
-    docs = entries(EN) if docs is None else docs
-    return [e for e in catalogue if not e.passthrough and not covering(e, docs)]
 
 
 def _describe(e: Any) -> str:
