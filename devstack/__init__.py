@@ -9,6 +9,6 @@
 - `git_server`, `gitlab_target`, `toml`: what the benchmarks share with the tests (a git
   daemon's repositories of sample apps, the GitLab the provider runs against, TOML values).
 
-Used by scripts/demo.sh, bench/ and tests/. Never imported by `provision/`
-(tests/test_layers.py), and the wheel does not carry it.
+Used by scripts/demo.sh, bench/ and tests/. Never imported by `provision/`, not carried
+by the wheel, and it imports nothing from `tests/` (tests/test_layers.py checks all three).
 """

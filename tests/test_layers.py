@@ -1,5 +1,6 @@
 """The import layers (docs/development.md, "Layers"): the core never imports the CLI, click,
-the sandbox (`devstack`) or the tests; a provider package never imports another.
+the sandbox (`devstack`) or the tests; a provider package never imports another. Nothing
+outside tests/ (bench/, scripts/, devstack/) imports `tests`, and the wheel leaves devstack out.
 
 Every import counts, function-local ones too (they hide the real graph). Today's known
 violations are listed below, each with why it is there; the test fails on a new one, and
@@ -8,6 +9,8 @@ on a listed one that is gone (delete its line), so the list can only shrink."""
 from __future__ import annotations
 
 import ast
+import fnmatch
+import tomllib
 import warnings
 from pathlib import Path
 
@@ -91,6 +94,29 @@ def test_no_new_layer_violations_and_no_stale_allowances() -> None:
     assert not report, "\n".join(report)
     for (a, b), why in sorted(KNOWN.items()):  # shown in the run's summary until fixed
         warnings.warn(f"allowed layer violation: {a} imports {b} ({why})", LayerDebt, stacklevel=1)
+
+
+def test_nothing_outside_the_tests_imports_them() -> None:
+    found = [f"{path.relative_to(ROOT)} imports {name}"
+             for top in ("bench", "scripts", "devstack")
+             for path in sorted((ROOT / top).rglob("*.py"))
+             for name in sorted(imports(path)) if within(name, "tests")]
+    assert not found, "\n".join(found)
+
+
+def test_no_product_module_imports_devstack_or_the_tests() -> None:
+    """The whole of provision/, its CLI too (the core's check above leaves the CLI out)."""
+    found = [f"{path.relative_to(ROOT)} imports {name}"
+             for path in sorted((ROOT / "provision").rglob("*.py"))
+             for name in sorted(imports(path)) if within(name, "devstack") or within(name, "tests")]
+    assert not found, "\n".join(found)
+
+
+def test_the_wheel_leaves_devstack_out() -> None:
+    pyproject = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    include = pyproject["tool"]["setuptools"]["packages"]["find"]["include"]
+    assert any(fnmatch.fnmatch("provision.cli", p) for p in include)
+    assert not any(fnmatch.fnmatch(name, p) for name in ("devstack", "devstack.sandbox", "tests") for p in include)
 
 
 class LayerDebt(UserWarning):
