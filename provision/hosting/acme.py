@@ -123,14 +123,15 @@ def failure(message: str, host: str) -> AcmeFailed:
     """The AcmeFailed for a play that stopped with the tls_cert role's ACME message."""
     text = " ".join(message.split())
     challenge = "DNS-01" if "with dns-01" in text else "HTTP-01"
-    for pattern, stage, _hint, _code in _STAGES:
-        if re.search(pattern, text, re.I):
-            if stage == "the challenge validation":
-                stage = f"the {challenge} challenge validation"
-            break
-    else:
+    found = next(((stage, hint, code) for pattern, stage, hint, code in _STAGES if re.search(pattern, text, re.I)),
+                 None)
+    if found is None:
         stage, hint, code = "certbot", "Read certbot's message above and its log on the server " \
                                        "(/var/log/letsencrypt/letsencrypt.log).", ExitCode.FAILURE
+    else:
+        stage, hint, code = found
+        if stage == "the challenge validation":
+            stage = f"the {challenge} challenge validation"
     m = re.search(r"ACME: .*", text)
     detail = m.group(0) if m else text
     return AcmeFailed(f"certificate from ACME failed on {host} at {stage}: {detail[-1800:]}",
