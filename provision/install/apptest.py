@@ -186,7 +186,8 @@ class AppTester:
             checks.append(_timed("smoke", msg("smoke.page_contains", url=url, status=smoke.status, text=smoke.contains)
                                  if smoke.contains else msg("smoke.page", url=url, status=smoke.status), one))
         if spec.hosting.tls and (not tls or t.tls_self_signed):  # the trusted certificate comes at step 15
-            checks.append(Check.of("tls", msg("tls.pending", name=name), "n/a", [msg("remark.tls_later")]))
+            checks.append(Check.of("tls", msg("tls.pending", name=name), "n/a",
+                                   [msg("remark.tls_self_signed" if t.tls_self_signed else "remark.tls_later")]))
         elif tls and not t.tls_self_signed:
             checks.append(_timed("tls", msg("tls.verifies", name=name), lambda: (
                 "pass", [msg("remark.verified")]) if self._fetch(conn, "https", name, "/")[0]

@@ -48,6 +48,10 @@ CATALOGUE: dict[str, tuple[str, str]] = {
     "remark.text_missing": ("the page does not contain {text!r}", 'halaman tidak memuat "{text}"'),
     "remark.tls_later": ("the vhost has no TLS yet: it is set up with the hosting (step 15)",
                          "vhost belum memakai TLS: dipasang bersama layanan hosting (tahap 15)"),
+    "remark.tls_self_signed": ("staging is served over TLS with a self-signed certificate made on the server; the "
+                               "trusted certificate comes with the hosting (step 15)",
+                               "staging dilayani lewat TLS dengan sertifikat self-signed buatan server; sertifikat "
+                               "tepercaya dipasang bersama layanan hosting (tahap 15)"),
     "remark.verified": ("verified", "terverifikasi"),
     "remark.no_answer": ("no answer", "tidak ada jawaban"),
     "remark.no_test_command": ("the spec names no test command", "spesifikasi tidak menyebut perintah pengujian"),
