@@ -169,8 +169,8 @@ class AppTester:
         t, spec = self.t, self.t.spec
         name = t.server_names[0]
         # Staging is only served over TLS; production over TLS once step 15 gave it a certificate.
-        tls = t.tls_self_signed or spec.hosting.tls and remote.run(
-            conn, f"grep -qs 'listen 443' /etc/nginx/sites-enabled/{shlex.quote(t.instance)}.conf").exit_code == 0
+        tls = t.tls_self_signed or (spec.hosting.tls and remote.run(
+            conn, f"grep -qs 'listen 443' /etc/nginx/sites-enabled/{shlex.quote(t.instance)}.conf").exit_code == 0)
         scheme = "https" if tls else "http"
         checks = []
         for smoke in spec.tests.smoke:

@@ -15,6 +15,7 @@ import pytest
 
 from devstack.git_server import GitServer
 from devstack.sandbox import free_port
+from provision.placement import staging_cert_paths
 from tests.helpers import run_cli
 
 APPS = Path(__file__).resolve().parents[1] / "apps"
@@ -96,7 +97,7 @@ def request_args(name: str, path: str = "/") -> list[str]:
     """curl's arguments that reach `name` inside the server: a staging name over HTTPS only,
     pinning its self-signed certificate (which must cover the name); others over HTTP."""
     if name.split(".")[0].endswith("-staging"):
-        cert = f"/etc/ssl/kominfo-provision/{name.split('.')[0]}/fullchain.pem"
+        cert, _ = staging_cert_paths(name.split(".")[0])
         return ["--cacert", cert, "--resolve", f"{name}:443:127.0.0.1", f"https://{name}{path}"]
     return ["-H", f"Host: {name}", f"http://127.0.0.1{path}"]
 

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+from provision.placement import staging_cert_paths
 from tests.helpers import run_cli
 from tests.install.conftest import APPS, open_request, request_args, served
 
@@ -358,9 +359,9 @@ def test_staging_answers_only_the_allowed_and_stops_when_production_is_live(inst
     # curl above verified it covers the name): no server block of it listens on port 80.
     vhost = app_server.run(["cat", "/etc/nginx/sites-available/portal-tahap-staging.conf"]).stdout
     assert "listen 443 ssl" in vhost and "listen 80" not in vhost and ":80;" not in vhost, vhost
-    cert = "/etc/ssl/kominfo-provision/portal-tahap-staging"
-    assert app_server.run(["stat", "-c", "%U %a", f"{cert}/privkey.pem"]).stdout.split() == ["root", "600"]
-    assert app_server.run(["openssl", "x509", "-in", f"{cert}/fullchain.pem", "-noout", "-checkend", "86400"],
+    cert, key = staging_cert_paths("portal-tahap-staging")
+    assert app_server.run(["stat", "-c", "%U %a", key]).stdout.split() == ["root", "600"]
+    assert app_server.run(["openssl", "x509", "-in", cert, "-noout", "-checkend", "86400"],
                           check=False).returncode == 0
     # Another network only: the same curl is refused.
     cfg.write_text(base + 'staging_allow = ["192.0.2.0/24"]\n')
